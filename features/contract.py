@@ -1,0 +1,145 @@
+"""The data contract: the four tables leadscore reads, declared once.
+
+Everything that checks input (the loaders, the rule checks, the Great Expectations
+suites) is derived from these declarations, so the contract is written exactly
+once. Types are logical (``string``, ``timestamp``, ``integer``, ``number``); the
+loaders map each to the physical types that may arrive in Parquet or CSV.
+
+Timestamps are UTC. A value carrying an offset is converted to UTC; a naive value
+is taken to be UTC already. Internally every timestamp is a naive UTC value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_EVENT_TYPES: tuple[str, ...] = (
+    "page_view",
+    "form_submit",
+    "email_open",
+    "email_click",
+    "content_download",
+    "webinar_register",
+    "webinar_attend",
+)
+
+DEAL_STATUSES: tuple[str, ...] = ("open", "won", "lost")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract table.
+
+    ``present`` says whether the column must exist in the file; ``nullable`` whether
+    its values may be missing once it exists. ``minimum`` bounds numbers from below.
+    """
+
+    name: str
+    dtype: str
+    nullable: bool = True
+    present: bool = True
+    unique: bool = False
+    minimum: float | None = None
+    allowed: tuple[str, ...] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = True
+    description: str = ""
+    extra_columns_allowed: bool = False
+    row_rules: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    """Cross-column rules as (name, SQL condition that a valid row satisfies, how to fix)."""
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+LEADS = Table(
+    name="leads",
+    description="One row per known person: a lead becomes known at a form fill (created_at).",
+    extra_columns_allowed=True,
+    columns=(
+        Column("lead_id", "string", nullable=False, unique=True, description="unique id of the person"),
+        Column("created_at", "timestamp", nullable=False, description="when the person became known"),
+        Column("account_id", "string", description="the company the person belongs to"),
+        Column("title", "string", description="job title, free text as typed"),
+        Column("industry", "string", description="the account's vertical"),
+        Column("company_size", "integer", minimum=0, description="employees"),
+        Column("country", "string"),
+        Column("lead_source", "string", description="how the lead was acquired"),
+    ),
+)
+
+EVENTS = Table(
+    name="events",
+    description="One row per engagement: a page view, an email open, a webinar ...",
+    columns=(
+        Column("occurred_at", "timestamp", nullable=False),
+        Column("lead_id", "string", description="null for anonymous activity"),
+        Column("anonymous_id", "string", description="cookie id of an unidentified visitor"),
+        Column("event_type", "string", nullable=False, allowed=DEFAULT_EVENT_TYPES),
+        Column("content_type", "string", description="blog, case_study, pricing, demo_request, ..."),
+        Column("content_id", "string"),
+        Column("duration_s", "number", minimum=0, description="time on page in seconds"),
+        Column("event_id", "string", present=False, unique=True, description="duplicates are dropped and counted"),
+        Column("ingested_at", "timestamp", present=False, description="when the row became known"),
+    ),
+    row_rules=(
+        (
+            "lead_id or anonymous_id",
+            "lead_id IS NOT NULL OR anonymous_id IS NOT NULL",
+            "every event needs a lead_id or an anonymous_id; drop rows with neither",
+        ),
+    ),
+)
+
+IDENTITIES = Table(
+    name="identities",
+    required=False,
+    description="Anonymous visitors later identified (e.g. by a form fill).",
+    columns=(
+        Column("anonymous_id", "string", nullable=False),
+        Column("lead_id", "string", nullable=False),
+        Column("identified_at", "timestamp", nullable=False),
+    ),
+)
+
+DEALS = Table(
+    name="deals",
+    required=False,  # needed to train, not to score
+    description="Opportunities and their outcomes; the source of labels.",
+    columns=(
+        Column("deal_id", "string", nullable=False, unique=True),
+        Column("lead_id", "string", nullable=False, description="the lead the opportunity came from"),
+        Column("account_id", "string"),
+        Column("created_at", "timestamp", nullable=False),
+        Column("closed_at", "timestamp", description="null while open"),
+        Column("status", "string", nullable=False, allowed=DEAL_STATUSES),
+        Column("amount", "number", minimum=0),
+    ),
+    row_rules=(
+        (
+            "closed_at set exactly when closed",
+            "(status = 'open') = (closed_at IS NULL)",
+            "set closed_at for won and lost deals, and leave it empty for open ones",
+        ),
+        (
+            "closed_at not before created_at",
+            "closed_at IS NULL OR closed_at >= created_at",
+            "a deal cannot close before it was created; check the two date columns are not swapped",
+        ),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (LEADS, EVENTS, IDENTITIES, DEALS)}

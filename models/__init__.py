@@ -1,0 +1,1 @@
+"""The model: estimator, time-aware splits, calibration, baselines, metrics, explanations, registry."""

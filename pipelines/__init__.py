@@ -1,0 +1,1 @@
+"""Configuration, CLI, stage entry points, validation, sources and sinks, the weekly report."""

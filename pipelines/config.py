@@ -1,0 +1,97 @@
+"""``params.yaml`` parsed once, at the CLI boundary, into a frozen and validated object.
+
+Each package owns the spec of its own part (``features.spine.SpineSpec`` ...); this
+module only composes them, so a setting is declared exactly once. A bad value fails
+with the key's path, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.contract import DEFAULT_EVENT_TYPES
+from features.spine import SpineSpec
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """A setting in params.yaml is missing, unknown or out of range."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataSpec(_Section):
+    dir: Path = Field(Path("data/demo"), description="the export directory the pipeline reads")
+    event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
+    extra_lead_attributes: tuple[str, ...] = Field(
+        (), description="extra lead columns (known at created_at) to use as categorical features")
+
+    @field_validator("event_types")
+    @classmethod
+    def _non_empty(cls, value):
+        if not value:
+            raise ValueError("at least one event type is needed")
+        return value
+
+
+class GenerateSpec(_Section):
+    leads: int = Field(10_000, ge=1, le=50_000_000)
+    seed: int = Field(0, ge=0)
+    start: date = date(2024, 11, 18)
+    weeks: int = Field(104, ge=30, le=520)
+
+    @field_validator("start")
+    @classmethod
+    def _monday(cls, value: date):
+        if value.weekday() != 0:
+            raise ValueError(f"must be a Monday ({value} is a {value:%A})")
+        return value
+
+
+class Params(_Section):
+    data: DataSpec = DataSpec()
+    generate: GenerateSpec = GenerateSpec()
+    spine: SpineSpec = SpineSpec()
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate ``path``; a missing file means all defaults."""
+    path = Path(path)
+    raw: dict = {}
+    if path.exists():
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_explain(path, error, raw)) from None
+
+
+def _explain(path: Path, error: ValidationError, raw: dict) -> str:
+    lines = [f"{path}: {error.error_count()} invalid setting(s)"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        given = item.get("input")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown setting (check the spelling; see params.yaml for the known keys)")
+        else:
+            lines.append(f"  {key} = {given!r}: {item['msg']}")
+    return "\n".join(lines)

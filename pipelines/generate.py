@@ -1,0 +1,96 @@
+"""Write a simulated export directory: the four contract tables plus ``truth.parquet``.
+
+The simulator yields whole accounts in chunks; each chunk is appended to the
+Parquet files as row groups, so memory stays flat as the lead count grows. The
+ground truth needs the data's extent (to lay out the same cutoff grid the
+pipeline will), so it is computed after all events are written, from the compact
+hidden state kept per chunk.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from features.simulate import SimulationParams, simulate, truth
+from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
+
+TABLE_NAMES = ("leads", "events", "identities", "deals")
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    directory: Path
+    rows: dict[str, int]
+    data_start: datetime
+    data_end: datetime
+    cutoffs: list[datetime]
+    score_date: datetime
+
+
+def generate(out: str | Path, params: SimulationParams, spine: SpineSpec, chunk_leads: int = 100_000,
+             progress: bool = True) -> GenerationSummary:
+    """Simulate ``params`` into ``out``; written to a temporary folder and moved into place at the end."""
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    writers: dict[str, pq.ParquetWriter] = {}
+    rows = dict.fromkeys(TABLE_NAMES, 0)
+    hidden_chunks = []
+    first_event, last_seen = None, None
+    bar = tqdm(total=params.leads, unit="lead", desc="simulating", disable=not progress)
+    try:
+        for chunk in simulate(params, chunk_leads=chunk_leads):
+            for name in TABLE_NAMES:
+                table: pa.Table = getattr(chunk, name)
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(staging / f"{name}.parquet", table.schema, compression="zstd")
+                writers[name].write_table(table.cast(writers[name].schema), row_group_size=1_000_000)
+                rows[name] += table.num_rows
+            first_event = _min(first_event, chunk.events["occurred_at"])
+            for name, column in (("leads", "created_at"), ("events", "occurred_at"), ("identities", "identified_at"),
+                                 ("deals", "created_at"), ("deals", "closed_at")):
+                last_seen = _max(last_seen, getattr(chunk, name)[column])
+            hidden_chunks.append(chunk)
+            chunk.events = chunk.leads = chunk.identities = None  # keep only what truth needs
+            bar.update(len(chunk.hidden["leads"].lead_number))
+    finally:
+        bar.close()
+        for writer in writers.values():
+            writer.close()
+    cutoffs = cutoff_grid(first_event, last_seen, spine)
+    score_date = monday_on_or_before(last_seen)
+    truth_cutoffs = sorted(set(cutoffs) | {score_date})
+    truth_writer = None
+    for chunk in tqdm(hidden_chunks, desc="ground truth", unit="chunk", disable=not progress):
+        table = truth(chunk, params, truth_cutoffs, spine.horizon_days, spine.exclude_customers)
+        if table is not None:
+            truth_writer = truth_writer or pq.ParquetWriter(staging / "truth.parquet", table.schema, compression="zstd")
+            truth_writer.write_table(table)
+    if truth_writer:
+        truth_writer.close()
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return GenerationSummary(out, rows, first_event, last_seen, cutoffs, score_date)
+
+
+def _min(current, column: pa.ChunkedArray):
+    value = pc.min(column).as_py()
+    value = value.replace(tzinfo=None) if value else None
+    return value if current is None or (value and value < current) else current
+
+
+def _max(current, column: pa.ChunkedArray):
+    value = pc.max(column).as_py()
+    value = value.replace(tzinfo=None) if value else None
+    return value if current is None or (value and value > current) else current

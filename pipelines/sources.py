@@ -1,0 +1,382 @@
+"""Read the contract tables from an export directory into typed DuckDB views.
+
+Files are never loaded into Python: each table becomes a view over its Parquet or
+CSV file(s) with every column cast to its contract type, so the feature SQL reads
+100M events straight from disk. Before a view is created the file is checked
+against the contract, and the first problem found is raised as a `DataError`
+naming the file, column, rule and a few offending rows, with how to fix it.
+
+Accepted layouts for a table ``T`` inside the directory: ``T.parquet``, ``T.csv``
+or a folder ``T/`` of Parquet part files. Naive timestamps are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from features.contract import TABLES, Column, Table
+
+SAMPLE_ROWS = 5
+_OFFSET_PATTERN = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
+_SQL_TYPE = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "timestamp": "TIMESTAMP"}
+_HOW_TO_FIX = {
+    "timestamp": "write ISO 8601 timestamps such as 2024-05-01T09:30:00Z (naive values are read as UTC)",
+    "integer": "write whole numbers without separators or units",
+    "number": "write plain decimal numbers without separators or units",
+    "string": "write text",
+}
+
+
+class DataError(ValueError):
+    """Input that breaks the data contract; the message says where and how to fix it."""
+
+    def __init__(self, file: str, column: str | None, rule: str, detail: str, fix: str, rows: list | None = None):
+        self.file, self.column, self.rule, self.rows = file, column, rule, rows or []
+        where = f"{file}" + (f", column '{column}'" if column else "")
+        lines = [f"{where}: {rule}: {detail}"]
+        if self.rows:
+            lines.append("  offending rows: " + "; ".join(self.rows))
+        lines.append(f"  how to fix: {fix}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class DataTables:
+    """An open export directory: a DuckDB connection with one typed view per table present."""
+
+    con: duckdb.DuckDBPyConnection
+    directory: Path
+    files: dict[str, list[Path]]
+    extra_lead_columns: tuple[str, ...] = ()
+    duplicate_events_dropped: int = 0
+    _digest: str | None = field(default=None, repr=False)
+
+    def has(self, table: str) -> bool:
+        return table in self.files
+
+    def count(self, table: str) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if self.has(table) else 0
+
+    def data_end(self) -> datetime:
+        """The latest instant any table speaks of: what the export knows up to."""
+        parts = ["SELECT max(created_at) AS t FROM leads", "SELECT max(occurred_at) FROM events"]
+        if self.has("deals"):
+            parts += ["SELECT max(created_at) FROM deals", "SELECT max(closed_at) FROM deals"]
+        if self.has("identities"):
+            parts.append("SELECT max(identified_at) FROM identities")
+        return self.con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+
+    def data_start(self) -> datetime:
+        """The first engagement event: where usable history begins (CRMs hold far older leads)."""
+        return self.con.execute("SELECT min(occurred_at) FROM events").fetchone()[0]
+
+    def digest(self) -> str:
+        """SHA-256 over every input file's name and bytes: the identity of this data."""
+        if self._digest is None:
+            sha = hashlib.sha256()
+            for table in sorted(self.files):
+                for path in self.files[table]:
+                    sha.update(f"{table}/{path.name}\0".encode())
+                    with path.open("rb") as handle:
+                        for block in iter(lambda: handle.read(1 << 22), b""):
+                            sha.update(block)
+            self._digest = sha.hexdigest()
+        return self._digest
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads and writes timestamps in UTC whatever the machine's zone."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def find_files(directory: Path, table: str) -> list[Path]:
+    candidates = [directory / f"{table}.parquet", directory / f"{table}.csv"]
+    folder = directory / table
+    found = [p for p in candidates if p.is_file()]
+    if folder.is_dir():
+        parts = sorted(folder.glob("*.parquet"))
+        if parts:
+            found.append(folder)
+    if len(found) > 1:
+        raise DataError(
+            str(directory), None, "ambiguous table",
+            f"table '{table}' is given more than once: {', '.join(p.name for p in found)}",
+            "keep exactly one file (or folder of Parquet parts) per table",
+        )
+    if not found:
+        return []
+    path = found[0]
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
+def open_tables(
+    directory: str | Path,
+    *,
+    event_types: tuple[str, ...] | None = None,
+    extra_lead_columns: tuple[str, ...] = (),
+    require_deals: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> DataTables:
+    """Check every table in ``directory`` against the contract and expose it as a typed view.
+
+    ``event_types`` overrides the contract's default vocabulary. ``extra_lead_columns``
+    are extra lead attributes that must exist (they become features when configured).
+    Raises `DataError` on the first broken rule.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(str(directory), None, "missing directory", "the data directory does not exist",
+                        "pass the folder that holds leads, events, identities and deals files")
+    con = con or connect()
+    files: dict[str, list[Path]] = {}
+    for name, table in TABLES.items():
+        paths = find_files(directory, name)
+        if not paths:
+            if table.required or (name == "deals" and require_deals):
+                raise DataError(
+                    str(directory), None, "missing table",
+                    f"no {name}.parquet, {name}.csv or {name}/ folder of Parquet parts",
+                    f"export the {name} table into this folder (see the data contract in the README)",
+                )
+            continue
+        files[name] = paths
+        extras = extra_lead_columns if name == "leads" else ()
+        _create_view(con, table, paths, event_types, extras)
+    tables = DataTables(con=con, directory=directory, files=files, extra_lead_columns=tuple(extra_lead_columns))
+    tables.duplicate_events_dropped = _dedupe_events(con, files.get("events", []))
+    check_rules(tables, event_types)
+    return tables
+
+
+def _reader(paths: list[Path]) -> str:
+    quoted = ", ".join(f"'{str(p).replace(chr(39), chr(39) * 2)}'" for p in paths)
+    if paths[0].suffix == ".csv":
+        return f"read_csv([{quoted}], all_varchar = true, header = true)"
+    return f"read_parquet([{quoted}])"
+
+
+def _label(paths: list[Path]) -> str:
+    return str(paths[0].parent) if len(paths) > 1 else str(paths[0])
+
+
+def _create_view(con, table: Table, paths: list[Path], event_types, extras: tuple[str, ...]) -> None:
+    label = _label(paths)
+    raw = f"raw_{table.name}"
+    try:
+        con.execute(f"CREATE OR REPLACE VIEW {raw} AS SELECT * FROM {_reader(paths)}")
+        schema = {row[0]: row[1] for row in con.execute(f"DESCRIBE {raw}").fetchall()}
+    except duckdb.Error as error:
+        raise _unreadable(label, error) from None
+    if not schema or (paths[0].suffix == ".csv" and con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0] == 0
+                      and table.required):
+        raise DataError(label, None, "empty file", "the file has no rows",
+                        "check the export finished; a required table cannot be empty")
+    selects = []
+    for column in table.columns:
+        if column.name not in schema:
+            if column.present:
+                raise _missing_column(label, column, schema)
+            selects.append(f"CAST(NULL AS {_SQL_TYPE[column.dtype]}) AS {column.name}")
+            continue
+        selects.append(f"{_typed(con, raw, label, column, schema[column.name])} AS {column.name}")
+    for extra in extras:
+        if extra not in schema:
+            raise _missing_column(label, Column(extra, "string"), schema, configured=True)
+        selects.append(f'"{extra}"')
+    sql = f"CREATE OR REPLACE VIEW {table.name} AS SELECT {', '.join(selects)} FROM {raw}"
+    try:
+        con.execute(sql)
+    except duckdb.Error as error:
+        raise _unreadable(label, error) from None
+
+
+def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
+    """A SQL expression casting ``column`` to its contract type, after checking every value casts."""
+    name = f'"{column.name}"'
+    physical = physical.upper()
+    if column.dtype == "string":
+        return f"NULLIF(CAST({name} AS VARCHAR), '')" if physical == "VARCHAR" else f"CAST({name} AS VARCHAR)"
+    if column.dtype == "timestamp":
+        if physical.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"CAST({name} AS TIMESTAMP)"  # the session is UTC, so this converts to UTC
+        if physical.startswith("TIMESTAMP") or physical == "DATE":
+            return f"CAST({name} AS TIMESTAMP)"
+        if physical != "VARCHAR":
+            raise _wrong_type(label, column, physical)
+        value = f"NULLIF(trim({name}), '')"
+        _check_mixed_offsets(con, raw, label, column, value)
+        cast = f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
+        _check_casts(con, raw, label, column, value, cast)
+        return cast
+    sql_type = _SQL_TYPE[column.dtype]
+    allowed = _INTEGER_TYPES if column.dtype == "integer" else _NUMBER_TYPES
+    if physical in allowed:
+        return f"CAST({name} AS {sql_type})"
+    if physical == "DOUBLE" and column.dtype == "integer":
+        # Parquet writers turn integer columns with nulls into floats; accept whole values only.
+        value = name
+        cast = f"CASE WHEN {name} = round({name}) THEN CAST({name} AS BIGINT) END"
+        _check_casts(con, raw, label, column, value, cast)
+        return cast
+    if physical != "VARCHAR":
+        raise _wrong_type(label, column, physical)
+    value = f"NULLIF(trim({name}), '')"
+    cast = f"TRY_CAST({value} AS {sql_type})"
+    if column.dtype == "number":
+        cast = f"CASE WHEN isfinite({cast}) THEN {cast} END"
+    _check_casts(con, raw, label, column, value, cast)
+    return cast
+
+
+def _check_casts(con, raw, label, column: Column, value: str, cast: str) -> None:
+    bad = con.execute(
+        f"SELECT count(*) FROM {raw} WHERE {value} IS NOT NULL AND ({cast}) IS NULL"
+    ).fetchone()[0]
+    if bad:
+        samples = con.execute(
+            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, CAST({value} AS VARCHAR) AS v, ({cast}) AS c "
+            f"FROM {raw}) WHERE v IS NOT NULL AND c IS NULL ORDER BY n LIMIT {SAMPLE_ROWS}"
+        ).fetchall()
+        kind = {"timestamp": "unparsable timestamp"}.get(column.dtype, f"not a valid {column.dtype}")
+        raise DataError(
+            label, column.name, kind,
+            f"{bad} value(s) cannot be read as {column.dtype}",
+            _HOW_TO_FIX[column.dtype],
+            [f"row {n}: {_show(v)}" for n, v in samples],
+        )
+
+
+def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> None:
+    aware, naive = con.execute(
+        f"SELECT count(*) FILTER (WHERE regexp_matches({value}, '{_OFFSET_PATTERN}')), "
+        f"count(*) FILTER (WHERE NOT regexp_matches({value}, '{_OFFSET_PATTERN}')) "
+        f"FROM {raw} WHERE {value} IS NOT NULL"
+    ).fetchone()
+    if aware and naive:
+        samples = con.execute(
+            f"SELECT n, v, regexp_matches(v, '{_OFFSET_PATTERN}') FROM (SELECT row_number() OVER () AS n, "
+            f"{value} AS v FROM {raw}) WHERE v IS NOT NULL ORDER BY n LIMIT 200"
+        ).fetchall()
+        naive_rows = [f"row {n}: {_show(v)} (no offset)" for n, v, has in samples if not has][:3]
+        aware_rows = [f"row {n}: {_show(v)} (with offset)" for n, v, has in samples if has][:2]
+        raise DataError(
+            label, column.name, "mixed naive and offset timestamps",
+            f"{aware} value(s) carry a UTC offset and {naive} do not, so their meaning is ambiguous",
+            "export every timestamp the same way, preferably in UTC with a 'Z' suffix",
+            naive_rows + aware_rows,
+        )
+
+
+def _dedupe_events(con, paths: list[Path]) -> int:
+    """Drop repeated event_ids (re-sent webhooks, overlapping exports), keeping the first; return how many."""
+    if not paths:
+        return 0
+    has_ids = con.execute("SELECT count(event_id) FROM events").fetchone()[0]
+    if not has_ids:
+        return 0
+    duplicates = con.execute(
+        "SELECT count(event_id) - count(DISTINCT event_id) FROM events"
+    ).fetchone()[0]
+    if duplicates:
+        con.execute("ALTER VIEW events RENAME TO events_with_duplicates")
+        con.execute(
+            "CREATE VIEW events AS SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER "
+            "(PARTITION BY event_id ORDER BY occurred_at, coalesce(ingested_at, occurred_at)) AS _dup "
+            "FROM events_with_duplicates) WHERE event_id IS NULL OR _dup = 1"
+        )
+    return duplicates
+
+
+def check_rules(tables: DataTables, event_types: tuple[str, ...] | None = None) -> None:
+    """Row-level contract rules: not-null, unique keys, allowed values, minimums, cross-column rules."""
+    con = tables.con
+    for name in tables.files:
+        table = TABLES[name]
+        label = _label(tables.files[name])
+        source = "events_with_duplicates" if name == "events" and tables.duplicate_events_dropped else name
+        for column in table.columns:
+            col = column.name
+            if not column.nullable:
+                _fail_if(con, source, label, col, "not null", f"{col} IS NULL",
+                         "values are missing", f"fill in {col} for every row, or drop those rows")
+            if column.minimum is not None:
+                _fail_if(con, source, label, col, f">= {column.minimum:g}", f"{col} < {column.minimum}",
+                         f"values are below {column.minimum:g}", f"{col} cannot be negative; fix or blank those values")
+            allowed = event_types if (col == "event_type" and event_types) else column.allowed
+            if allowed:
+                listed = ", ".join(f"'{v}'" for v in allowed)
+                _fail_if(con, source, label, col, "allowed values", f"{col} IS NOT NULL AND {col} NOT IN ({listed})",
+                         f"values are outside the vocabulary ({', '.join(allowed)})",
+                         f"map them to the vocabulary, or add them to the configured list")
+            if column.unique and not (name == "events" and col == "event_id"):
+                dupes = con.execute(
+                    f"SELECT {col}, count(*) FROM {source} WHERE {col} IS NOT NULL GROUP BY {col} "
+                    f"HAVING count(*) > 1 ORDER BY count(*) DESC, {col} LIMIT {SAMPLE_ROWS}"
+                ).fetchall()
+                if dupes:
+                    total = con.execute(
+                        f"SELECT count(*) FROM (SELECT {col} FROM {source} WHERE {col} IS NOT NULL "
+                        f"GROUP BY {col} HAVING count(*) > 1)"
+                    ).fetchone()[0]
+                    raise DataError(label, col, "unique", f"{total} value(s) appear more than once",
+                                    f"{col} must identify one row; remove the duplicate rows",
+                                    [f"{_show(v)} x{n}" for v, n in dupes])
+        for rule, condition, fix in table.row_rules:
+            _fail_if(con, source, label, None, rule, f"NOT ({condition})", "rows break the rule", fix)
+
+
+def _fail_if(con, source, label, column, rule, bad_condition, detail, fix) -> None:
+    bad = con.execute(f"SELECT count(*) FROM {source} WHERE {bad_condition}").fetchone()[0]
+    if bad:
+        shown = column or "*"
+        samples = con.execute(
+            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, "
+            f"{'CAST(' + column + ' AS VARCHAR)' if column else 'CAST(' + source + ' AS VARCHAR)'} AS v, "
+            f"({bad_condition}) AS bad FROM {source}) WHERE bad ORDER BY n LIMIT {SAMPLE_ROWS}"
+        ).fetchall()
+        raise DataError(label, column, rule, f"{bad} row(s): {detail}", fix,
+                        [f"row {n}: {_show(v) if shown != '*' else v}" for n, v in samples])
+
+
+def _missing_column(label, column: Column, schema: dict, configured: bool = False) -> DataError:
+    close = difflib.get_close_matches(column.name, list(schema), n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'? rename it to '{column.name}')" if close else ""
+    why = "is named in params.yaml as an extra lead attribute" if configured else "is required by the data contract"
+    return DataError(
+        label, column.name, "missing column",
+        f"the column {why} but the file has only: {', '.join(schema)}",
+        f"add a '{column.name}' column of type {column.dtype}{hint}",
+    )
+
+
+def _wrong_type(label, column: Column, physical: str) -> DataError:
+    return DataError(label, column.name, "wrong type",
+                     f"expected {column.dtype}, the file stores {physical}", _HOW_TO_FIX[column.dtype])
+
+
+def _unreadable(label: str, error: Exception) -> DataError:
+    text = str(error)
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        return DataError(label, None, "not UTF-8", text.splitlines()[0],
+                         "re-export the file as UTF-8 (e.g. 'iconv -f latin1 -t utf-8')")
+    return DataError(label, None, "unreadable file", text.splitlines()[0],
+                     "check the file is a valid CSV with a header row, or a Parquet file")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"

@@ -1,0 +1,39 @@
+"""A plain-text summary of an export: what a user checks before trusting a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from features.spine import cutoff_grid, mature_cutoffs, monday_on_or_before
+from pipelines.config import Params
+from pipelines.sources import open_tables
+
+
+def summarise(data_dir: Path, config: Params) -> str:
+    tables = open_tables(data_dir, event_types=config.data.event_types,
+                         extra_lead_columns=config.data.extra_lead_attributes)
+    con = tables.con
+    start, end = tables.data_start(), tables.data_end()
+    lines = [f"{data_dir}: contract OK (digest {tables.digest()[:12]})",
+             f"  history      {start:%Y-%m-%d} .. {end:%Y-%m-%d %H:%M} UTC"]
+    for name in ("leads", "events", "identities", "deals"):
+        lines.append(f"  {name:<12} {tables.count(name):>12,} rows" if tables.has(name) else f"  {name:<12} (absent)")
+    if tables.duplicate_events_dropped:
+        lines.append(f"  duplicates   {tables.duplicate_events_dropped:,} repeated event_id rows dropped")
+    anonymous, per_lead = con.execute(
+        "SELECT avg((lead_id IS NULL)::INT), count(*) / nullif(count(DISTINCT lead_id), 0) FROM events"
+    ).fetchone()
+    lines.append(f"  events       {per_lead:,.1f} per active lead; {anonymous:.1%} anonymous")
+    mix = con.execute(
+        "SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY n DESC"
+    ).fetchall()
+    lines.append("  event types  " + ", ".join(f"{kind} {n:,}" for kind, n in mix))
+    if tables.has("deals"):
+        deals = dict(con.execute("SELECT status, count(*) FROM deals GROUP BY 1").fetchall())
+        lines.append("  deals        " + ", ".join(f"{deals.get(s, 0):,} {s}" for s in ("won", "lost", "open")))
+    cutoffs = cutoff_grid(start, end, config.spine)
+    mature, immature = mature_cutoffs(cutoffs, end, config.spine.horizon_days)
+    lines.append(f"  cutoffs      {len(cutoffs)} every {config.spine.slide_days} days "
+                 f"({len(mature)} mature, {len(immature)} too recent for a {config.spine.horizon_days}-day label)")
+    lines.append(f"  score date   {monday_on_or_before(end):%Y-%m-%d} (latest Monday 00:00 UTC in the data)")
+    return "\n".join(lines)
