@@ -285,10 +285,13 @@ def _simulate_chunk(rng, p: SimulationParams, cal: Calendar, sizes, first_accoun
     source = _pick(rng, n, SOURCE_SHARE)
     contact_sales = rng.random(n) < p.contact_sales_share
     goal = np.where(rng.random(n) < p.goal_share, _pick(rng, n, GOAL_SHARE), -1)
-    budget = np.where(contact_sales, _pick(rng, n, (0.15, 0.35, 0.3, 0.1, 0.1)), -1)
-    timeline = np.where(contact_sales, _pick(rng, n, (0.3, 0.3, 0.25, 0.15)), -1)
+    budget_draw = _pick(rng, n, (0.15, 0.35, 0.3, 0.1, 0.1))
+    timeline_draw = _pick(rng, n, (0.3, 0.3, 0.25, 0.15))
     bot = rng.random(n) < p.bot_share
     preexisting = rng.random(n) < p.preexisting_share
+    contact_sales &= ~preexisting & ~bot  # only new, real people come in through the contact-sales form
+    budget = np.where(contact_sales, budget_draw, -1)
+    timeline = np.where(contact_sales, timeline_draw, -1)
     growth = 1.0 + 0.6 * np.arange(weeks) / weeks
     arrival_week = rng.choice(weeks, size=n, p=growth * cal.activity[:weeks] / np.sum(growth * cal.activity[:weeks]))
     created_us = np.where(
@@ -307,7 +310,6 @@ def _simulate_chunk(rng, p: SimulationParams, cal: Calendar, sizes, first_accoun
     win = np.clip(win, 0.0, 0.85)
     offline = 0.00025 * np.array(SOURCE_OFFLINE_DEALS)[source] * np.sqrt(fit)
     activity = rng.lognormal(-0.5, 1.0, n)  # mean 1, heavy right tail
-    contact_sales &= ~preexisting
     initial = np.where(
         preexisting, np.where(rng.random(n) < 0.3, AWARE, DORMANT),
         np.where(contact_sales, LEANING_IN, np.where(rng.random(n) < 0.25 + 0.35 * (source == 4), ENGAGED, AWARE)),
@@ -534,19 +536,26 @@ def _finish_events(rng, weekly: list[dict], leads: Leads, p: SimulationParams, s
     })
     identities = pa.table({
         "anonymous_id": _anonymous_ids(np.concatenate(id_anon), np.zeros(sum(len(a) for a in id_anon), dtype=bool)),
-        "lead_id": pa.array(_lead_ids(first_lead + np.concatenate(id_leads))),
+        "lead_id": pa.array(_lead_ids(first_lead + np.concatenate(id_leads)), type=pa.string()),
         "identified_at": pa.array(np.concatenate(id_when), type=pa.timestamp("us", tz="UTC")),
     })
     return table, identities
 
 
+def _padded(prefix, numbers: np.ndarray, width: int) -> np.ndarray:
+    """``prefix`` + zero-padded numbers; ``prefix`` may be an array. Safe on empty input."""
+    if len(numbers) == 0:
+        return np.zeros(0, dtype=str)
+    return np.char.add(prefix, np.char.zfill(np.asarray(numbers).astype(str), width))
+
+
 def _lead_ids(numbers: np.ndarray) -> np.ndarray:
-    return np.char.add("L", np.char.zfill(numbers.astype(str), 7))
+    return _padded("L", numbers, 7)
 
 
 def _anonymous_ids(numbers: np.ndarray, visitor: np.ndarray) -> pa.Array:
-    text = np.char.add(np.where(visitor, "v", "a"), np.char.zfill(np.maximum(numbers, 0).astype(str), 9))
-    return pa.array(text, mask=numbers < 0)
+    text = _padded(np.where(visitor, "v", "a"), np.maximum(numbers, 0), 9)
+    return pa.array(text, type=pa.string(), mask=numbers < 0)
 
 
 def _dictionary(kind: np.ndarray, names: tuple) -> pa.Array:
@@ -558,8 +567,8 @@ def _dictionary(kind: np.ndarray, names: tuple) -> pa.Array:
 def _content_ids(kind: np.ndarray, content: np.ndarray) -> pa.Array:
     prefix = np.array([(c or "email") if k < 9 else "webinar" for k, c in enumerate(EVENT_KIND_CONTENT)], dtype=object)
     prefix[7] = prefix[8] = "campaign"
-    text = np.char.add(np.char.add(prefix[kind].astype(str), "-"), np.char.zfill(content.astype(str), 3))
-    return pa.array(text).dictionary_encode()
+    text = _padded(np.char.add(prefix[kind].astype(str), "-"), content, 3)
+    return pa.array(text, type=pa.string()).dictionary_encode()
 
 
 def _deal_table(deals: list[tuple], end_us: int, first_lead: int) -> pa.Table:
@@ -574,9 +583,9 @@ def _deal_table(deals: list[tuple], end_us: int, first_lead: int) -> pa.Table:
     order = np.argsort(created, kind="stable")
     numbers = np.arange(len(lead))
     return pa.table({
-        "deal_id": pa.array(np.char.add(np.char.add("D", np.char.zfill(lead.astype(str), 7)), np.char.add("-", numbers.astype(str)))),
-        "lead_id": pa.array(_lead_ids(lead)),
-        "account_id": pa.array(np.char.add("A", np.char.zfill(account.astype(str), 6))),
+        "deal_id": pa.array(np.char.add(_padded("D", lead, 7), np.char.add("-", numbers.astype(str))), type=pa.string()),
+        "lead_id": pa.array(_lead_ids(lead), type=pa.string()),
+        "account_id": pa.array(_padded("A", account, 6), type=pa.string()),
         "created_at": pa.array(created, type=pa.timestamp("us", tz="UTC")),
         "closed_at": pa.array(np.where(is_open, 0, closed), type=pa.timestamp("us", tz="UTC"), mask=is_open),
         "status": pa.array(status),
@@ -596,7 +605,7 @@ def _lead_table(rng, leads: Leads, seniority, function, source, goal, budget, ti
     return pa.table({
         "lead_id": pa.array(_lead_ids(leads.lead_number)),
         "created_at": pa.array(leads.created_us, type=pa.timestamp("us", tz="UTC")),
-        "account_id": pa.array(np.char.add("A", np.char.zfill((acc + first_account).astype(str), 6)), mask=missing(0.02)),
+        "account_id": pa.array(_padded("A", acc + first_account, 6), mask=missing(0.02)),
         "title": pa.array(titles.astype(str), mask=missing(0.04)),
         "industry": pa.array(np.array(INDUSTRIES)[industry[acc]], mask=missing(0.05)),
         "company_size": pa.array(employees[acc], mask=missing(0.10)),
@@ -653,11 +662,11 @@ def truth(chunk: Chunk, p: SimulationParams, cutoffs: list[datetime], horizon_da
             w, fractions, sub, cal, p,
         )
         rows.append(pa.table({
-            "lead_id": pa.array(_lead_ids(leads.lead_number[idx])),
+            "lead_id": pa.array(_lead_ids(leads.lead_number[idx]), type=pa.string()),
             "cutoff": pa.array(np.full(len(idx), t_us), type=pa.timestamp("us", tz="UTC")),
             "p_true": pa.array(np.clip(sub.win * deal_mass, 0.0, 1.0)),
             "p_deal": pa.array(deal_mass),
-            "hidden_stage": pa.array(np.array(STAGES)[h["stage"][idx, w - 1]]),
+            "hidden_stage": pa.array(np.array(STAGES)[h["stage"][idx, w - 1]], type=pa.string()),
             "account_in_market": pa.array(h["in_market"][idx, w - 1]),
         }))
     return pa.concat_tables(rows) if rows else None

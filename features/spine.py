@@ -91,3 +91,73 @@ def mature_cutoffs(cutoffs: list[datetime], data_end: datetime, horizon_days: in
 
 def cutoffs_frame(cutoffs: list[datetime]) -> pd.DataFrame:
     return pd.DataFrame({"cutoff": pd.to_datetime(pd.Series(cutoffs, dtype="datetime64[us]"))})
+
+
+def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool, out: str = "population") -> str:
+    """Table ``out`` (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
+
+    ``excluded`` is NULL for the population, 'in_deal' for leads with a deal open at
+    the cutoff, 'customer' for leads with a won deal closed before it.
+    """
+    values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _cutoffs AS SELECT * FROM (VALUES {values}) v(cutoff)")
+    if has_deals:
+        status = """
+            CASE WHEN bool_or(d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)) THEN 'in_deal'
+                 WHEN bool_or(d.status = 'won' AND d.closed_at < c.cutoff) THEN 'customer' END"""
+        deal_join = "LEFT JOIN deals d ON d.lead_id = l.lead_id AND d.created_at < c.cutoff"
+    else:
+        status, deal_join = "CAST(NULL AS VARCHAR)", ""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT l.lead_id, c.cutoff, {status} AS excluded
+        FROM leads l JOIN _cutoffs c ON l.created_at < c.cutoff
+        {deal_join}
+        GROUP BY l.lead_id, c.cutoff""")
+    if not spec.exclude_customers:
+        con.execute(f"UPDATE {out} SET excluded = NULL WHERE excluded = 'customer'")
+    return out
+
+
+def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
+                          out: str = "spine") -> tuple[str, pd.DataFrame]:
+    """Table ``out`` (lead_id, cutoff, label) for mature cutoffs, and the per-cutoff counts report.
+
+    Rows whose label window holds a deal still open at the data's end are censored
+    (dropped), as are cutoffs whose window ends after the data's end.
+    """
+    mature, immature = mature_cutoffs(cutoffs, data_end, spec.horizon_days)
+    if not mature:
+        raise ValueError(
+            f"no cutoff is old enough for a {spec.horizon_days}-day label: the data ends {data_end:%Y-%m-%d}, "
+            f"and the latest usable cutoff would be {data_end - timedelta(days=spec.horizon_days):%Y-%m-%d}; "
+            "use a longer export or a shorter spine.horizon_days"
+        )
+    population = create_population(con, mature, spec, has_deals=True, out="_population")
+    horizon = f"INTERVAL {spec.horizon_days} DAY"
+    in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
+    censor = ("bool_or(d.created_at >= p.cutoff AND d.created_at < p.cutoff + {h} AND d.status = 'open')"
+              if spec.label == "won_deal_created" else "FALSE").format(h=horizon)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _labelled AS
+        SELECT p.lead_id, p.cutoff, p.excluded,
+               coalesce(bool_or(d.status = 'won' AND {in_window} >= p.cutoff AND {in_window} < p.cutoff + {horizon}), FALSE)
+                   AS positive,
+               coalesce({censor}, FALSE) AS censored
+        FROM {population} p
+        LEFT JOIN deals d ON d.lead_id = p.lead_id AND d.created_at < p.cutoff + {horizon}
+        GROUP BY p.lead_id, p.cutoff, p.excluded""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {out} AS
+                    SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
+                    WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
+    report = con.execute("""
+        SELECT cutoff,
+               count(*) FILTER (WHERE excluded IS NULL AND NOT censored) AS rows,
+               count(*) FILTER (WHERE excluded IS NULL AND NOT censored AND positive) AS positives,
+               count(*) FILTER (WHERE excluded IS NULL AND censored) AS censored,
+               count(*) FILTER (WHERE excluded = 'in_deal') AS excluded_in_deal,
+               count(*) FILTER (WHERE excluded = 'customer') AS excluded_customer
+        FROM _labelled GROUP BY cutoff ORDER BY cutoff""").df()
+    report["label_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
+    report.attrs["immature_cutoffs"] = [t.isoformat() for t in immature]
+    return out, report

@@ -57,10 +57,10 @@ def generate(
     from pipelines.config import load_params
     from pipelines.generate import generate as run
 
-    config = load_params(params)
+    given = {"generate.leads": leads, "generate.seed": seed, "generate.weeks": weeks}
+    config = load_params(params, overrides={k: v for k, v in given.items() if v is not None})
     g = config.generate
-    sim = SimulationParams(leads=leads or g.leads, seed=g.seed if seed is None else seed, start=g.start,
-                           weeks=weeks or g.weeks)
+    sim = SimulationParams(leads=g.leads, seed=g.seed, start=g.start, weeks=g.weeks)
     summary = run(out, sim, config.spine, progress=sys.stderr.isatty())
     rows = ", ".join(f"{n:,} {name}" for name, n in summary.rows.items())
     typer.echo(f"wrote {out}: {rows} (+ truth.parquet)")

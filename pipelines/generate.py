@@ -46,8 +46,18 @@ def generate(out: str | Path, params: SimulationParams, spine: SpineSpec, chunk_
     writers: dict[str, pq.ParquetWriter] = {}
     rows = dict.fromkeys(TABLE_NAMES, 0)
     hidden_chunks = []
-    first_event, last_seen = None, None
     bar = tqdm(total=params.leads, unit="lead", desc="simulating", disable=not progress)
+    try:
+        return _generate(out, staging, params, spine, chunk_leads, progress, bar, writers, rows, hidden_chunks)
+    except BaseException:
+        for writer in writers.values():
+            writer.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _generate(out, staging, params, spine, chunk_leads, progress, bar, writers, rows, hidden_chunks):
+    first_event, last_seen = None, None
     try:
         for chunk in simulate(params, chunk_leads=chunk_leads):
             for name in TABLE_NAMES:

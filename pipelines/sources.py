@@ -23,7 +23,9 @@ import duckdb
 from features.contract import TABLES, Column, Table
 
 SAMPLE_ROWS = 5
-_OFFSET_PATTERN = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# A zone after a time of day: 'Z', '+02', '+0200', '+02:00' or a name ('UTC', 'Europe/Berlin'). Requiring the time
+# keeps a date such as '2025-01-06' from reading as the offset '-06'.
+_OFFSET_PATTERN = r"[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_/+-]*)$"
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
 _SQL_TYPE = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "timestamp": "TIMESTAMP"}
@@ -63,7 +65,7 @@ class DataTables:
         return table in self.files
 
     def count(self, table: str) -> int:
-        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if self.has(table) else 0
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] if self.has(table) else 0
 
     def data_end(self) -> datetime:
         """The latest instant any table speaks of: what the export knows up to."""
@@ -72,11 +74,11 @@ class DataTables:
             parts += ["SELECT max(created_at) FROM deals", "SELECT max(closed_at) FROM deals"]
         if self.has("identities"):
             parts.append("SELECT max(identified_at) FROM identities")
-        return self.con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+        return self.con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
 
     def data_start(self) -> datetime:
         """The first engagement event: where usable history begins (CRMs hold far older leads)."""
-        return self.con.execute("SELECT min(occurred_at) FROM events").fetchone()[0]
+        return self.con.execute("SELECT min(occurred_at) FROM events").fetchall()[0][0]
 
     def digest(self) -> str:
         """SHA-256 over every input file's name and bytes: the identity of this data."""
@@ -96,6 +98,7 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     """A DuckDB connection that reads and writes timestamps in UTC whatever the machine's zone."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
@@ -179,10 +182,13 @@ def _create_view(con, table: Table, paths: list[Path], event_types, extras: tupl
     try:
         con.execute(f"CREATE OR REPLACE VIEW {raw} AS SELECT * FROM {_reader(paths)}")
         schema = {row[0]: row[1] for row in con.execute(f"DESCRIBE {raw}").fetchall()}
+        # For CSV read every column: DuckDB checks UTF-8 and line structure only in the columns a query reads,
+        # beyond the sniffer's sample, so a bad byte in an unchecked text column would otherwise surface later.
+        every_column = " WHERE hash(COLUMNS(*)) IS NOT NULL" if paths[0].suffix == ".csv" else ""
+        rows = con.execute(f"SELECT count(*) FROM {raw}{every_column}").fetchall()[0][0] if schema else 0
     except duckdb.Error as error:
         raise _unreadable(label, error) from None
-    if not schema or (paths[0].suffix == ".csv" and con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0] == 0
-                      and table.required):
+    if not schema or (rows == 0 and table.required):
         raise DataError(label, None, "empty file", "the file has no rows",
                         "check the export finished; a required table cannot be empty")
     selects = []
@@ -218,9 +224,9 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         if physical != "VARCHAR":
             raise _wrong_type(label, column, physical)
         value = f"NULLIF(trim({name}), '')"
-        _check_mixed_offsets(con, raw, label, column, value)
         cast = f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
-        _check_casts(con, raw, label, column, value, cast)
+        _check_casts(con, raw, label, column, value, cast)  # first, so junk is reported as junk, not as naive
+        _check_mixed_offsets(con, raw, label, column, value)
         return cast
     sql_type = _SQL_TYPE[column.dtype]
     allowed = _INTEGER_TYPES if column.dtype == "integer" else _NUMBER_TYPES
@@ -229,7 +235,7 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
     if physical == "DOUBLE" and column.dtype == "integer":
         # Parquet writers turn integer columns with nulls into floats; accept whole values only.
         value = name
-        cast = f"CASE WHEN {name} = round({name}) THEN CAST({name} AS BIGINT) END"
+        cast = f"CASE WHEN {name} = round({name}) THEN TRY_CAST({name} AS BIGINT) END"  # inf, 1e30: no error
         _check_casts(con, raw, label, column, value, cast)
         return cast
     if physical != "VARCHAR":
@@ -238,6 +244,8 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
     cast = f"TRY_CAST({value} AS {sql_type})"
     if column.dtype == "number":
         cast = f"CASE WHEN isfinite({cast}) THEN {cast} END"
+    else:  # a BIGINT cast rounds '1.5' to 2 and reads '0x10' as 16: accept whole decimal numbers only
+        cast = f"CASE WHEN TRY_CAST({value} AS DOUBLE) = round(TRY_CAST({value} AS DOUBLE)) THEN {cast} END"
     _check_casts(con, raw, label, column, value, cast)
     return cast
 
@@ -245,7 +253,7 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
 def _check_casts(con, raw, label, column: Column, value: str, cast: str) -> None:
     bad = con.execute(
         f"SELECT count(*) FROM {raw} WHERE {value} IS NOT NULL AND ({cast}) IS NULL"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if bad:
         samples = con.execute(
             f"SELECT n, v FROM (SELECT row_number() OVER () AS n, CAST({value} AS VARCHAR) AS v, ({cast}) AS c "
@@ -265,7 +273,7 @@ def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> None:
         f"SELECT count(*) FILTER (WHERE regexp_matches({value}, '{_OFFSET_PATTERN}')), "
         f"count(*) FILTER (WHERE NOT regexp_matches({value}, '{_OFFSET_PATTERN}')) "
         f"FROM {raw} WHERE {value} IS NOT NULL"
-    ).fetchone()
+    ).fetchall()[0]
     if aware and naive:
         samples = con.execute(
             f"SELECT n, v, regexp_matches(v, '{_OFFSET_PATTERN}') FROM (SELECT row_number() OVER () AS n, "
@@ -285,12 +293,12 @@ def _dedupe_events(con, paths: list[Path]) -> int:
     """Drop repeated event_ids (re-sent webhooks, overlapping exports), keeping the first; return how many."""
     if not paths:
         return 0
-    has_ids = con.execute("SELECT count(event_id) FROM events").fetchone()[0]
+    has_ids = con.execute("SELECT count(event_id) FROM events").fetchall()[0][0]
     if not has_ids:
         return 0
     duplicates = con.execute(
         "SELECT count(event_id) - count(DISTINCT event_id) FROM events"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if duplicates:
         con.execute("ALTER VIEW events RENAME TO events_with_duplicates")
         con.execute(
@@ -331,7 +339,7 @@ def check_rules(tables: DataTables, event_types: tuple[str, ...] | None = None) 
                     total = con.execute(
                         f"SELECT count(*) FROM (SELECT {col} FROM {source} WHERE {col} IS NOT NULL "
                         f"GROUP BY {col} HAVING count(*) > 1)"
-                    ).fetchone()[0]
+                    ).fetchall()[0][0]
                     raise DataError(label, col, "unique", f"{total} value(s) appear more than once",
                                     f"{col} must identify one row; remove the duplicate rows",
                                     [f"{_show(v)} x{n}" for v, n in dupes])
@@ -340,7 +348,7 @@ def check_rules(tables: DataTables, event_types: tuple[str, ...] | None = None) 
 
 
 def _fail_if(con, source, label, column, rule, bad_condition, detail, fix) -> None:
-    bad = con.execute(f"SELECT count(*) FROM {source} WHERE {bad_condition}").fetchone()[0]
+    bad = con.execute(f"SELECT count(*) FROM {source} WHERE {bad_condition}").fetchall()[0][0]
     if bad:
         shown = column or "*"
         samples = con.execute(

@@ -1,0 +1,34 @@
+"""Training sets and scoring frames: the spine joined to the features, through one code path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from features.builder import build_features
+from features.definitions import FeatureSpec, StageSpec
+from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid
+
+
+def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,
+                       data_start: datetime, data_end: datetime, event_types, extra_lead_attributes=(),
+                       has_identities: bool = True, cutoffs: list[datetime] | None = None,
+                       out: str = "training_set") -> tuple[str, pd.DataFrame]:
+    """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report."""
+    cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
+    spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec)
+    build_features(con, spine, feature_spec, stage_spec, event_types, extra_lead_attributes,
+                   has_identities=has_identities, has_deals=True, out=out)
+    return out, report
+
+
+def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,
+                        event_types, extra_lead_attributes=(), has_identities: bool = True, has_deals: bool = True,
+                        out: str = "scoring_set") -> str:
+    """Table ``out``: the population at ``as_of`` with features, built exactly as training rows are."""
+    population = create_population(con, [as_of], spine_spec, has_deals=has_deals, out="_score_population")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _score_spine AS SELECT lead_id, cutoff FROM {population} "
+                "WHERE excluded IS NULL ORDER BY lead_id")
+    return build_features(con, "_score_spine", feature_spec, stage_spec, event_types, extra_lead_attributes,
+                          has_identities=has_identities, has_deals=has_deals, out=out)
