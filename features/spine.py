@@ -13,9 +13,10 @@ Time semantics (stated once here, tested on both sides of every boundary):
 * the label at ``t`` (``won_deal_created``, the default): 1 when the lead has a deal
   created in ``[t, t + horizon_days)`` that is won; ``won_deal_closed``: a won deal
   whose ``closed_at`` is in ``[t, t + horizon_days)``;
-* censoring: a cutoff whose window ends after the data's end is immature and not
-  used for training; a row whose window holds a deal still open at the data's end
-  has an unknown outcome and is dropped. Neither is ever called a negative.
+* censoring: a cutoff whose window (plus ``settle_days`` for deals opened in it to
+  close) ends after the data's end is immature and not used for training; a row
+  whose window holds a deal still open at the data's end has an unknown outcome and
+  is dropped. Neither is ever called a negative.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class SpineSpec(BaseModel):
     warmup_days: int = Field(182, ge=0, le=3650, description="history needed before the first training cutoff")
     first_cutoff: date | None = Field(None, description="earliest training cutoff; default: data start + warmup_days")
     last_cutoff: date | None = Field(None, description="latest training cutoff; default: the data's end")
+    settle_days: int = Field(
+        90, ge=0, le=730,
+        description="extra days after the label window before a cutoff counts as mature, so that deals opened in "
+                    "the window have had time to close; without them recent cutoffs lose exactly the slow-closing "
+                    "wins to censoring and their label rate is biased low")
     label: LabelKind = "won_deal_created"
     exclude_customers: bool = True
 
@@ -82,9 +88,10 @@ def cutoff_grid(data_start: datetime, data_end: datetime, spec: SpineSpec) -> li
     return sorted(cutoffs)
 
 
-def mature_cutoffs(cutoffs: list[datetime], data_end: datetime, horizon_days: int) -> tuple[list[datetime], list[datetime]]:
-    """Split cutoffs into those whose label window has fully happened and those that have not."""
-    horizon = timedelta(days=horizon_days)
+def mature_cutoffs(cutoffs: list[datetime], data_end: datetime, horizon_days: int,
+                   settle_days: int = 0) -> tuple[list[datetime], list[datetime]]:
+    """Split cutoffs into those whose label window (and settling time) has fully happened and those that have not."""
+    horizon = timedelta(days=horizon_days + settle_days)
     mature = [t for t in cutoffs if t + horizon <= data_end]
     return mature, [t for t in cutoffs if t + horizon > data_end]
 
@@ -126,12 +133,13 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
     Rows whose label window holds a deal still open at the data's end are censored
     (dropped), as are cutoffs whose window ends after the data's end.
     """
-    mature, immature = mature_cutoffs(cutoffs, data_end, spec.horizon_days)
+    mature, immature = mature_cutoffs(cutoffs, data_end, spec.horizon_days, spec.settle_days)
     if not mature:
+        latest = data_end - timedelta(days=spec.horizon_days + spec.settle_days)
         raise ValueError(
-            f"no cutoff is old enough for a {spec.horizon_days}-day label: the data ends {data_end:%Y-%m-%d}, "
-            f"and the latest usable cutoff would be {data_end - timedelta(days=spec.horizon_days):%Y-%m-%d}; "
-            "use a longer export or a shorter spine.horizon_days"
+            f"no cutoff is old enough for a {spec.horizon_days}-day label plus {spec.settle_days} settling days: "
+            f"the data ends {data_end:%Y-%m-%d}, and the latest usable cutoff would be {latest:%Y-%m-%d}; "
+            "use a longer export, a shorter spine.horizon_days or fewer spine.settle_days"
         )
     population = create_population(con, mature, spec, has_deals=True, out="_population")
     horizon = f"INTERVAL {spec.horizon_days} DAY"

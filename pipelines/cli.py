@@ -31,12 +31,13 @@ def user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from features.spine import SpineSpec  # noqa: F401  (keeps import cost inside commands)
+        from models.training import NotEnoughData
         from pipelines.config import ConfigError
         from pipelines.sources import DataError
 
         try:
             return command(*args, **kwargs)
-        except (ConfigError, DataError) as error:
+        except (ConfigError, DataError, NotEnoughData, LookupError, ValueError) as error:
             typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
 
@@ -80,6 +81,101 @@ def check(
 
     config = load_params(params)
     typer.echo(summarise(data_dir, config))
+
+
+@app.command("build-training-set")
+@user_errors
+def build_training_set(
+    data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events, identities, deals")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write")] = Path("training/training_set.parquet"),
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Build the point-in-time training set: one labelled row per (lead, cutoff) with its features."""
+    from pipelines.config import load_params
+    from pipelines.stages import training_set
+
+    summary = training_set(data_dir, out, load_params(params))
+    typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
+               f"{summary['positives']:,} positives ({(summary['label_rate'] or 0):.2%})")
+    typer.echo(f"  censored {summary['censored_rows']:,} rows (deal still open at the data's end); "
+               f"excluded {summary['excluded_in_deal']:,} in a deal and {summary['excluded_customer']:,} customers; "
+               f"{len(summary['immature_cutoffs'])} cutoffs too recent for a label")
+    typer.echo("  cutoff       rows  positives  rate    censored")
+    for row in summary["per_cutoff"]:
+        typer.echo(f"  {row['cutoff'][:10]} {row['rows']:>7,} {row['positives']:>9,}  "
+                   f"{(row['label_rate'] or 0):6.2%} {row['censored']:>8,}")
+    typer.echo(f"  report: {out.with_suffix('.report.json')}")
+
+
+@app.command()
+@user_errors
+def train(
+    training_set: Annotated[Path, typer.Argument(help="Parquet file from build-training-set")],
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: mlflow.experiment)")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help="truth.parquet of simulated data: adds oracle metrics")] = None,
+    tune: Annotated[int, typer.Option(help="Optuna trials on the time-ordered validation block (0: none)")] = 0,
+    out: Annotated[Path, typer.Option(help="folder for metrics.json and plots (DVC reads them)")] = Path("training"),
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Train, calibrate and evaluate against baselines; log to MLflow; register if the gates pass."""
+    from pipelines.config import load_params
+    from pipelines.train import run_training
+
+    config = load_params(params)
+    if truth is None and (config.data.dir / "truth.parquet").exists():
+        truth = config.data.dir / "truth.parquet"
+    summary = run_training(training_set, config, experiment, truth, tune, out)
+    typer.echo(f"split: {summary['split']}")
+    typer.echo(f"counts: {summary['counts']}")
+    header = f"  {'':<20}{'ROC AUC':>8}{'PR AUC':>8}{'lift@10%':>9}{'recall@10%':>11}{'prec@cap':>9}{'Brier':>8}{'ECE':>7}"
+    typer.echo("out-of-time test:\n" + header)
+    for name, m in summary["metrics"].items():
+        if name == "model_vs_oracle":
+            continue
+        typer.echo(f"  {name:<20}{m['roc_auc']:>8.3f}{m['pr_auc']:>8.4f}{m['lift_top10']:>9.2f}"
+                   f"{m['recall_top10']:>11.1%}{m['precision_at_capacity']:>9.3f}{m['brier']:>8.4f}{m['ece']:>7.4f}")
+    if "model_vs_oracle" in summary["metrics"]:
+        ratios = ", ".join(f"{k} {v:.2f}" for k, v in summary["metrics"]["model_vs_oracle"].items())
+        typer.echo(f"  model / oracle: {ratios}")
+    typer.echo(f"calibration: {summary['calibration']}; MLflow run {summary['run_id']} in {summary['tracking_uri']}")
+    if summary["gate_failures"]:
+        typer.secho("gates failed, model logged but NOT registered:\n  " + "\n  ".join(summary["gate_failures"]),
+                    fg=typer.colors.YELLOW)
+        raise typer.Exit(1)
+    typer.echo(f"registered lead-propensity version {summary['registered_version']} as @challenger "
+               "(run 'leadscore promote' to make it champion)")
+
+
+@app.command()
+@user_errors
+def promote(
+    version: Annotated[Optional[str], typer.Option(help="set @champion to this version (rollback)")] = None,
+    training_set: Annotated[Optional[Path], typer.Option(help="labelled rows to compare challenger and champion on")] = Path(
+        "training/training_set.parquet"),
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Make @challenger the @champion if it wins on the most recent matured cutoffs; --version N rolls back."""
+    from pipelines.config import load_params
+    from pipelines.train import promote as run
+
+    typer.echo(run(load_params(params), training_set if training_set and training_set.exists() else None, version))
+
+
+@app.command()
+@user_errors
+def backtest(
+    training_set: Annotated[Path, typer.Argument(help="labelled rows (build-training-set output)")] = Path(
+        "training/training_set.parquet"),
+    model: Annotated[str, typer.Option(help="model URI")] = "models:/lead-propensity@champion",
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Evaluate a registered model on recent matured cutoffs: lift and recall by tier."""
+    from pipelines.config import load_params
+    from pipelines.train import backtest as run
+
+    table = run(load_params(params), training_set, model)
+    typer.echo(f"model {model} (version {table.attrs['model_version']}) on cutoffs {', '.join(table.attrs['cutoffs'])}")
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
 
 
 def main():  # pragma: no cover - console entry point

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_EVENT_TYPES
+from features.definitions import FeatureSpec, StageSpec
 from features.spine import SpineSpec
+from models.tiers import TierSpec
+from models.training import TrainSpec
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -56,10 +59,33 @@ class GenerateSpec(_Section):
         return value
 
 
+class MlflowSpec(_Section):
+    tracking_uri: str = Field("sqlite:///mlflow.db", description="MLFLOW_TRACKING_URI overrides it")
+    experiment: str = "leadscore"
+
+
+class PromoteSpec(_Section):
+    metric: str = Field("pr_auc", description="the test metric the challenger must win on")
+    min_improvement: float = Field(0.0, ge=0, description="relative margin the challenger must win by")
+
+
 class Params(_Section):
     data: DataSpec = DataSpec()
     generate: GenerateSpec = GenerateSpec()
     spine: SpineSpec = SpineSpec()
+    features: FeatureSpec = FeatureSpec()
+    stage: StageSpec = StageSpec()
+    train: TrainSpec = TrainSpec()
+    promote: PromoteSpec = PromoteSpec()
+    tiers: TierSpec = TierSpec()
+    mlflow: MlflowSpec = MlflowSpec()
+
+    @model_validator(mode="after")
+    def _stage_window(self):
+        if self.stage.window_days not in self.features.windows_days:
+            raise ValueError(f"stage.window_days={self.stage.window_days} must be one of features.windows_days "
+                             f"{list(self.features.windows_days)}")
+        return self
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Params:

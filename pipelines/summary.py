@@ -32,7 +32,7 @@ def summarise(data_dir: Path, config: Params) -> str:
         deals = dict(con.execute("SELECT status, count(*) FROM deals GROUP BY 1").fetchall())
         lines.append("  deals        " + ", ".join(f"{deals.get(s, 0):,} {s}" for s in ("won", "lost", "open")))
     cutoffs = cutoff_grid(start, end, config.spine)
-    mature, immature = mature_cutoffs(cutoffs, end, config.spine.horizon_days)
+    mature, immature = mature_cutoffs(cutoffs, end, config.spine.horizon_days, config.spine.settle_days)
     lines.append(f"  cutoffs      {len(cutoffs)} every {config.spine.slide_days} days "
                  f"({len(mature)} mature, {len(immature)} too recent for a {config.spine.horizon_days}-day label)")
     lines.append(f"  score date   {monday_on_or_before(end):%Y-%m-%d} (latest Monday 00:00 UTC in the data)")

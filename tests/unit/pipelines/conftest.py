@@ -109,3 +109,4 @@ def write_export(
 @pytest.fixture
 def tiny() -> dict[str, dict[str, list]]:
     return tiny_tables()
+

@@ -1,0 +1,131 @@
+"""The readiness-to-talk estimator: LightGBM on point-in-time features, calibrated on a later slice.
+
+Why this shape: gradient-boosted trees handle the mix of sparse counts, recencies
+and categories without scaling, with native categorical splits. Class weights or
+resampling would distort probabilities, so the booster sees the true base rate and
+its scores are then calibrated on the validation block -- a later time slice than
+training -- with isotonic or sigmoid, whichever predicts that block better
+(chosen by cross-fitting over its cutoffs). The booster trained on the train block
+is kept as it is (not refitted on train + validation), so the calibrator describes
+exactly the model that is shipped.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import brier_score_loss
+
+
+class BoosterSpec(BaseModel):
+    """LightGBM settings (``params.yaml: train``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2, le=4096)
+    min_child_samples: int = Field(100, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+
+
+class LeadPropensityModel(ClassifierMixin, BaseEstimator):
+    """LightGBM + calibrator. ``fit`` needs the validation block too (early stopping, calibration)."""
+
+    def __init__(self, categorical=(), learning_rate=0.05, num_leaves=31, min_child_samples=100, feature_fraction=0.8,
+                 bagging_fraction=0.8, lambda_l2=1.0, max_rounds=2000, early_stopping_rounds=100,
+                 calibration="auto", random_state=0):
+        self.categorical = categorical
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.lambda_l2 = lambda_l2
+        self.max_rounds = max_rounds
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration = calibration
+        self.random_state = random_state
+
+    @classmethod
+    def from_spec(cls, spec: BoosterSpec, categorical, random_state: int) -> LeadPropensityModel:
+        return cls(categorical=tuple(categorical), random_state=random_state, **spec.model_dump())
+
+    def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Columns in training order; categories fixed to the training levels (unseen -> missing)."""
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"the input lacks {len(missing)} feature(s) the model was trained on: {missing[:5]}")
+        X = X.loc[:, list(self.feature_names_in_)].copy()
+        for column in self.feature_names_in_:
+            if column in self.categories_:
+                X[column] = pd.Categorical(X[column].astype("string").astype(object), categories=self.categories_[column])
+            else:
+                X[column] = pd.to_numeric(X[column], errors="coerce").astype("float64")
+        return X
+
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, val_groups=None):
+        self.feature_names_in_ = np.array(list(X.columns), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.categories_ = {
+            c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in self.categorical if c in X.columns
+        }
+        self.classes_ = np.array([0, 1])
+        Xt, Xv = self.prepare(X), self.prepare(X_val)
+        self.booster_ = lgb.LGBMClassifier(
+            objective="binary", learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples, colsample_bytree=self.feature_fraction,
+            subsample=self.bagging_fraction, subsample_freq=1, reg_lambda=self.lambda_l2,
+            n_estimators=self.max_rounds, random_state=self.random_state, deterministic=True,
+            force_row_wise=True, n_jobs=2, verbose=-1,
+        )
+        self.booster_.fit(Xt, np.asarray(y), eval_X=(Xv,), eval_y=(np.asarray(y_val),), eval_metric="binary_logloss",
+                          callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+        self.best_iteration_ = int(self.booster_.best_iteration_ or self.max_rounds)
+        self.calibration_brier_ = self._calibration_scores(Xv, np.asarray(y_val), val_groups)
+        self.calibration_method_ = (self.calibration if self.calibration != "auto"
+                                    else min(self.calibration_brier_, key=self.calibration_brier_.get))
+        self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(self.booster_), method=self.calibration_method_)
+        self.calibrator_.fit(Xv, np.asarray(y_val))
+        return self
+
+    def _calibration_scores(self, Xv, y_val, groups) -> dict[str, float]:
+        """Brier of each calibration method on the validation block, fitted on one half, scored on the other."""
+        groups = np.asarray(groups) if groups is not None else np.arange(len(y_val)) % 2
+        halves = np.isin(groups, np.unique(groups)[: max(1, len(np.unique(groups)) // 2)])
+        scores = {}
+        for method in ("isotonic", "sigmoid"):
+            losses = []
+            for fit_mask in (halves, ~halves):
+                if y_val[fit_mask].sum() == 0 or y_val[~fit_mask].sum() == 0:
+                    continue
+                calibrator = CalibratedClassifierCV(FrozenEstimator(self.booster_), method=method)
+                calibrator.fit(Xv[fit_mask], y_val[fit_mask])
+                losses.append(brier_score_loss(y_val[~fit_mask], calibrator.predict_proba(Xv[~fit_mask])[:, 1]))
+            scores[method] = float(np.mean(losses)) if losses else float("inf")
+        return scores
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrator_.predict_proba(self.prepare(X))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def uncalibrated_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.booster_.predict_proba(self.prepare(X))[:, 1]
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values (log-odds) per feature and row, from LightGBM's TreeSHAP; the last column is the bias."""
+        values = self.booster_.predict(self.prepare(X), pred_contrib=True)
+        return pd.DataFrame(values, columns=[*self.feature_names_in_, "_bias"], index=X.index)

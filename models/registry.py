@@ -1,0 +1,107 @@
+"""The MLflow side: the model as a self-describing pyfunc, registration behind gates, aliases.
+
+Scoring only ever loads ``models:/lead-propensity@champion`` (or a URI the operator
+names) from the configured registry: model artifacts are pickles and can execute
+code, so they must come from a store you control.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+MODEL_NAME = "lead-propensity"
+
+
+class LeadPropensityPyfunc(mlflow.pyfunc.PythonModel):
+    """The calibrated model plus everything needed to use it: feature definitions, profile, label meaning."""
+
+    def __init__(self, model, manifest: list[dict], settings: dict, profile: dict, metrics: dict):
+        self.model = model
+        self.manifest = manifest
+        self.settings = settings
+        self.profile = profile
+        self.metrics = metrics
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return pd.DataFrame({"probability": self.model.predict_proba(model_input)[:, 1]}, index=model_input.index)
+
+
+def log_model(wrapper: LeadPropensityPyfunc, example: pd.DataFrame) -> str:
+    """Log the pyfunc into the active run; return its model URI."""
+    output = wrapper.predict(None, example)
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=wrapper, signature=infer_signature(example, output),
+        input_example=example.head(3), pip_requirements=_requirements(),
+    )
+    return info.model_uri
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")]
+
+
+def register(model_uri: str, alias: str = "challenger") -> str:
+    version = mlflow.register_model(model_uri, MODEL_NAME).version
+    MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
+    return str(version)
+
+
+@dataclass
+class LoadedModel:
+    uri: str
+    version: str | None
+    run_id: str | None
+    wrapper: LeadPropensityPyfunc
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.wrapper.model.predict_proba(frame)[:, 1]
+
+
+def load(uri: str) -> LoadedModel:
+    """Load a registered model; explain what to do when there is none."""
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+    except mlflow.exceptions.MlflowException as error:
+        raise LookupError(
+            f"cannot load model {uri!r}: {str(error).splitlines()[0]}. Train one with 'leadscore train' "
+            f"(it registers '{MODEL_NAME}' with alias 'challenger') and 'leadscore promote' to make it champion, "
+            "or pass --model with a URI from your registry."
+        ) from None
+    except Exception as error:  # a corrupt artifact fails while unpickling
+        raise LookupError(f"cannot load model {uri!r}: the artifact is unreadable ({type(error).__name__}: {error}); "
+                          "re-register a good version or roll back with 'leadscore promote --version N'") from None
+    version, run_id = None, pyfunc.metadata.run_id
+    if uri.startswith("models:/"):
+        version = _resolve_version(uri)
+    return LoadedModel(uri, version, run_id, pyfunc.unwrap_python_model())
+
+
+def _resolve_version(uri: str) -> str | None:
+    client = MlflowClient()
+    ref = uri.removeprefix("models:/")
+    name, _, rest = ref.partition("@") if "@" in ref else (ref.partition("/")[0], "", "")
+    if "@" in ref:
+        return str(client.get_model_version_by_alias(name, rest).version)
+    _, _, number = ref.partition("/")
+    return number or None
+
+
+def alias_version(alias: str) -> str | None:
+    try:
+        return str(MlflowClient().get_model_version_by_alias(MODEL_NAME, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def set_alias(alias: str, version: str) -> None:
+    client = MlflowClient()
+    client.get_model_version(MODEL_NAME, version)  # raises if the version does not exist
+    client.set_registered_model_alias(MODEL_NAME, alias, version)

@@ -1,0 +1,61 @@
+"""Tiers: how a ranked list becomes a plan for the week.
+
+By capacity (the default): tier A is as many leads as sales can call this week,
+then B and C the next bands; everything else is D. By thresholds: fixed
+probability floors. Expected wins per tier is the sum of calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TIERS = ("A", "B", "C", "D")
+
+
+class TierSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: Literal["capacity", "probability"] = "capacity"
+    capacity: tuple[int, int, int] = Field((50, 250, 1000), description="cumulative ranks closing tiers A, B, C")
+    probability: tuple[float, float, float] = Field((0.10, 0.04, 0.015), description="probability floors of A, B, C")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if list(self.capacity) != sorted(self.capacity) or self.capacity[0] < 1:
+            raise ValueError(f"capacity must be increasing positive ranks, got {list(self.capacity)}")
+        if list(self.probability) != sorted(self.probability, reverse=True):
+            raise ValueError(f"probability floors must decrease from A to C, got {list(self.probability)}")
+        return self
+
+
+def assign_tiers(probability: np.ndarray, rank: np.ndarray, spec: TierSpec) -> np.ndarray:
+    """Tier per row; ``rank`` is 1 for the best lead of the week."""
+    if spec.by == "capacity":
+        a, b, c = spec.capacity
+        return np.select([rank <= a, rank <= b, rank <= c], ["A", "B", "C"], "D")
+    a, b, c = spec.probability
+    return np.select([probability >= a, probability >= b, probability >= c], ["A", "B", "C"], "D")
+
+
+def rank_within(frame: pd.DataFrame, score: str, group: str) -> np.ndarray:
+    """1-based rank of each row within its group, best first; ties broken by lead_id for stability."""
+    ordered = frame.sort_values([group, score, "lead_id"], ascending=[True, False, True], kind="stable")
+    ranks = ordered.groupby(group, sort=False).cumcount() + 1
+    return ranks.reindex(frame.index).to_numpy()
+
+
+def tier_table(frame: pd.DataFrame, tier: str = "tier", label: str | None = "label", probability: str = "probability"):
+    """Rows, expected wins and (when labels are known) observed wins, lift and recall per tier."""
+    grouped = frame.groupby(tier)
+    table = pd.DataFrame({"leads": grouped.size(), "expected_wins": grouped[probability].sum()}).reindex(TIERS).fillna(0)
+    if label is not None and label in frame:
+        wins = grouped[label].sum().reindex(TIERS).fillna(0)
+        table["wins"] = wins
+        table["win_rate"] = wins / table["leads"].where(table["leads"] > 0)
+        table["lift"] = table["win_rate"] / frame[label].mean() if frame[label].mean() > 0 else np.nan
+        table["cumulative_recall"] = wins.cumsum() / max(1.0, frame[label].sum())
+    return table.reset_index().rename(columns={"index": "tier"})

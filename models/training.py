@@ -1,0 +1,159 @@
+"""Fit the model and its baselines on time-ordered blocks and evaluate all of them on the same test rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.baselines import RuleScore, RuleSpec, as_object, logistic_regression
+from models.estimator import BoosterSpec, LeadPropensityModel
+from models.metrics import by_segment, decile_table, evaluate
+from models.splits import SplitSpec, TimeSplit, time_split
+
+ID_COLUMNS = ("lead_id", "account_id", "cutoff", "label", "journey_stage")
+SEGMENTS = ("industry", "lead_source", "journey_stage")
+
+
+class GateSpec(BaseModel):
+    """What a model must achieve on the out-of-time test to be registered (``params.yaml: train.gates``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_roc_auc: float = Field(0.70, ge=0, le=1)
+    min_pr_auc: float = Field(0.03, ge=0, le=1)
+    max_brier: float = Field(0.05, gt=0, le=1)
+    max_ece: float = Field(0.02, gt=0, le=1)
+    min_pr_auc_gain_over_rules: float = Field(0.25, description="PR AUC must beat the points score by this fraction")
+
+
+class TrainSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 42
+    booster: BoosterSpec = BoosterSpec()
+    split: SplitSpec = SplitSpec()
+    rules: RuleSpec = RuleSpec()
+    gates: GateSpec = GateSpec()
+    capacity_per_week: int = Field(50, ge=1, description="leads sales can call per week: precision is measured there")
+    min_positives_train: int = Field(30, ge=1)
+    min_positives_test: int = Field(10, ge=1)
+
+
+class NotEnoughData(ValueError):
+    pass
+
+
+@dataclass
+class TrainingResult:
+    model: LeadPropensityModel
+    rules: RuleScore
+    logistic: object
+    split: TimeSplit
+    metrics: dict[str, dict[str, float]]
+    test_predictions: pd.DataFrame
+    segments: pd.DataFrame
+    deciles: pd.DataFrame
+    counts: dict[str, int]
+    booster: BoosterSpec | None = None
+    tuned_validation_pr_auc: float | None = None
+    gate_failures: list[str] = field(default_factory=list)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in ID_COLUMNS]
+
+
+def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
+          truth: pd.DataFrame | None = None, tune_trials: int = 0) -> TrainingResult:
+    """Fit on the train block, stop early and calibrate on validation, evaluate everything on test."""
+    frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
+    split = time_split(frame["cutoff"].unique(), horizon_days, spec.split)
+    blocks = {name: frame[frame["cutoff"].isin(getattr(split, name))] for name in ("train", "validation", "test")}
+    counts = {f"{name}_{what}": int(v) for name, block in blocks.items()
+              for what, v in (("rows", len(block)), ("positives", block["label"].sum()))}
+    _require_positives(counts, spec)
+    features = feature_columns(frame)
+    categorical = [c for c in categorical if c in features]
+    numeric = [c for c in features if c not in categorical]
+    train_, val, test = blocks["train"], blocks["validation"], blocks["test"]
+
+    booster, tuned_score = spec.booster, None
+    if tune_trials:
+        from models.tuning import tune
+
+        booster, tuned_score = tune(train_, val, features, categorical, spec.booster, tune_trials, spec.seed)
+    model = LeadPropensityModel.from_spec(booster, categorical, spec.seed)
+    model.fit(train_[features], train_["label"], val[features], val["label"], val_groups=val["cutoff"])
+    rules = RuleScore(spec.rules).fit(val, val["label"])
+    logistic = logistic_regression(numeric, categorical, spec.seed)
+    logistic.fit(as_object(train_[features], categorical), train_["label"])
+
+    predictions = test[["lead_id", "cutoff", "label", *[s for s in SEGMENTS if s in test]]].copy()
+    predictions["model"] = model.predict_proba(test[features])[:, 1]
+    predictions["model_uncalibrated"] = model.uncalibrated_proba(test[features])
+    predictions["rules"] = rules.predict_proba(test)[:, 1]
+    predictions["logistic"] = logistic.predict_proba(as_object(test[features], categorical))[:, 1]
+    scorers = ["model", "model_uncalibrated", "rules", "logistic"]
+    if truth is not None:
+        predictions = predictions.merge(truth[["lead_id", "cutoff", "p_true"]], on=["lead_id", "cutoff"], how="left")
+        if predictions["p_true"].notna().all():
+            predictions = predictions.rename(columns={"p_true": "oracle"})
+            scorers.append("oracle")
+        else:
+            predictions = predictions.drop(columns="p_true")
+    metrics = {name: evaluate(predictions["label"], predictions[name], predictions["cutoff"], spec.capacity_per_week)
+               for name in scorers}
+    if "oracle" in metrics:
+        metrics["model_vs_oracle"] = {
+            k: metrics["model"][k] / metrics["oracle"][k]
+            for k in ("roc_auc", "pr_auc", "lift_top10") if metrics["oracle"][k]
+        }
+    segments = pd.concat([by_segment(predictions, s, "label", "model") for s in SEGMENTS if s in predictions],
+                         ignore_index=True)
+    result = TrainingResult(model, rules, logistic, split, metrics, predictions, segments,
+                            decile_table(predictions["label"], predictions["model"]), counts, booster=booster,
+                            tuned_validation_pr_auc=tuned_score)
+    result.gate_failures = check_gates(metrics, spec.gates)
+    return result
+
+
+def _require_positives(counts: dict[str, int], spec: TrainSpec) -> None:
+    problems = []
+    if counts["train_positives"] < spec.min_positives_train:
+        problems.append(f"{counts['train_positives']} positives in the train block (need {spec.min_positives_train})")
+    if counts["test_positives"] < spec.min_positives_test:
+        problems.append(f"{counts['test_positives']} positives in the test block (need {spec.min_positives_test})")
+    if counts["validation_positives"] < 2:
+        problems.append(f"{counts['validation_positives']} positives in the validation block (need 2)")
+    if problems:
+        raise NotEnoughData(
+            "too little signal to train and test honestly: " + "; ".join(problems) +
+            ". Use a longer history or more leads, a longer spine.horizon_days, a smaller spine.slide_days, "
+            "or lower train.min_positives_* if you accept noisier estimates."
+        )
+
+
+def check_gates(metrics: dict, gates: GateSpec) -> list[str]:
+    model, rules = metrics["model"], metrics["rules"]
+    failures = []
+    if not model["roc_auc"] >= gates.min_roc_auc:
+        failures.append(f"ROC AUC {model['roc_auc']:.3f} < {gates.min_roc_auc}")
+    if not model["pr_auc"] >= gates.min_pr_auc:
+        failures.append(f"PR AUC {model['pr_auc']:.4f} < {gates.min_pr_auc}")
+    if not model["brier"] <= gates.max_brier:
+        failures.append(f"Brier {model['brier']:.4f} > {gates.max_brier}")
+    if not model["ece"] <= gates.max_ece:
+        failures.append(f"calibration error {model['ece']:.4f} > {gates.max_ece}")
+    needed = rules["pr_auc"] * (1 + gates.min_pr_auc_gain_over_rules)
+    if not model["pr_auc"] >= needed:
+        failures.append(f"PR AUC {model['pr_auc']:.4f} does not beat the points score's {rules['pr_auc']:.4f} "
+                        f"by {gates.min_pr_auc_gain_over_rules:.0%} (needs {needed:.4f})")
+    return failures
+
+
+def naive_utc(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC (the pipeline's convention), whatever zone they arrive in."""
+    values = pd.to_datetime(values)
+    return values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values

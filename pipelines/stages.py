@@ -1,0 +1,81 @@
+"""Stage entry points: read inputs, call the pure builders, write outputs atomically.
+
+Each function here is one CLI command's body. Outputs are written to a temporary
+file in the destination folder and renamed into place, so a failed run leaves the
+previous output untouched and a re-run is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from features.training_set import build_training_set
+from pipelines.config import Params
+from pipelines.sources import DataTables, open_tables
+
+
+@contextmanager
+def atomic_path(target: str | Path, suffix: str = ""):
+    """Yield a temporary path beside ``target``; move it onto ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp) if os.path.isfile(tmp) else None
+
+
+def open_data(data_dir: str | Path, config: Params, require_deals: bool = False) -> DataTables:
+    return open_tables(data_dir, event_types=config.data.event_types,
+                       extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals)
+
+
+def training_set(data_dir: str | Path, out: str | Path, config: Params) -> dict:
+    """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report."""
+    tables = open_data(data_dir, config, require_deals=True)
+    con = tables.con
+    table, report = build_training_set(
+        con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
+        config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"))
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        con.execute(f"COPY (SELECT * FROM {table} ORDER BY cutoff, lead_id) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+    summary = summarise_report(report, tables)
+    with atomic_path(out.with_suffix(".report.json")) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def summarise_report(report: pd.DataFrame, tables: DataTables) -> dict:
+    rows, positives = int(report["rows"].sum()), int(report["positives"].sum())
+    return {
+        "data_digest": tables.digest(),
+        "data_end": tables.data_end().isoformat(),
+        "cutoffs": len(report),
+        "rows": rows,
+        "positives": positives,
+        "label_rate": positives / rows if rows else None,
+        "censored_rows": int(report["censored"].sum()),
+        "excluded_in_deal": int(report["excluded_in_deal"].sum()),
+        "excluded_customer": int(report["excluded_customer"].sum()),
+        "immature_cutoffs": report.attrs.get("immature_cutoffs", []),
+        "duplicate_events_dropped": tables.duplicate_events_dropped,
+        "per_cutoff": [
+            {"cutoff": r.cutoff.isoformat(), "rows": int(r.rows), "positives": int(r.positives),
+             "label_rate": None if pd.isna(r.label_rate) else round(float(r.label_rate), 6),
+             "censored": int(r.censored), "excluded_in_deal": int(r.excluded_in_deal),
+             "excluded_customer": int(r.excluded_customer)}
+            for r in report.itertuples()
+        ],
+    }

@@ -1,0 +1,223 @@
+"""``leadscore train``, ``promote`` and ``backtest``: the MLflow-facing stage bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+
+from features.definitions import categorical_features, manifest
+from models import plots
+from models.metrics import evaluate
+from models.profile import reference_profile
+from models.registry import MODEL_NAME, LeadPropensityPyfunc, alias_version, load, log_model, register, set_alias
+from models.tiers import assign_tiers, rank_within, tier_table
+from models.training import feature_columns, naive_utc, train
+from pipelines.config import MlflowSpec, Params
+from pipelines.stages import atomic_path
+
+
+def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
+    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins); return the URI without credentials."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or spec.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    mlflow.set_experiment(experiment or spec.experiment)
+    return redact(uri)
+
+
+def redact(url: str) -> str:
+    """A URL with any password replaced, safe to print or log."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def load_training_set(path: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    frame["cutoff"] = naive_utc(frame["cutoff"])
+    return frame
+
+
+def load_truth(path: Path | None) -> pd.DataFrame | None:
+    if path is None or not Path(path).exists():
+        return None
+    truth = pd.read_parquet(path, columns=["lead_id", "cutoff", "p_true"])
+    truth["cutoff"] = naive_utc(truth["cutoff"])
+    return truth
+
+
+def run_training(training_set: Path, config: Params, experiment: str | None = None, truth_path: Path | None = None,
+                 tune_trials: int = 0, out_dir: Path = Path("training")) -> dict:
+    frame = load_training_set(training_set)
+    feats = manifest(config.features, config.data.event_types, config.data.extra_lead_attributes)
+    categorical = categorical_features(feats)
+    result = train(frame, categorical, config.spine.horizon_days, config.train, load_truth(truth_path), tune_trials)
+    features = feature_columns(frame)
+    test = frame[frame["cutoff"].isin(result.split.test)]
+    contributions = result.model.contributions(test[features])
+    train_block = frame[frame["cutoff"].isin(result.split.train)]
+    profile = reference_profile(train_block[features], categorical,
+                                result.model.predict_proba(train_block[features])[:, 1])
+    store = configure_mlflow(config.mlflow, experiment)
+    summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
+               "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
+               "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_}
+    with mlflow.start_run() as run:
+        mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": config.features.model_dump(mode="json"),
+                                 "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),
+                                 "seed": config.train.seed, "capacity_per_week": config.train.capacity_per_week}))
+        mlflow.set_tags({"training_set_digest": file_digest(training_set), "calibration": result.model.calibration_method_,
+                         "split": result.split.describe(), "gates": "passed" if not result.gate_failures else "failed"})
+        mlflow.log_metrics({**result.counts, "best_iteration": result.model.best_iteration_,
+                            **{f"{scorer}_{name}": value for scorer, values in result.metrics.items()
+                               for name, value in values.items() if pd.notna(value)}})
+        if result.tuned_validation_pr_auc is not None:
+            mlflow.log_metric("tuned_validation_pr_auc", result.tuned_validation_pr_auc)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            _write_figures(result, contributions, tmp / "plots")
+            result.deciles.to_csv(tmp / "deciles.csv", index=False)
+            result.segments.to_csv(tmp / "segments.csv", index=False)
+            test_tiers = _with_tiers(result.test_predictions, config)
+            tier_table(test_tiers).to_csv(tmp / "tiers.csv", index=False)
+            (tmp / "feature_profile.json").write_text(json.dumps(profile))
+            (tmp / "feature_manifest.json").write_text(json.dumps([asdict(f) for f in feats], indent=1))
+            mlflow.log_artifacts(str(tmp))
+        settings = {"horizon_days": config.spine.horizon_days, "label": config.spine.label,
+                    "features": config.features.model_dump(mode="json"), "stage": config.stage.model_dump(mode="json"),
+                    "event_types": list(config.data.event_types),
+                    "extra_lead_attributes": list(config.data.extra_lead_attributes),
+                    "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test]}
+        wrapper = LeadPropensityPyfunc(result.model, [asdict(f) for f in feats], settings, profile, result.metrics)
+        model_uri = log_model(wrapper, test[features].head(20))
+        summary["run_id"] = run.info.run_id
+        summary["model_uri"] = model_uri
+        if result.gate_failures:
+            summary["registered_version"] = None
+        else:
+            summary["registered_version"] = register(model_uri, "challenger")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_dvc_outputs(result, contributions, out_dir, summary)
+    return summary
+
+
+def _with_tiers(predictions: pd.DataFrame, config: Params) -> pd.DataFrame:
+    frame = predictions.rename(columns={"model": "probability"})
+    frame["rank"] = rank_within(frame, "probability", "cutoff")
+    frame["tier"] = assign_tiers(frame["probability"].to_numpy(), frame["rank"], config.tiers)
+    return frame
+
+
+def _write_figures(result, contributions, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = {name: make(result.test_predictions) for name, make in plots.ALL.items()}
+    figures["feature_importance"] = plots.feature_importance(contributions)
+    figures["lift_by_decile"] = plots.lift_by_decile(result.deciles)
+    for name, figure in figures.items():
+        figure.savefig(folder / f"{name}.png", bbox_inches="tight")
+        plt.close(figure)
+
+
+def _write_dvc_outputs(result, contributions, out_dir: Path, summary: dict) -> None:
+    """Metrics and plots where DVC looks for them (``dvc metrics show``, ``dvc plots show``)."""
+    metrics = {"test": {s: {k: round(v, 6) for k, v in m.items() if pd.notna(v)} for s, m in result.metrics.items()},
+               "counts": result.counts, "gates_passed": not result.gate_failures,
+               "registered_version": summary.get("registered_version")}
+    with atomic_path(out_dir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    predictions = result.test_predictions
+    gains = predictions.sort_values("model", ascending=False, kind="stable").reset_index(drop=True)
+    gains = pd.DataFrame({"contacted_share": (gains.index + 1) / len(gains),
+                          "wins_reached_share": gains["label"].cumsum() / max(1, gains["label"].sum())})
+    with atomic_path(out_dir / "gains.csv") as tmp:
+        gains.iloc[:: max(1, len(gains) // 200)].to_csv(tmp, index=False)
+    with atomic_path(out_dir / "deciles.csv") as tmp:
+        result.deciles.to_csv(tmp, index=False)
+    _write_figures(result, contributions, out_dir / "plots")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, name + "."))
+        else:
+            flat[name] = str(value)[:500]
+    return flat
+
+
+def evaluate_on_recent(model, frame: pd.DataFrame, cutoffs: int, capacity: int) -> dict:
+    recent = sorted(frame["cutoff"].unique())[-cutoffs:]
+    block = frame[frame["cutoff"].isin(recent)]
+    probability = model.predict(block)
+    return evaluate(block["label"], probability, block["cutoff"], capacity) | {"cutoffs": [str(t)[:10] for t in recent]}
+
+
+def promote(config: Params, training_set: Path | None, version: str | None) -> str:
+    """Move @champion: to ``version`` (rollback), or to @challenger if it beats the champion on recent cutoffs."""
+    configure_mlflow(config.mlflow)
+    if version:
+        set_alias("champion", version)
+        return f"champion -> version {version} (set by hand)"
+    challenger = alias_version("challenger")
+    if challenger is None:
+        raise LookupError(f"no '{MODEL_NAME}@challenger' to promote: run 'leadscore train' first (only models that "
+                          "pass the gates are registered)")
+    champion = alias_version("champion")
+    if champion is None:
+        set_alias("champion", challenger)
+        return f"champion -> version {challenger} (first model)"
+    if champion == challenger:
+        return f"champion is already version {champion}"
+    if training_set is None:
+        raise ValueError("comparing challenger with champion needs labelled data: pass --training-set")
+    frame = load_training_set(training_set)
+    cutoffs = config.train.split.test_cutoffs
+    scores = {name: evaluate_on_recent(load(f"models:/{MODEL_NAME}/{v}"), frame, cutoffs,
+                                       config.train.capacity_per_week)
+              for name, v in (("challenger", challenger), ("champion", champion))}
+    metric = config.promote.metric
+    new, old = scores["challenger"][metric], scores["champion"][metric]
+    needed = old * (1 + config.promote.min_improvement)
+    verdict = f"{metric} on {', '.join(scores['challenger']['cutoffs'])}: challenger v{challenger} {new:.4f}, " \
+              f"champion v{champion} {old:.4f}"
+    if new > needed or (config.promote.min_improvement == 0 and new >= old and new > 0):
+        set_alias("champion", challenger)
+        return f"{verdict} -> champion is now version {challenger}"
+    return f"{verdict} -> champion stays version {champion} (challenger must exceed {needed:.4f})"
+
+
+def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame:
+    """The champion on recent matured cutoffs: lift and recall per tier, as sales would have worked the list."""
+    configure_mlflow(config.mlflow)
+    model = load(model_uri)
+    frame = load_training_set(training_set)
+    recent = sorted(frame["cutoff"].unique())[-config.train.split.test_cutoffs:]
+    block = frame[frame["cutoff"].isin(recent)].copy()
+    block["probability"] = model.predict(block)
+    block["rank"] = rank_within(block, "probability", "cutoff")
+    block["tier"] = assign_tiers(block["probability"].to_numpy(), block["rank"], config.tiers)
+    table = tier_table(block)
+    table.attrs["cutoffs"] = [str(t)[:10] for t in recent]
+    table.attrs["model_version"] = model.version
+    return table

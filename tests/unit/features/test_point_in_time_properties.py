@@ -1,0 +1,442 @@
+"""Point-in-time properties of the spine, labels and feature builder, on small random worlds.
+
+Each example is a tiny export (a handful of leads at a few accounts, events,
+identities, deals) written as Parquet and read back through ``open_tables``, so
+the properties hold for the pipeline exactly as a user runs it. Timestamps are
+drawn both at random and from the boundaries that matter (each cutoff and one
+microsecond either side, window starts, label-window ends), so both sides of
+every ``<`` / ``<=`` get exercised.
+
+The properties (DESIGN section 4):
+
+1. nothing that happens at or after ``t`` (events, late ingestion) changes the features of ``t``;
+2. nor does an identity made at or after ``t``;
+3. nor does a deal created at or after ``t``;
+4. the row order of the inputs never matters;
+5. a lead created at or after ``t`` is never in ``t``'s population (checked against an oracle);
+6. a cutoff's rows are the same whether built in a grid of cutoffs or alone;
+7. the label of ``t`` depends only on won deals created in ``[t, t + horizon)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from features.contract import DEFAULT_EVENT_TYPES
+from features.definitions import FeatureSpec, StageSpec
+from features.spine import SpineSpec
+from features.training_set import build_scoring_frame, build_training_set
+from pipelines.sources import open_tables
+
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+ONE_US = timedelta(microseconds=1)
+US_PER_DAY = 86_400_000_000
+BASE = datetime(2024, 1, 1)  # a Monday; the world's events fall in [BASE, BASE + SPAN_DAYS)
+SPAN_DAYS = 200
+CUTOFFS = [BASE + timedelta(days=d) for d in (56, 84, 112)]  # Mondays 00:00, 28 days apart
+HORIZON_DAYS = 90
+DATA_END = CUTOFFS[-1] + timedelta(days=HORIZON_DAYS + 1)  # every cutoff is mature
+HORIZON = timedelta(days=HORIZON_DAYS)
+
+SPINE = SpineSpec(horizon_days=HORIZON_DAYS, slide_days=28)
+FEATURES = FeatureSpec()
+STAGE = StageSpec()
+EVENT_TYPES = DEFAULT_EVENT_TYPES
+
+ANONYMOUS_IDS = ("anon-1", "anon-2", "anon-3", "anon-4")
+CONTENT_IDS = ("c1", "c2", "c3", "c4", "c5")
+TITLES = (None, "VP Marketing", "Data Engineer", "CEO", "student", "Director of Sales Ops")
+
+# Instants where an off-by-one would show: each cutoff and a microsecond either side, the first
+# instant of each lookback window (and the one before it), and the end of each label window.
+BOUNDARIES = sorted(
+    {t + d for t in CUTOFFS for d in (-ONE_US, timedelta(0), ONE_US)}
+    | {t - timedelta(days=w) + d for t in CUTOFFS for w in FEATURES.windows_days for d in (-ONE_US, timedelta(0))
+       if t - timedelta(days=w) >= BASE - timedelta(days=30)}
+    | {t + HORIZON + d for t in CUTOFFS for d in (-ONE_US, timedelta(0))}
+)
+
+SCHEMAS = {
+    "leads": pa.schema([("lead_id", pa.string()), ("created_at", pa.timestamp("us")), ("account_id", pa.string()),
+                        ("title", pa.string()), ("industry", pa.string()), ("company_size", pa.int64()),
+                        ("country", pa.string()), ("lead_source", pa.string())]),
+    "events": pa.schema([("event_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("lead_id", pa.string()),
+                         ("anonymous_id", pa.string()), ("event_type", pa.string()), ("content_type", pa.string()),
+                         ("content_id", pa.string()), ("duration_s", pa.float64()),
+                         ("ingested_at", pa.timestamp("us"))]),
+    "identities": pa.schema([("anonymous_id", pa.string()), ("lead_id", pa.string()),
+                             ("identified_at", pa.timestamp("us"))]),
+    "deals": pa.schema([("deal_id", pa.string()), ("lead_id", pa.string()), ("account_id", pa.string()),
+                        ("created_at", pa.timestamp("us")), ("closed_at", pa.timestamp("us")),
+                        ("status", pa.string()), ("amount", pa.float64())]),
+}
+
+World = dict[str, list[dict]]
+
+
+# --- strategies ---------------------------------------------------------------------------------
+
+def _offset(lo_us: int, hi_us: int):
+    return st.integers(lo_us, hi_us).map(lambda us: timedelta(microseconds=us))
+
+
+def instants(lo_day: int = 0, hi_day: int = SPAN_DAYS):
+    """A boundary instant, a midnight or any microsecond of a day in [lo_day, hi_day)."""
+    day = st.integers(lo_day, hi_day - 1)
+    time_of_day = st.one_of(st.just(0), st.integers(0, US_PER_DAY - 1))
+    drawn = st.builds(lambda d, us: BASE + timedelta(days=d, microseconds=us), day, time_of_day)
+    low, high = BASE + timedelta(days=lo_day), BASE + timedelta(days=hi_day)
+    return st.one_of(st.sampled_from([b for b in BOUNDARIES if low <= b < high]), drawn)
+
+
+def at_or_after(t: datetime):
+    return st.one_of(st.just(t), st.just(t + ONE_US), st.sampled_from([b for b in BOUNDARIES if b >= t]),
+                     _offset(0, 150 * US_PER_DAY).map(lambda d: t + d))
+
+
+def before(t: datetime):
+    return st.one_of(st.just(t - ONE_US), st.sampled_from([b for b in BOUNDARIES if b < t]),
+                     _offset(1, 120 * US_PER_DAY).map(lambda d: t - d))
+
+
+@st.composite
+def events(draw, lead_ids: list[str], occurred=None, event_id: str | None = None) -> dict:
+    occurred_at = draw(occurred if occurred is not None else instants())
+    who = draw(st.sampled_from(("lead", "lead", "lead and cookie", "cookie")))
+    ingestion = draw(st.sampled_from(("none", "none", "same", "later", "boundary")))
+    ingested_at = {
+        "none": None,
+        "same": occurred_at,
+        "later": occurred_at + draw(_offset(1, 20 * US_PER_DAY)),
+        "boundary": draw(st.sampled_from(BOUNDARIES)),  # may even precede occurred_at: then occurred_at rules
+    }[ingestion]
+    return {
+        "event_id": event_id or f"E-{uuid.uuid4().hex[:12]}",
+        "occurred_at": occurred_at,
+        "lead_id": draw(st.sampled_from(lead_ids)) if who != "cookie" else None,
+        "anonymous_id": draw(st.sampled_from(ANONYMOUS_IDS)) if who != "lead" else None,
+        "event_type": draw(st.sampled_from(EVENT_TYPES)),
+        "content_type": draw(st.one_of(st.none(), st.sampled_from(FEATURES.content_types))),
+        "content_id": draw(st.one_of(st.none(), st.sampled_from(CONTENT_IDS))),
+        "duration_s": draw(st.one_of(st.none(), st.floats(0, 3600, allow_nan=False, allow_infinity=False))),
+        "ingested_at": ingested_at,
+    }
+
+
+@st.composite
+def identities(draw, lead_ids: list[str], identified=None) -> dict:
+    return {"anonymous_id": draw(st.sampled_from(ANONYMOUS_IDS)), "lead_id": draw(st.sampled_from(lead_ids)),
+            "identified_at": draw(identified if identified is not None else instants())}
+
+
+@st.composite
+def deals(draw, leads: list[dict], created=None, deal_id: str | None = None, lead_id: str | None = None,
+          status: str | None = None) -> dict:
+    lead = next(l for l in leads if l["lead_id"] == lead_id) if lead_id else draw(st.sampled_from(leads))
+    created_at = draw(created if created is not None else instants())
+    status = status or draw(st.sampled_from(("open", "won", "lost")))
+    closed_at = None if status == "open" else created_at + draw(
+        st.one_of(st.just(timedelta(0)), st.just(ONE_US), _offset(1, 120 * US_PER_DAY)))
+    return {
+        "deal_id": deal_id or f"D-{uuid.uuid4().hex[:12]}",
+        "lead_id": lead["lead_id"],
+        "account_id": draw(st.sampled_from((lead["account_id"], lead["account_id"], None))),
+        "created_at": created_at,
+        "closed_at": closed_at,
+        "status": status,
+        "amount": draw(st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False, allow_infinity=False))),
+    }
+
+
+@st.composite
+def worlds(draw) -> World:
+    accounts = [f"A{i}" for i in range(draw(st.integers(2, 4)))]
+    leads = [{
+        "lead_id": f"L{i:02d}",
+        "created_at": draw(instants(lo_day=-30)),
+        "account_id": draw(st.sampled_from(accounts + accounts + [None])),
+        "title": draw(st.sampled_from(TITLES)),
+        "industry": draw(st.sampled_from((None, "software", "retail"))),
+        "company_size": draw(st.one_of(st.none(), st.integers(0, 20_000))),
+        "country": draw(st.sampled_from((None, "DE", "US"))),
+        "lead_source": draw(st.sampled_from((None, "webinar", "organic", "paid"))),
+    } for i in range(draw(st.integers(5, 15)))]
+    lead_ids = [l["lead_id"] for l in leads]
+    # The contract requires a non-empty events table (open_tables refuses an empty one), hence at least one.
+    event_rows = [draw(events(lead_ids, event_id=f"E{i:03d}")) for i in range(draw(st.integers(1, 80)))]
+    # Re-sent webhooks: the same event (id, time, content) arriving again, no earlier than the first copy.
+    for source in draw(st.lists(st.sampled_from(event_rows), max_size=3)):
+        resent = dict(source)
+        resent["ingested_at"] = (source["ingested_at"] or source["occurred_at"]) + draw(
+            st.one_of(st.just(timedelta(0)), _offset(1, 10 * US_PER_DAY)))
+        event_rows.append(resent)
+    return {
+        "leads": leads,
+        "events": event_rows,
+        "identities": [draw(identities(lead_ids)) for _ in range(draw(st.integers(0, 4)))],
+        "deals": [draw(deals(leads, deal_id=f"D{i:02d}")) for i in range(draw(st.integers(0, 5)))],
+    }
+
+
+# --- running the pipeline on a world ------------------------------------------------------------
+
+def _write(world: World, root: Path) -> Path:
+    directory = root / uuid.uuid4().hex
+    directory.mkdir(parents=True)
+    for name, rows in world.items():
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[name]), directory / f"{name}.parquet")
+    return directory
+
+
+def _rows(con, table: str) -> pd.DataFrame:
+    frame = con.execute(f"SELECT * FROM {table} ORDER BY cutoff, lead_id").df()
+    duplicated = frame[frame.duplicated(["lead_id", "cutoff"], keep=False)]
+    assert duplicated.empty, f"{table} has {len(duplicated)} rows sharing a (lead_id, cutoff):\n{duplicated}"
+    return frame.reset_index(drop=True)
+
+
+def scoring_frame(world: World, root: Path, as_of: datetime, spine: SpineSpec = SPINE) -> pd.DataFrame:
+    tables = open_tables(_write(world, root))
+    try:
+        build_scoring_frame(tables.con, as_of, spine, FEATURES, STAGE, EVENT_TYPES,
+                            has_identities=tables.has("identities"), has_deals=tables.has("deals"))
+        return _rows(tables.con, "scoring_set")
+    finally:
+        tables.con.close()
+
+
+def training_set(world: World, root: Path, cutoffs: list[datetime] = CUTOFFS,
+                 spine: SpineSpec = SPINE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tables = open_tables(_write(world, root))
+    try:
+        _, report = build_training_set(tables.con, spine, FEATURES, STAGE, BASE, DATA_END, EVENT_TYPES,
+                                       has_identities=tables.has("identities"), cutoffs=list(cutoffs))
+        return _rows(tables.con, "training_set"), report
+    finally:
+        tables.con.close()
+
+
+def assert_same_rows(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    """Exact for keys, labels, strings and integers; floats to a relative 1e-12 (sums may be reordered)."""
+    assert list(left.columns) == list(right.columns)
+    floats = [c for c in left.columns if pd.api.types.is_float_dtype(left[c])]
+    others = [c for c in left.columns if c not in floats]
+    left, right = left.reset_index(drop=True), right.reset_index(drop=True)
+    pd.testing.assert_frame_equal(left[others], right[others], check_exact=True)
+    pd.testing.assert_frame_equal(left[floats], right[floats], check_exact=False, rtol=1e-12, atol=0)
+
+
+def _mutated(world: World) -> World:
+    return copy.deepcopy(world)
+
+
+# --- 1-3. nothing at or after t changes t's features --------------------------------------------
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS), data=st.data())
+def test_events_at_or_after_the_cutoff_and_late_arrivals_do_not_change_its_features(tmp_path, world, t, data):
+    lead_ids = [l["lead_id"] for l in world["leads"]]
+    changed = _mutated(world)
+    for kind in data.draw(st.lists(st.sampled_from(("add", "remove", "change", "late", "late resend")),
+                                   min_size=1, max_size=4), label="mutations"):
+        rows = changed["events"]
+        after = [i for i, e in enumerate(rows) if e["occurred_at"] >= t]
+        known_before = [i for i, e in enumerate(rows) if e["occurred_at"] < t]
+        if kind == "add":
+            rows.append(data.draw(events(lead_ids, occurred=at_or_after(t)), label="added"))
+        elif kind == "remove" and after and len(rows) > 1:
+            rows.pop(data.draw(st.sampled_from(after), label="removed"))
+        elif kind == "change" and after:
+            i = data.draw(st.sampled_from(after), label="changed")
+            rows[i] = data.draw(events(lead_ids, occurred=at_or_after(t), event_id=rows[i]["event_id"]), label="into")
+        elif kind == "late":  # happened before t, but only reached the export after t
+            event = data.draw(events(lead_ids, occurred=before(t)), label="late")
+            event["ingested_at"] = t + data.draw(st.one_of(st.just(ONE_US), _offset(1, 60 * US_PER_DAY)))
+            rows.append(event)
+        elif kind == "late resend" and known_before:  # a copy of an earlier event, re-sent after t
+            event = dict(rows[data.draw(st.sampled_from(known_before), label="resent")])
+            event["ingested_at"] = t + data.draw(st.one_of(st.just(ONE_US), _offset(1, 60 * US_PER_DAY)))
+            rows.append(event)
+    assert_same_rows(scoring_frame(world, tmp_path, t), scoring_frame(changed, tmp_path, t))
+
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS), data=st.data())
+def test_identities_made_at_or_after_the_cutoff_do_not_change_its_features(tmp_path, world, t, data):
+    lead_ids = [l["lead_id"] for l in world["leads"]]
+    changed = _mutated(world)
+    for kind in data.draw(st.lists(st.sampled_from(("add", "change", "remove")), min_size=1, max_size=3),
+                          label="mutations"):
+        rows = changed["identities"]
+        after = [i for i, row in enumerate(rows) if row["identified_at"] >= t]
+        if kind == "add":
+            rows.append(data.draw(identities(lead_ids, identified=at_or_after(t)), label="added"))
+        elif kind == "change" and after:
+            i = data.draw(st.sampled_from(after), label="changed")
+            rows[i] = data.draw(identities(lead_ids, identified=at_or_after(t)), label="into")
+        elif kind == "remove" and after:
+            rows.pop(data.draw(st.sampled_from(after), label="removed"))
+    assert_same_rows(scoring_frame(world, tmp_path, t), scoring_frame(changed, tmp_path, t))
+
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS), data=st.data())
+def test_deals_created_at_or_after_the_cutoff_do_not_change_its_population_or_features(tmp_path, world, t, data):
+    changed = _mutated(world)
+    for kind in data.draw(st.lists(st.sampled_from(("add", "change", "remove")), min_size=1, max_size=3),
+                          label="mutations"):
+        rows = changed["deals"]
+        after = [i for i, row in enumerate(rows) if row["created_at"] >= t]
+        if kind == "add":
+            rows.append(data.draw(deals(world["leads"], created=at_or_after(t)), label="added"))
+        elif kind == "change" and after:
+            i = data.draw(st.sampled_from(after), label="changed")
+            rows[i] = data.draw(deals(world["leads"], created=at_or_after(t), deal_id=rows[i]["deal_id"]), label="into")
+        elif kind == "remove" and after:
+            rows.pop(data.draw(st.sampled_from(after), label="removed"))
+    assert_same_rows(scoring_frame(world, tmp_path, t), scoring_frame(changed, tmp_path, t))
+
+
+# --- 4. row order ---------------------------------------------------------------------------------
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), seed=st.integers(0, 2**32 - 1))
+def test_the_row_order_of_the_inputs_does_not_matter(tmp_path, world, seed):
+    shuffler = random.Random(seed)
+    shuffled = {name: shuffler.sample(rows, len(rows)) for name, rows in world.items()}
+    expected, expected_report = training_set(world, tmp_path)
+    actual, actual_report = training_set(shuffled, tmp_path)
+    assert_same_rows(expected, actual)
+    pd.testing.assert_frame_equal(expected_report, actual_report)
+    assert_same_rows(scoring_frame(world, tmp_path, CUTOFFS[-1]), scoring_frame(shuffled, tmp_path, CUTOFFS[-1]))
+
+
+# --- 5. population --------------------------------------------------------------------------------
+
+def expected_population(world: World, t: datetime, exclude_customers: bool = True) -> list[str]:
+    """The population at t, straight from DESIGN section 4."""
+    out = []
+    for lead in world["leads"]:
+        if lead["created_at"] >= t:
+            continue
+        mine = [d for d in world["deals"] if d["lead_id"] == lead["lead_id"] and d["created_at"] < t]
+        in_deal = any(d["closed_at"] is None or d["closed_at"] >= t for d in mine)
+        customer = any(d["status"] == "won" and d["closed_at"] < t for d in mine)
+        if not in_deal and not (customer and exclude_customers):
+            out.append(lead["lead_id"])
+    return sorted(out)
+
+
+def expected_labels(world: World, t: datetime, exclude_customers: bool = True) -> dict[str, int]:
+    """Training rows at t (lead -> label): the population minus rows whose label window holds an open deal."""
+    labels = {}
+    for lead_id in expected_population(world, t, exclude_customers):
+        window = [d for d in world["deals"] if d["lead_id"] == lead_id and t <= d["created_at"] < t + HORIZON]
+        if not any(d["status"] == "open" for d in window):
+            labels[lead_id] = int(any(d["status"] == "won" for d in window))
+    return labels
+
+
+def _labels_at(rows: pd.DataFrame, t: datetime) -> dict[str, int]:
+    at_t = rows[rows["cutoff"] == pd.Timestamp(t)]
+    return dict(zip(at_t["lead_id"], at_t["label"].astype(int)))
+
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS))
+def test_leads_created_at_or_after_a_cutoff_are_never_in_its_population(tmp_path, world, t):
+    world = _mutated(world)
+    template = dict(world["leads"][0])
+    world["leads"] += [dict(template, lead_id="L-at-cutoff", created_at=t),
+                       dict(template, lead_id="L-just-before", created_at=t - ONE_US)]
+    created = {l["lead_id"]: pd.Timestamp(l["created_at"]) for l in world["leads"]}
+
+    scored = scoring_frame(world, tmp_path, t)
+    assert (scored["lead_id"].map(created) < scored["cutoff"]).all()
+    assert sorted(scored["lead_id"]) == expected_population(world, t)
+    assert "L-at-cutoff" not in set(scored["lead_id"])
+
+    rows, _ = training_set(world, tmp_path)
+    assert (rows["lead_id"].map(created) < rows["cutoff"]).all()
+    assert "L-at-cutoff" not in set(rows.loc[rows["cutoff"] == pd.Timestamp(t), "lead_id"])
+    for cutoff in CUTOFFS:
+        assert sorted(_labels_at(rows, cutoff)) == sorted(expected_labels(world, cutoff))
+
+
+# --- 6. a grid of cutoffs agrees with one cutoff --------------------------------------------------
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS))
+def test_a_cutoff_built_in_a_grid_equals_the_cutoff_built_alone(tmp_path, world, t):
+    grid, _ = training_set(world, tmp_path)
+    in_grid = grid[grid["cutoff"] == pd.Timestamp(t)].reset_index(drop=True)
+    alone, _ = training_set(world, tmp_path, cutoffs=[t])
+    assert_same_rows(in_grid, alone)
+
+    # Scoring builds the same features for the whole population; training keeps the uncensored rows.
+    scored = scoring_frame(world, tmp_path, t)
+    assert set(in_grid["lead_id"]) <= set(scored["lead_id"])
+    scored_rows = scored[scored["lead_id"].isin(in_grid["lead_id"])].reset_index(drop=True)
+    assert_same_rows(in_grid.drop(columns="label"), scored_rows)
+
+
+# --- 7. labels --------------------------------------------------------------------------------------
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS), data=st.data())
+def test_the_label_depends_only_on_won_deals_created_within_the_horizon(tmp_path, world, t, data):
+    rows, _ = training_set(world, tmp_path)
+    for cutoff in CUTOFFS:
+        assert _labels_at(rows, cutoff) == expected_labels(world, cutoff)
+
+    # A won deal created inside [t, t + horizon) makes the row positive ...
+    lead_id = data.draw(st.sampled_from([l["lead_id"] for l in world["leads"]]), label="lead")
+    won = data.draw(deals(world["leads"], lead_id=lead_id, status="won", deal_id="D-moved",
+                          created=st.one_of(st.just(t), st.just(t + HORIZON - ONE_US),
+                                            _offset(0, HORIZON_DAYS * US_PER_DAY - 1).map(lambda d: t + d))),
+                    label="won deal")
+    inside = _mutated(world)
+    inside["deals"].append(won)
+    rows_inside, _ = training_set(inside, tmp_path)
+    labels_inside = _labels_at(rows_inside, t)
+    assert labels_inside == expected_labels(inside, t)
+    if lead_id in labels_inside:
+        assert labels_inside[lead_id] == 1
+
+    others_won = any(d["lead_id"] == lead_id and d["status"] == "won" and t <= d["created_at"] < t + HORIZON
+                     for d in world["deals"])
+
+    # ... and moving its creation past the window's end takes that away.
+    later = data.draw(st.one_of(st.just(t + HORIZON), _offset(0, 60 * US_PER_DAY).map(lambda d: t + HORIZON + d)),
+                      label="moved to")
+    moved_later = _mutated(inside)
+    moved_later["deals"][-1].update(created_at=later, closed_at=later + (won["closed_at"] - won["created_at"]))
+    labels_later = _labels_at(training_set(moved_later, tmp_path)[0], t)
+    assert labels_later == expected_labels(moved_later, t)
+    assert set(labels_later) == set(labels_inside), "a deal created after t cannot change who is in t's rows"
+    if lead_id in labels_later and not others_won:
+        assert labels_later[lead_id] == 0
+
+    # Moving it before t (won and closed before t) makes a customer, not a positive: with customers kept
+    # in the population, the row stays and its label goes to 0.
+    keep_customers = SpineSpec(horizon_days=HORIZON_DAYS, slide_days=28, exclude_customers=False)
+    closed = data.draw(before(t), label="closed before t")
+    opened = closed - data.draw(st.one_of(st.just(timedelta(0)), _offset(1, 30 * US_PER_DAY)), label="open for")
+    moved_earlier = _mutated(inside)
+    moved_earlier["deals"][-1].update(created_at=opened, closed_at=closed)
+    note(f"moved before t: created {opened}, closed {closed}")
+    labels_earlier = _labels_at(training_set(moved_earlier, tmp_path, spine=keep_customers)[0], t)
+    assert labels_earlier == expected_labels(moved_earlier, t, exclude_customers=False)
+    if lead_id in labels_earlier and not others_won:
+        assert labels_earlier[lead_id] == 0
