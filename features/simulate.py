@@ -634,6 +634,7 @@ def truth(chunk: Chunk, p: SimulationParams, cutoffs: list[datetime], horizon_da
     h = chunk.hidden
     leads: Leads = h["leads"]
     cal = Calendar.build(p.start, p.weeks + 60)
+    tables = _ChainTables.build(leads, cal, p)
     start_us = _us(datetime.combine(p.start, datetime.min.time()))
     full_weeks, rest_days = divmod(horizon_days, 7)
     fractions = [1.0] * full_weeks + ([min(rest_days, 5) / 5] if rest_days else [])
@@ -656,15 +657,12 @@ def truth(chunk: Chunk, p: SimulationParams, cutoffs: list[datetime], horizon_da
         eligible_from[is_customer] = NEVER
         population = (leads.created_us < t_us) & ~in_deal & (~is_customer if exclude_customers else True)
         idx = np.flatnonzero(population)
-        sub = _subset(leads, idx)
-        deal_mass = _deal_within(
-            h["stage"][idx, w - 1], h["in_market"][idx, w - 1], h["demo"][idx, w - 1], eligible_from[idx],
-            w, fractions, sub, cal, p,
-        )
+        deal_mass = _deal_within(idx, h["stage"][idx, w - 1], h["in_market"][idx, w - 1], h["demo"][idx, w - 1],
+                                 eligible_from[idx], w, fractions, leads, tables, p)
         rows.append(pa.table({
             "lead_id": pa.array(_lead_ids(leads.lead_number[idx]), type=pa.string()),
             "cutoff": pa.array(np.full(len(idx), t_us), type=pa.timestamp("us", tz="UTC")),
-            "p_true": pa.array(np.clip(sub.win * deal_mass, 0.0, 1.0)),
+            "p_true": pa.array(np.clip(leads.win[idx] * deal_mass, 0.0, 1.0)),
             "p_deal": pa.array(deal_mass),
             "hidden_stage": pa.array(np.array(STAGES)[h["stage"][idx, w - 1]], type=pa.string()),
             "account_in_market": pa.array(h["in_market"][idx, w - 1]),
@@ -672,44 +670,60 @@ def truth(chunk: Chunk, p: SimulationParams, cutoffs: list[datetime], horizon_da
     return pa.concat_tables(rows) if rows else None
 
 
-def _subset(leads: Leads, idx: np.ndarray) -> Leads:
-    return Leads(**{name: getattr(leads, name)[idx] for name in Leads.__dataclass_fields__})
+def _subset(leads: Leads, idx: np.ndarray, dims: int = 0) -> Leads:
+    """The leads at ``idx``, each trait shaped (n, 1, ..., 1) to broadcast against ``dims`` state axes."""
+    shape = (-1,) + (1,) * dims
+    return Leads(**{name: getattr(leads, name)[idx].reshape(shape) for name in Leads.__dataclass_fields__})
 
 
-def _deal_within(stage, in_market, demo, eligible_from, w, fractions, leads: Leads, cal: Calendar, p: SimulationParams):
-    """P(a deal opens within the window) by forward propagation over (market, stage, demo) states."""
-    n = len(stage)
-    mass = np.zeros((n, 2, 4, 2))
-    mass[np.arange(n), in_market.astype(int), stage.astype(int), demo.astype(int)] = 1.0
-    opened = np.zeros(n)
-    exit_p = p.account_exit_market
-    enter_p = leads.account_enter
-    for j, fraction in enumerate(fractions):
-        k = w + j
-        market_next = np.stack([
-            mass[:, 0] * (1 - enter_p)[:, None, None] + mass[:, 1] * exit_p,
-            mass[:, 0] * enter_p[:, None, None] + mass[:, 1] * (1 - exit_p),
-        ], axis=1)  # (n, market', stage, demo)
-        moved = np.zeros_like(market_next)
-        for a in (0, 1):
-            for s in range(4):
-                up, down = _transition(np.full(n, s), np.full(n, bool(a)), leads.up, p, cal.up_multiplier(k))
-                here = market_next[:, a, s, :]
-                if s < 3:
-                    moved[:, a, s + 1, :] += here * up[:, None]
-                if s > 0:
-                    moved[:, a, s - 1, :] += here * down[:, None]
-                moved[:, a, s, :] += here * (1 - up - down)[:, None]
-        eligible = (k >= eligible_from).astype(float)
-        survive = np.zeros_like(moved)
-        for s in range(4):
-            demo_p = _demo_probability(np.full(n, s), leads, cal.activity[k], p)
-            for d in (0, 1):
-                deal_p = _deal_probability(np.full(n, s), d, leads, cal.deal[k], p) * eligible
-                here = moved[:, :, s, d]
-                opened += (here * deal_p[:, None]).sum(axis=1) * fraction
-                left = here * (1 - deal_p)[:, None]
-                survive[:, :, s, 1] += left * demo_p[:, None]
-                survive[:, :, s, 0] += left * (1 - demo_p)[:, None]
-        mass = survive
-    return opened
+@dataclass
+class _ChainTables:
+    """Per-lead transition, deal and demo probabilities on whole state grids, one slab per calendar class.
+
+    They come from the very functions the simulation samples from (`_transition`,
+    `_deal_probability`, `_demo_probability`); the compiled kernel only does the
+    bookkeeping of propagating probability mass through them.
+    """
+
+    up: np.ndarray        # (classes, n, market, stage)
+    down: np.ndarray
+    deal: np.ndarray      # (classes, n, stage, demo)
+    demo: np.ndarray      # (classes, n, stage)
+    up_class: np.ndarray  # week -> slab
+    deal_class: np.ndarray
+    demo_class: np.ndarray
+
+    @classmethod
+    def build(cls, leads: Leads, cal: Calendar, p: SimulationParams) -> _ChainTables:
+        n = len(leads.lead_number)
+        everyone = np.arange(n)
+        grid2, grid1 = _subset(leads, everyone, dims=2), _subset(leads, everyone, dims=1)
+        stages, markets = np.arange(4), np.array([False, True])[:, None]
+        ups = np.array([cal.up_multiplier(k) for k in range(len(cal.activity))])
+        up_values, up_class = np.unique(ups, return_inverse=True)
+        deal_values, deal_class = np.unique(cal.deal, return_inverse=True)
+        demo_values, demo_class = np.unique(cal.activity, return_inverse=True)
+        transitions = [_transition(stages[None, :], markets, grid2.up, p, v) for v in up_values]
+        return cls(
+            up=np.ascontiguousarray([np.broadcast_to(t[0], (n, 2, 4)) for t in transitions]),
+            down=np.ascontiguousarray([np.broadcast_to(t[1], (n, 2, 4)) for t in transitions]),
+            deal=np.ascontiguousarray([np.broadcast_to(
+                _deal_probability(stages[:, None], np.array([0, 1])[None, :], grid2, v, p), (n, 4, 2))
+                for v in deal_values]),
+            demo=np.ascontiguousarray([np.broadcast_to(_demo_probability(stages[None, :], grid1, v, p), (n, 4))
+                                       for v in demo_values]),
+            up_class=up_class.astype(np.int64), deal_class=deal_class.astype(np.int64),
+            demo_class=demo_class.astype(np.int64),
+        )
+
+
+def _deal_within(idx, stage, in_market, demo, eligible_from, w, fractions, leads: Leads, tables: _ChainTables,
+                 p: SimulationParams) -> np.ndarray:
+    """P(a deal opens within the window) for the leads at ``idx``, by exact forward propagation."""
+    from features._chain import propagate
+
+    return propagate(idx.astype(np.int64), in_market.astype(np.int64), stage.astype(np.int64), demo.astype(np.int64),
+                     eligible_from.astype(np.int64), int(w), np.asarray(fractions, dtype=np.float64),
+                     leads.account_enter.astype(np.float64), float(p.account_exit_market),
+                     tables.up, tables.down, tables.deal, tables.demo,
+                     tables.up_class, tables.deal_class, tables.demo_class)

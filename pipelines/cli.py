@@ -178,5 +178,35 @@ def backtest(
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
 
 
+@app.command()
+@user_errors
+def score(
+    data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events, identities (deals optional)")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="score date YYYY-MM-DD (default: latest Monday in the data)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model URI (default: models:/lead-propensity@champion)")] = None,
+    db: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (default: score.db_url or $LEADSCORE_DB_URL)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for the CSV and HTML report (default: score.out_dir)")] = None,
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Score the population as of a Monday: ranked, tiered, explained; to the database, a CSV and a report."""
+    from pipelines.config import load_params
+    from pipelines.score import run_scoring
+    from pipelines.train import redact
+
+    config = load_params(params)
+    result = run_scoring(data_dir, config, as_of, model, db, out, progress=sys.stderr.isatty())
+    scores = result.scores
+    counts = scores["tier"].value_counts()
+    typer.echo(f"scored {len(scores):,} leads as of {result.as_of:%Y-%m-%d} with model version {result.model_version} "
+               f"(run {result.run_id})")
+    typer.echo("  tiers: " + ", ".join(f"{t} {counts.get(t, 0):,} ({scores.loc[scores.tier == t, 'probability'].sum():.1f} "
+                                       "expected wins)" for t in ("A", "B", "C", "D")))
+    typer.echo(f"  database: {redact(db or config.score.db_url)} (lead_scores, score_runs)")
+    typer.echo(f"  CSV for the CRM: {result.csv_path}")
+    typer.echo(f"  report: {result.report_path}")
+    for warning in result.warnings[:10]:
+        typer.secho(f"  drift {warning}", fg=typer.colors.YELLOW)
+
+
 def main():  # pragma: no cover - console entry point
     app()

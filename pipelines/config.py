@@ -69,6 +69,14 @@ class PromoteSpec(_Section):
     min_improvement: float = Field(0.0, ge=0, description="relative margin the challenger must win by")
 
 
+class ScoreSpec(_Section):
+    db_url: str = Field("sqlite:///out/leadscore.db", description="LEADSCORE_DB_URL or --db override it")
+    out_dir: Path = Path("out")
+    top_leads_in_report: int = Field(25, ge=1)
+    psi_warn: float = Field(0.10, gt=0, description="PSI above this is a drift warning")
+    psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
+
+
 class Params(_Section):
     data: DataSpec = DataSpec()
     generate: GenerateSpec = GenerateSpec()
@@ -79,6 +87,7 @@ class Params(_Section):
     promote: PromoteSpec = PromoteSpec()
     tiers: TierSpec = TierSpec()
     mlflow: MlflowSpec = MlflowSpec()
+    score: ScoreSpec = ScoreSpec()
 
     @model_validator(mode="after")
     def _stage_window(self):

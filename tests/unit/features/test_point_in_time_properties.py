@@ -46,7 +46,7 @@ BASE = datetime(2024, 1, 1)  # a Monday; the world's events fall in [BASE, BASE 
 SPAN_DAYS = 200
 CUTOFFS = [BASE + timedelta(days=d) for d in (56, 84, 112)]  # Mondays 00:00, 28 days apart
 HORIZON_DAYS = 90
-DATA_END = CUTOFFS[-1] + timedelta(days=HORIZON_DAYS + 1)  # every cutoff is mature
+DATA_END = CUTOFFS[-1] + timedelta(days=HORIZON_DAYS + SpineSpec().settle_days + 1)  # every cutoff is mature
 HORIZON = timedelta(days=HORIZON_DAYS)
 
 SPINE = SpineSpec(horizon_days=HORIZON_DAYS, slide_days=28)

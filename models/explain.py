@@ -1,0 +1,100 @@
+"""Reason codes: the model's SHAP contributions turned into sentences marketing ops can act on.
+
+The top positive contributors become "why this lead is warm" (with the lead's actual
+value in the sentence); the strongest negative one says what holds it back. Fit and
+engagement scores sum the contributions of each feature family and express them as
+percentiles of this week's population, so the two read on the same 0-100 scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GRADES_FIT = ("A", "B", "C", "D")
+GRADES_ENGAGEMENT = ("1", "2", "3", "4")
+
+
+def family_scores(contributions: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
+    """fit_score and engagement_score (0-100 percentiles of summed SHAP per family) and a grade like 'B2'."""
+    family = {f["name"]: f["family"] for f in manifest}
+    columns = [c for c in contributions.columns if c in family]
+    fit = contributions[[c for c in columns if family[c] == "fit"]].sum(axis=1)
+    engagement = contributions[[c for c in columns if family[c] == "engagement"]].sum(axis=1)
+    out = pd.DataFrame(index=contributions.index)
+    out["fit_score"] = (fit.rank(pct=True, method="average") * 100).round(1)
+    out["engagement_score"] = (engagement.rank(pct=True, method="average") * 100).round(1)
+    out["grade"] = [_grade(f, GRADES_FIT) + _grade(e, GRADES_ENGAGEMENT)
+                    for f, e in zip(out["fit_score"], out["engagement_score"])]
+    return out
+
+
+def _grade(score: float, labels) -> str:
+    return labels[0] if score > 75 else labels[1] if score > 50 else labels[2] if score > 25 else labels[3]
+
+
+def phrase(feature: dict, value) -> str | None:
+    """The feature's sentence with the lead's value, or None when the value would read as nonsense."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if feature["kind"] == "numeric":
+        value = float(value)
+        if feature["name"].startswith("days_since_last_"):
+            pass
+        elif value == 0 and feature["higher_is_warmer"]:
+            return None
+        fields = {"value": value, "value_minutes": value / 60, "value_percent": value * 100, "value_title": ""}
+    else:
+        text = str(value)
+        if text in ("unknown", "", "(missing)"):
+            return None
+        fields = {"value": text.replace("_", " "), "value_title": _title_word(text),
+                  "value_minutes": 0, "value_percent": 0}
+    try:
+        return feature["phrase"].format(**fields)
+    except (ValueError, KeyError):
+        return f"{feature['name']} = {value}"
+
+
+def _title_word(seniority: str) -> str:
+    return {"c_level": "C", "vp": "VP", "director": "Director", "manager": "Manager", "senior_ic": "Senior",
+            "ic": "Individual-contributor", "student": "Student"}.get(seniority, seniority.replace("_", " ").title())
+
+
+def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[dict], top: int = 3,
+            min_contribution: float = 1e-6) -> pd.DataFrame:
+    """Per row: ``reasons`` (top positive signals, '; '-joined) and ``main_negative`` (the strongest drag)."""
+    by_name = {f["name"]: f for f in manifest}
+    names = [c for c in contributions.columns if c in by_name and c in features.columns]
+    values = contributions[names].to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")
+    positives, negatives = [], []
+    feature_values = features[names].astype(object).to_numpy()
+    for i in range(len(values)):
+        row_values = feature_values[i]
+        found = []
+        for j in order[i]:
+            if values[i, j] <= min_contribution or len(found) == top:
+                break
+            text = phrase(by_name[names[j]], row_values[j])
+            if text:
+                found.append(text)
+        positives.append("; ".join(found))
+        negative = None
+        for j in order[i][::-1]:
+            if values[i, j] >= -min_contribution:
+                break
+            negative = _negative(by_name[names[j]], row_values[j])
+            if negative:
+                break
+        negatives.append(negative or "")
+    return pd.DataFrame({"reasons": positives, "main_negative": negatives}, index=contributions.index)
+
+
+def _negative(feature: dict, value) -> str | None:
+    missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+    if feature["kind"] == "numeric" and (missing or float(value) == 0):
+        if feature["name"].startswith("days_since_last_"):
+            return f"no {feature['name'].removeprefix('days_since_last_').replace('_', ' ')} in the last year"
+        return "no " + feature["description"].split(",")[0].removeprefix("number of ")
+    return phrase(feature, value)

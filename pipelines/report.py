@@ -1,0 +1,90 @@
+"""The weekly HTML report for marketing ops: one self-contained file that opens from disk."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
+
+from models.tiers import TIERS, tier_table  # noqa: E402
+
+STAGES = ("acknowledged", "engaged", "leaning_in")
+STAGE_LABELS = {"acknowledged": "Acknowledged", "engaged": "Engaged", "leaning_in": "Leaning in"}
+BLUE, GREY, ORANGE = "#1f5fbf", "#9aa5b1", "#d9822b"
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=110)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def funnel_chart(scores: pd.DataFrame) -> str:
+    counts = scores["journey_stage"].value_counts().reindex(STAGES).fillna(0)
+    fig, ax = plt.subplots(figsize=(6, 2.4))
+    bars = ax.barh([STAGE_LABELS[s] for s in STAGES][::-1], counts.to_numpy()[::-1], color=[ORANGE, BLUE, GREY])
+    ax.bar_label(bars, labels=[f"{int(v):,}" for v in counts.to_numpy()[::-1]], padding=4, fontsize=9)
+    ax.set_xlabel("leads")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_xlim(0, max(1, counts.max()) * 1.2)
+    return _png(fig)
+
+
+def distribution_chart(scores: pd.DataFrame, previous: pd.DataFrame) -> str:
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    bins = np.logspace(np.log10(max(1e-4, scores["probability"].min())), np.log10(max(scores["probability"].max(), 1e-3)), 40)
+    ax.hist(scores["probability"], bins=bins, color=BLUE, alpha=0.75, label="this week")
+    if not previous.empty:
+        ax.hist(previous["probability"], bins=bins, histtype="step", color=ORANGE, lw=1.8, label="last week")
+    ax.set_xscale("log")
+    ax.set_xlabel("probability of a won deal within the horizon (log scale)")
+    ax.set_ylabel("leads")
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def tier_chart(tiers: pd.DataFrame) -> str:
+    fig, ax = plt.subplots(figsize=(6, 2.4))
+    bars = ax.bar(tiers["tier"], tiers["expected_wins"], color=[BLUE, "#5a8ad6", GREY, "#d0d5da"])
+    ax.bar_label(bars, labels=[f"{v:,.1f}" for v in tiers["expected_wins"]], padding=3, fontsize=9)
+    ax.set_ylabel("expected wins")
+    ax.set_xlabel("tier")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_ylim(0, max(1, tiers["expected_wins"].max()) * 1.25)
+    return _png(fig)
+
+
+def render_report(result, model, config) -> str:
+    scores = result.scores
+    tiers = tier_table(scores, label=None)
+    tiers["leads"] = tiers["leads"].astype(int)
+    top = scores.head(config.score.top_leads_in_report)
+    movers_up = scores[scores["score_delta"].notna()].nlargest(10, "score_delta")
+    new_top = scores[scores["new_in_top_tier"].fillna(False).astype(bool)].head(15)
+    metrics = model.wrapper.metrics.get("model", {})
+    env = Environment(loader=PackageLoader("pipelines", "templates"), autoescape=select_autoescape(["html"]))
+    return env.get_template("report.html").render(
+        as_of=f"{result.as_of:%A %d %B %Y}", run_id=result.run_id, population=len(scores),
+        expected_wins=scores["probability"].sum(), tiers=tiers.to_dict("records"), tier_names=TIERS,
+        top=top.to_dict("records"), movers=movers_up.to_dict("records"), new_top=new_top.to_dict("records"),
+        has_previous=not result.previous.empty,
+        previous_as_of=None if result.previous.empty else f"{pd.Timestamp(result.previous['as_of'].iloc[0]):%d %B %Y}",
+        accounts=result.accounts.head(10).to_dict("records"), warnings=result.warnings,
+        stage_counts={STAGE_LABELS[s]: int((scores["journey_stage"] == s).sum()) for s in STAGES},
+        funnel=funnel_chart(scores), distribution=distribution_chart(scores, result.previous), tier_chart=tier_chart(tiers),
+        model_version=model.version or "(unregistered)", model_uri=model.uri,
+        trained_at=str(model.wrapper.settings.get("trained_at", ""))[:10],
+        horizon_days=model.wrapper.settings.get("horizon_days"),
+        test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),
+        esc=html.escape,
+    )

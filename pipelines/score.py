@@ -1,0 +1,183 @@
+"""``leadscore score``: the weekly run, from an export to a ranked, tiered, explained list.
+
+Order of work: validate inputs, load the model, build features as of the score
+date with the model's own feature settings, predict and explain, then write the
+database (one transaction), the CSV and the report (each written to a temporary
+file and renamed). Any failure before the database commit leaves last week's
+table as it was; the attempt is recorded as failed in ``score_runs``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from features.definitions import FeatureSpec, StageSpec
+from features.spine import monday_on_or_before
+from features.training_set import build_scoring_frame
+from models.explain import family_scores, reasons
+from models.profile import drift
+from models.registry import load
+from models.tiers import TIERS, assign_tiers
+from pipelines import sinks
+from pipelines.config import Params
+from pipelines.stages import atomic_path, open_data
+from pipelines.train import configure_mlflow
+
+DEFAULT_MODEL = "models:/lead-propensity@champion"
+
+
+@dataclass
+class ScoreResult:
+    run_id: str
+    as_of: datetime
+    scores: pd.DataFrame
+    accounts: pd.DataFrame
+    drift: pd.DataFrame
+    previous: pd.DataFrame
+    model_version: str | None
+    csv_path: Path
+    report_path: Path
+    warnings: list[str]
+
+
+def parse_as_of(value: str | None, data_end: datetime) -> datetime:
+    if value is None:
+        return monday_on_or_before(data_end)
+    try:
+        moment = pd.Timestamp(value)
+    except ValueError:
+        raise ValueError(f"--as-of {value!r} is not a date; use YYYY-MM-DD") from None
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert("UTC").tz_localize(None)
+    if moment != moment.normalize():
+        raise ValueError(f"--as-of must be a whole day (00:00 UTC), got {value}")
+    if moment.to_pydatetime() > data_end:
+        raise ValueError(f"--as-of {moment:%Y-%m-%d} is after the data's end ({data_end:%Y-%m-%d %H:%M}); "
+                         "scores can only use what has happened")
+    return moment.to_pydatetime()
+
+
+def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_uri: str | None = None,
+                db_url: str | None = None, out_dir: Path | None = None, progress: bool = False,
+                fail_after_rows: int | None = None) -> ScoreResult:
+    out_dir = Path(out_dir or config.score.out_dir)
+    steps = tqdm(total=6, desc="scoring", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
+    run_id = uuid.uuid4().hex
+    engine = sinks.engine_for(db_url, config.score.db_url)
+    sinks.ensure_schema(engine)
+    tables = open_data(data_dir, config)
+    when = parse_as_of(as_of, tables.data_end())
+    model_uri = model_uri or DEFAULT_MODEL
+    sinks.start_run(engine, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
+                             "data_digest": tables.digest()})
+    try:
+        steps.set_postfix_str("loading model"); steps.update()
+        configure_mlflow(config.mlflow)
+        model = load(model_uri)
+        settings = model.wrapper.settings
+        steps.set_postfix_str("building features"); steps.update()
+        feature_spec = FeatureSpec.model_validate(settings["features"])
+        stage_spec = StageSpec.model_validate(settings["stage"])
+        table = build_scoring_frame(
+            tables.con, when, config.spine, feature_spec, stage_spec, tuple(settings["event_types"]),
+            tuple(settings["extra_lead_attributes"]), has_identities=tables.has("identities"),
+            has_deals=tables.has("deals"))
+        frame = tables.con.sql(f"SELECT * FROM {table} ORDER BY lead_id").df()
+        if frame.empty:
+            raise ValueError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
+                             "without an open deal; check --as-of and the leads file")
+        steps.set_postfix_str("predicting and explaining"); steps.update()
+        features = list(model.wrapper.model.feature_names_in_)
+        scores = _score_frame(frame, features, model, config, when, run_id)
+        previous = sinks.previous_scores(engine, when)
+        scores = _changes(scores, previous)
+        accounts = account_rollup(scores)
+        drift_table = drift(model.wrapper.profile, frame[features], scores["probability"].to_numpy())
+        warnings = _drift_warnings(drift_table, config)
+        steps.set_postfix_str("writing database"); steps.update()
+        written = sinks.replace_week(engine, when, scores, fail_after_rows=fail_after_rows)
+        steps.set_postfix_str("writing CSV and report"); steps.update()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stamp = f"{when:%Y-%m-%d}"
+        csv_path, report_path = out_dir / f"scores-{stamp}.csv", out_dir / f"report-{stamp}.html"
+        with atomic_path(csv_path) as tmp:
+            sinks.write_csv(scores, tmp)
+        from pipelines.report import render_report
+
+        result = ScoreResult(run_id, when, scores, accounts, drift_table, previous, model.version, csv_path,
+                             report_path, warnings)
+        with atomic_path(report_path) as tmp:
+            tmp.write_text(render_report(result, model, config), encoding="utf-8")
+        steps.update()
+    except BaseException as error:
+        sinks.finish_run(engine, run_id, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+        raise
+    finally:
+        steps.close()
+    sinks.finish_run(engine, run_id, "succeeded", model_version=model.version, population=len(scores),
+                     rows_written=written, expected_wins=float(scores["probability"].sum()),
+                     drift_warnings=len(warnings))
+    return result
+
+
+def _score_frame(frame: pd.DataFrame, features: list[str], model, config: Params, when: datetime, run_id: str):
+    probability = model.predict(frame[features])
+    contributions = model.wrapper.model.contributions(frame[features])
+    manifest = model.wrapper.manifest
+    scores = frame[["lead_id", "account_id", "journey_stage"]].copy()
+    scores["as_of"] = when
+    scores["probability"] = probability
+    order = np.lexsort((scores["lead_id"].to_numpy(), -probability))
+    rank = np.empty(len(scores), dtype=int)
+    rank[order] = np.arange(1, len(scores) + 1)
+    scores["rank"] = rank
+    scores["percentile"] = np.round(100.0 * (1 - (rank - 1) / len(scores)), 2)
+    scores["tier"] = assign_tiers(probability, rank, config.tiers)
+    scores = scores.join(family_scores(contributions, manifest)).join(reasons(contributions, frame[features], manifest))
+    scores["model_version"] = model.version
+    scores["run_id"] = run_id
+    return scores.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def _changes(scores: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
+    """Score delta, tier moves and who is new in tier A since the previous run."""
+    prev = previous.rename(columns={"probability": "previous_probability", "tier": "previous_tier"})
+    scores = scores.merge(prev[["lead_id", "previous_probability", "previous_tier"]], on="lead_id", how="left")
+    scores["score_delta"] = scores["probability"] - scores["previous_probability"]
+    order = {t: i for i, t in enumerate(TIERS)}
+    now_rank = scores["tier"].map(order)
+    before = scores["previous_tier"].map(order)
+    scores["tier_change"] = np.select([before.isna(), now_rank < before, now_rank > before], ["new", "up", "down"], "same")
+    scores["new_in_top_tier"] = (scores["tier"] == TIERS[0]) & (scores["previous_tier"] != TIERS[0])
+    return scores
+
+
+def account_rollup(scores: pd.DataFrame) -> pd.DataFrame:
+    """Accounts ranked by the chance that at least one of their people converts."""
+    known = scores.dropna(subset=["account_id"])
+    grouped = known.groupby("account_id")
+    table = pd.DataFrame({
+        "p_any": 1 - grouped["probability"].apply(lambda p: float(np.prod(1 - p.to_numpy()))),
+        "people": grouped.size(),
+        "engaged_people": grouped["journey_stage"].apply(lambda s: int(s.isin(["engaged", "leaning_in"]).sum())),
+        "best_lead": grouped.apply(lambda g: g.loc[g["probability"].idxmax(), "lead_id"], include_groups=False),
+        "expected_wins": grouped["probability"].sum(),
+    }).sort_values("p_any", ascending=False)
+    return table.reset_index()
+
+
+def _drift_warnings(table: pd.DataFrame, config: Params) -> list[str]:
+    out = []
+    for row in table.itertuples():
+        if row.psi >= config.score.psi_alert:
+            out.append(f"ALERT {row.feature}: PSI {row.psi:.2f} (>= {config.score.psi_alert})")
+        elif row.psi >= config.score.psi_warn:
+            out.append(f"warning {row.feature}: PSI {row.psi:.2f} (>= {config.score.psi_warn})")
+    return out

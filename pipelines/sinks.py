@@ -1,0 +1,194 @@
+"""Where weekly scores land: a database table (SQLite or PostgreSQL via SQLAlchemy) and a CRM-ready CSV.
+
+Database write-back is one transaction per run: the run's ``as_of`` is locked, its
+old rows deleted and the new ones inserted, so a re-run replaces rather than
+duplicates, two runs for the same week serialise, and a failure part-way leaves
+the table exactly as it was. Every attempt is recorded in ``score_runs``.
+
+Schema (created if missing):
+
+``lead_scores`` -- primary key (as_of, lead_id): as_of, lead_id, account_id, probability,
+rank, percentile, tier, fit_score, engagement_score, grade, journey_stage, reasons,
+main_negative, previous_probability, score_delta, previous_tier, tier_change,
+new_in_top_tier, model_version, run_id.
+
+``score_runs`` -- primary key run_id: as_of, started_at, finished_at, status
+(running / succeeded / failed), model_uri, model_version, data_digest, population,
+rows_written, expected_wins, drift_warnings, error.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
+                        delete, insert, select, text, update)
+from sqlalchemy.engine import Engine, make_url
+
+METADATA = MetaData()
+LEAD_SCORES = Table(
+    "lead_scores", METADATA,
+    Column("as_of", DateTime, primary_key=True),
+    Column("lead_id", String(255), primary_key=True),
+    Column("account_id", String(255)),
+    Column("probability", Float, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("percentile", Float, nullable=False),
+    Column("tier", String(1), nullable=False),
+    Column("fit_score", Float),
+    Column("engagement_score", Float),
+    Column("grade", String(4)),
+    Column("journey_stage", String(32)),
+    Column("reasons", Text),
+    Column("main_negative", Text),
+    Column("previous_probability", Float),
+    Column("score_delta", Float),
+    Column("previous_tier", String(1)),
+    Column("tier_change", String(8)),
+    Column("new_in_top_tier", Boolean),
+    Column("model_version", String(64)),
+    Column("run_id", String(64), nullable=False),
+)
+SCORE_RUNS = Table(
+    "score_runs", METADATA,
+    Column("run_id", String(64), primary_key=True),
+    Column("as_of", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(16), nullable=False),
+    Column("model_uri", Text),
+    Column("model_version", String(64)),
+    Column("data_digest", String(64)),
+    Column("population", Integer),
+    Column("rows_written", Integer),
+    Column("expected_wins", Float),
+    Column("drift_warnings", Integer),
+    Column("error", Text),
+)
+SCORE_COLUMNS = [c.name for c in LEAD_SCORES.columns]
+
+
+def engine_for(url: str | None, default: str) -> Engine:
+    """An engine for ``url`` (or $LEADSCORE_DB_URL, or the default SQLite file); never echoes credentials."""
+    url = url or os.environ.get("LEADSCORE_DB_URL") or default
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        return create_engine(url, connect_args={"timeout": 120})
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def ensure_schema(engine: Engine) -> None:
+    METADATA.create_all(engine)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def start_run(engine: Engine, run: dict) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(SCORE_RUNS).values(**run, status="running", started_at=now()))
+
+
+def finish_run(engine: Engine, run_id: str, status: str, **fields) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(SCORE_RUNS).where(SCORE_RUNS.c.run_id == run_id)
+                     .values(status=status, finished_at=now(), **fields))
+
+
+def previous_scores(engine: Engine, as_of: datetime) -> pd.DataFrame:
+    """The latest earlier week's scores, for 'what changed since last week'."""
+    with engine.connect() as conn:
+        last = conn.execute(select(LEAD_SCORES.c.as_of).where(LEAD_SCORES.c.as_of < as_of)
+                            .order_by(LEAD_SCORES.c.as_of.desc()).limit(1)).scalar()
+        if last is None:
+            return pd.DataFrame(columns=["lead_id", "probability", "tier", "as_of"])
+        rows = conn.execute(select(LEAD_SCORES.c.lead_id, LEAD_SCORES.c.probability, LEAD_SCORES.c.tier,
+                                   LEAD_SCORES.c.as_of).where(LEAD_SCORES.c.as_of == last)).fetchall()
+    return pd.DataFrame(rows, columns=["lead_id", "probability", "tier", "as_of"])
+
+
+def replace_week(engine: Engine, as_of: datetime, scores: pd.DataFrame, batch: int = 20_000,
+                 fail_after_rows: int | None = None) -> int:
+    """Replace every row of ``as_of`` with ``scores`` in one transaction; return rows written.
+
+    ``fail_after_rows`` exists for the fault tests: it raises mid-write to prove the rollback.
+    """
+    records = _records(scores)
+    with engine.begin() as conn:
+        _lock_week(conn, as_of)
+        conn.execute(delete(LEAD_SCORES).where(LEAD_SCORES.c.as_of == as_of))
+        written = 0
+        for start in range(0, len(records), batch):
+            chunk = records[start:start + batch]
+            conn.execute(insert(LEAD_SCORES), chunk)
+            written += len(chunk)
+            if fail_after_rows is not None and written >= fail_after_rows:
+                raise RuntimeError(f"injected failure after {written} rows")
+    return written
+
+
+def _lock_week(conn, as_of: datetime) -> None:
+    """Serialise writers of one week: PostgreSQL advisory lock; SQLite takes its write lock up front."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"leadscore:{as_of.isoformat()}".encode())
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    elif conn.dialect.name == "sqlite":
+        conn.execute(text("DELETE FROM lead_scores WHERE 0"))  # acquires the write lock before reading anything
+
+
+def _records(scores: pd.DataFrame) -> list[dict]:
+    frame = scores[SCORE_COLUMNS].copy()
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.to_pydatetime()
+    frame = frame.astype(object).where(frame.notna(), None)
+    for column in ("rank",):
+        frame[column] = frame[column].map(lambda v: None if v is None else int(v))
+    for column in ("probability", "percentile", "fit_score", "engagement_score", "previous_probability", "score_delta"):
+        frame[column] = frame[column].map(lambda v: None if v is None else float(v))
+    frame["new_in_top_tier"] = frame["new_in_top_tier"].map(lambda v: None if v is None else bool(v))
+    return frame.to_dict("records")
+
+
+def read_week(engine: Engine, as_of: datetime) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(select(LEAD_SCORES).where(LEAD_SCORES.c.as_of == as_of).order_by(LEAD_SCORES.c.rank))
+        return pd.DataFrame(rows.fetchall(), columns=SCORE_COLUMNS)
+
+
+def read_runs(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(select(SCORE_RUNS).order_by(SCORE_RUNS.c.started_at))
+        return pd.DataFrame(rows.fetchall(), columns=[c.name for c in SCORE_RUNS.columns])
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+CSV_COLUMNS = ["as_of", "lead_id", "account_id", "probability", "rank", "percentile", "tier", "grade", "fit_score",
+               "engagement_score", "journey_stage", "reasons", "main_negative", "score_delta", "previous_tier",
+               "tier_change", "new_in_top_tier", "model_version", "run_id"]
+
+
+def neutralise(value):
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV injection advice)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def write_csv(scores: pd.DataFrame, path) -> None:
+    frame = scores[CSV_COLUMNS].copy()
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(neutralise)
+    frame["probability"] = frame["probability"].round(6)
+    frame.to_csv(path, index=False, encoding="utf-8")
+
+
+def as_float(values) -> np.ndarray:
+    return np.asarray(values, dtype=float)
