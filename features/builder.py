@@ -69,6 +69,12 @@ class Grid:
         return f"make_timestamp(CAST({self.day_of(k_expr)} AS BIGINT) * {US_PER_DAY})"
 
 
+def _exists(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? UNION ALL "
+                            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name, name]).fetchall()[0][0]
+                or con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()[0][0])
+
+
 def _day(ts: str) -> str:
     return f"CAST(epoch_us({ts}) // {US_PER_DAY} AS INTEGER)"
 
@@ -83,21 +89,24 @@ def build_features(
     has_identities: bool = True,
     has_deals: bool = True,
     out: str = "features",
+    cutoffs: list[datetime] | None = None,
 ) -> str:
     """Create table ``out``: the rows of table ``spine`` (lead_id, cutoff, ...) plus journey stage and features.
 
     Reads the views ``leads``, ``events`` and, when present, ``identities`` and ``deals``.
     Every feature of a row uses only what was known strictly before its cutoff.
     """
-    cutoffs = [row[0] for row in con.execute(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1").fetchall()]
+    if cutoffs is None:
+        cutoffs = [row[0] for row in con.execute(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1").fetchall()]
     grid = Grid.of(cutoffs)
-    if stage.window_days not in spec.windows_days:
-        raise ValueError(f"stage.window_days={stage.window_days} must be one of features.windows_days {spec.windows_days}")
+    if stage.window_days not in spec.account_windows_days:
+        raise ValueError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
+                         f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     sigs = signals(spec, event_types)
     k_of = grid.index_of(_day("s.cutoff"))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _points AS SELECT DISTINCT s.lead_id, l.account_id, {k_of} AS k "
                 f"FROM {spine} s JOIN leads l USING (lead_id)")
-    _attribute_events(con, grid, spec, has_identities)
+    _attribute_events(con, grid, spec, has_identities and _exists(con, "identities"))
     lead_parts = [_windowed_counts(con, grid, spec, sigs), _active_days(con, grid, spec, sigs),
                   _distinct_content(con, grid, spec), _recency(con, grid, spec, sigs)]
     account_parts = [_account_activity(con, grid, spec, sigs), _account_deals(con, grid, has_deals)]
@@ -150,7 +159,8 @@ def _attribute_events(con, grid: Grid, spec: FeatureSpec, has_identities: bool) 
         CREATE OR REPLACE TEMP TABLE _daily AS
         SELECT *, {ends} FROM (
             SELECT lead_id, day, lo, event_type, content_type, stitched, count(*) AS n,
-                   sum(CASE WHEN event_type = 'page_view' THEN duration_s END) AS dwell
+                   -- whole milliseconds, so that +/- window deltas cancel exactly
+                   sum(CASE WHEN event_type = 'page_view' THEN CAST(round(duration_s * 1000) AS BIGINT) END) AS dwell_ms
             FROM _attributed GROUP BY ALL)""")
 
 
@@ -192,7 +202,7 @@ def _windowed_counts(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...
     ends = {w: f"end_{w}" for w in spec.windows_days}
     columns = [(f"{s.name}_count_{w}d", f"CASE WHEN {s.where} THEN n ELSE 0 END", ends[w])
                for s in sigs for w in spec.windows_days]
-    columns += [(f"time_on_page_s_{w}d", "coalesce(dwell, 0)", ends[w]) for w in spec.windows_days]
+    columns += [(f"time_on_page_ms_{w}d", "coalesce(dwell_ms, 0)", ends[w]) for w in spec.windows_days]
     columns += [(f"stitched_events_{w}d", "CASE WHEN stitched THEN n ELSE 0 END", ends[w]) for w in spec.windows_days]
     return _interval_sums(con, "counts", grid, "SELECT * FROM _daily", "lead_id", columns, "_points")
 
@@ -247,12 +257,14 @@ def _recency(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> st
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _part_recency AS
         WITH marks AS (
-            SELECT lead_id, lo AS k, {lasts} FROM _daily GROUP BY ALL
-            UNION ALL BY NAME SELECT DISTINCT lead_id, k FROM _points
+            SELECT lead_id, k, {', '.join(f'max(last_{s.name}) AS last_{s.name}' for s in sigs)} FROM (
+                SELECT lead_id, lo AS k, {lasts} FROM _daily GROUP BY ALL
+                UNION ALL BY NAME SELECT DISTINCT lead_id, k FROM _points
+            ) GROUP BY lead_id, k
         ),
         running AS (SELECT lead_id, k, {running} FROM marks
                     WINDOW w AS (PARTITION BY lead_id ORDER BY k ROWS UNBOUNDED PRECEDING))
-        SELECT DISTINCT r.lead_id, r.k, {days_since} FROM running r
+        SELECT r.lead_id, r.k, {days_since} FROM running r
         SEMI JOIN (SELECT DISTINCT lead_id, k FROM _points) p ON r.lead_id = p.lead_id AND r.k = p.k""")
     return "_part_recency"
 
@@ -319,7 +331,8 @@ def _feature_columns(grid: Grid, spec: FeatureSpec, extra_lead_attributes, feats
             f"(coalesce(events_count_{short}d, 0) / {short}.0) / ((coalesce(events_count_{long_}d, 0) + 1) / {long_}.0)",
     }
     for w in spec.windows_days:
-        special[f"mean_time_on_page_s_{w}d"] = f"time_on_page_s_{w}d / nullif(page_view_count_{w}d, 0)"
+        special[f"time_on_page_s_{w}d"] = f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0"
+        special[f"mean_time_on_page_s_{w}d"] = f"time_on_page_ms_{w}d / 1000.0 / nullif(page_view_count_{w}d, 0)"
         special[f"email_click_rate_{w}d"] = f"email_click_count_{w}d / nullif(email_open_count_{w}d, 0)"
     for a in extra_lead_attributes:
         special[a] = f'CAST(l."{a}" AS VARCHAR)'

@@ -18,8 +18,9 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report."""
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
     spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec)
+    mature = [t.to_pydatetime() for t in report["cutoff"]]
     build_features(con, spine, feature_spec, stage_spec, event_types, extra_lead_attributes,
-                   has_identities=has_identities, has_deals=True, out=out)
+                   has_identities=has_identities, has_deals=True, out=out, cutoffs=mature)
     return out, report
 
 
@@ -31,4 +32,4 @@ def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spe
     con.execute(f"CREATE OR REPLACE TEMP TABLE _score_spine AS SELECT lead_id, cutoff FROM {population} "
                 "WHERE excluded IS NULL ORDER BY lead_id")
     return build_features(con, "_score_spine", feature_spec, stage_spec, event_types, extra_lead_attributes,
-                          has_identities=has_identities, has_deals=has_deals, out=out)
+                          has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of])

@@ -91,9 +91,9 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _stage_window(self):
-        if self.stage.window_days not in self.features.windows_days:
-            raise ValueError(f"stage.window_days={self.stage.window_days} must be one of features.windows_days "
-                             f"{list(self.features.windows_days)}")
+        if self.stage.window_days not in self.features.account_windows_days:
+            raise ValueError(f"stage.window_days={self.stage.window_days} must be one of features.account_windows_days "
+                             f"{list(self.features.account_windows_days)}")
         return self
 
 

@@ -43,6 +43,8 @@ from features.spine import SpineSpec, create_population
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.sources import open_tables
 
+pytestmark = pytest.mark.xdist_group("builder_golden")  # the builds are cached per module
+
 FEATURES = FeatureSpec()
 STAGE = StageSpec()
 MANIFEST = manifest(FEATURES, DEFAULT_EVENT_TYPES)
@@ -536,3 +538,23 @@ def test_scoring_frame_equals_the_training_rows_of_its_cutoff(export):
             expected = training_at_t[r["lead_id"]]
             wrong = {n: (r[n], expected[n]) for n in names if not same(r[n], expected[n])}
             assert not wrong, (r["lead_id"], wrong)
+
+
+def test_a_cutoff_without_rows_inside_the_grid(tmp_path):
+    """The spine decides which rows exist; a grid cutoff left with no row must not break the builder.
+
+    One lead, one deal open from T + 1d to T + 8d: the lead is in a deal at T + 7d only, so
+    the spine of the weekly grid T .. T + 21d has no row at T + 7d.
+    """
+    _write(tmp_path / "leads.csv",
+           ["lead_id", "account_id", "created_at", "title", "industry", "company_size", "country", "lead_source"],
+           [("L1", "A1", CREATED, None, None, None, None, None)])
+    _write(tmp_path / "events.csv", ["occurred_at", "lead_id", "anonymous_id", "event_type", "content_type",
+                                     "content_id", "duration_s"], [(T - timedelta(days=1), "L1", None, "page_view",
+                                                                    None, None, None)])
+    _write(tmp_path / "deals.csv", ["deal_id", "lead_id", "account_id", "created_at", "closed_at", "status", "amount"],
+           [("D1", "L1", "A1", T + timedelta(days=1), T + timedelta(days=8), "lost", None)])
+    cutoffs = [T + timedelta(days=7 * i) for i in range(4)]
+    rows, _ = build(tmp_path, cutoffs=cutoffs)
+    assert {r["cutoff"]: r["days_since_last_page_view"] for r in rows} == {
+        cutoffs[0]: 1, cutoffs[2]: 15, cutoffs[3]: 22}
