@@ -106,7 +106,7 @@ def build_features(
     k_of = grid.index_of(_day("s.cutoff"))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _points AS SELECT DISTINCT s.lead_id, l.account_id, {k_of} AS k "
                 f"FROM {spine} s JOIN leads l USING (lead_id)")
-    _attribute_events(con, grid, spec, has_identities and _exists(con, "identities"))
+    _attribute_events(con, grid, spec, sigs, has_identities and _exists(con, "identities"))
     lead_parts = [_windowed_counts(con, grid, spec, sigs), _active_days(con, grid, spec, sigs),
                   _distinct_content(con, grid, spec), _recency(con, grid, spec, sigs)]
     account_parts = [_account_activity(con, grid, spec, sigs), _account_deals(con, grid, has_deals)]
@@ -128,7 +128,7 @@ def build_features(
     return out
 
 
-def _attribute_events(con, grid: Grid, spec: FeatureSpec, has_identities: bool) -> None:
+def _attribute_events(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], has_identities: bool) -> None:
     """Events tied to a lead, with the first cutoff index at which each is known."""
     lower = grid.first_day - spec.lookback_days
     upper = grid.day_of(grid.count - 1)
@@ -155,13 +155,19 @@ def _attribute_events(con, grid: Grid, spec: FeatureSpec, has_identities: bool) 
         SELECT * EXCLUDE (known_day), {grid.first_after('known_day')} AS lo
         FROM ({direct}{stitched}) WHERE {grid.first_after('known_day')} < {grid.count}""")
     ends = ", ".join(f"{grid.first_after(f'day + {w}')} AS end_{w}" for w in spec.windows_days)
+    # Signal membership and window gating as small integers, computed once per row, so that the wide
+    # aggregations below are multiplications rather than string comparisons.
+    flags = ", ".join(f"CAST({s.where} AS UTINYINT) AS f_{s.name}" for s in sigs)
+    gated = ", ".join(f"CASE WHEN lo < end_{w} THEN n ELSE 0 END AS n_{w}, "
+                      f"CASE WHEN lo < end_{w} THEN coalesce(dwell_ms, 0) ELSE 0 END AS ms_{w}"
+                      for w in spec.windows_days)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _daily AS
-        SELECT *, {ends} FROM (
+        SELECT *, {flags}, {gated} FROM (SELECT *, {ends} FROM (
             SELECT lead_id, day, lo, event_type, content_type, stitched, count(*) AS n,
                    -- whole milliseconds, so that +/- window deltas cancel exactly
                    sum(CASE WHEN event_type = 'page_view' THEN CAST(round(duration_s * 1000) AS BIGINT) END) AS dwell_ms
-            FROM _attributed GROUP BY ALL)""")
+            FROM _attributed GROUP BY ALL))""")
 
 
 def _interval_sums(con, name: str, grid: Grid, source: str, key: str, columns: list[tuple[str, str, str]],
@@ -169,14 +175,14 @@ def _interval_sums(con, name: str, grid: Grid, source: str, key: str, columns: l
     """Sum values over the cutoffs each source row is live for: [lo, end) in cutoff indices.
 
     ``source`` has columns ``key``, ``lo`` and whatever the value/end expressions use;
-    ``columns`` are (output name, value expression, end expression). Returns a table
-    with one row per point (key, k).
+    ``columns`` are (output name, value expression, end expression). A value must already
+    be zero on rows whose interval is empty (``lo >= end``). Returns a table with one row
+    per point (key, k).
     """
-    starts = ", ".join(f"sum(CASE WHEN lo < {end} THEN {value} ELSE 0 END) AS {out}" for out, value, end in columns)
+    starts = ", ".join(f"sum({value}) AS {out}" for out, value, end in columns)
     ends = []
     for end in dict.fromkeys(end for _, _, end in columns):
-        cols = ", ".join(f"-sum(CASE WHEN lo < {end} THEN {value} ELSE 0 END) AS {out}"
-                         for out, value, e in columns if e == end)
+        cols = ", ".join(f"-sum({value}) AS {out}" for out, value, e in columns if e == end)
         ends.append(f"SELECT {key}, {end} AS k, {cols} FROM src WHERE {end} < {grid.count} GROUP BY ALL")
     names = [out for out, _, _ in columns]
     table = f"_part_{name}"
@@ -200,27 +206,24 @@ def _interval_sums(con, name: str, grid: Grid, source: str, key: str, columns: l
 
 def _windowed_counts(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
     ends = {w: f"end_{w}" for w in spec.windows_days}
-    columns = [(f"{s.name}_count_{w}d", f"CASE WHEN {s.where} THEN n ELSE 0 END", ends[w])
-               for s in sigs for w in spec.windows_days]
-    columns += [(f"time_on_page_ms_{w}d", "coalesce(dwell_ms, 0)", ends[w]) for w in spec.windows_days]
-    columns += [(f"stitched_events_{w}d", "CASE WHEN stitched THEN n ELSE 0 END", ends[w]) for w in spec.windows_days]
+    columns = [(f"{s.name}_count_{w}d", f"n_{w} * f_{s.name}", ends[w]) for s in sigs for w in spec.windows_days]
+    columns += [(f"time_on_page_ms_{w}d", f"ms_{w}", ends[w]) for w in spec.windows_days]
+    columns += [(f"stitched_events_{w}d", f"n_{w} * CAST(stitched AS UTINYINT)", ends[w]) for w in spec.windows_days]
     return _interval_sums(con, "counts", grid, "SELECT * FROM _daily", "lead_id", columns, "_points")
 
 
 def _active_days(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
     """A day is active at a cutoff once any of its events is known there: the minimum ``lo`` of the day."""
-    engaged = next(s for s in sigs if s.name == "events").where
-    intent = next(s for s in sigs if s.name == "high_intent").where
     ends = ", ".join(f"any_value(end_{w}) AS end_{w}" for w in spec.windows_days)
     source = f"""
-        SELECT lead_id, day, 'any' AS kind, min(lo) AS lo, {ends} FROM _daily WHERE {engaged} GROUP BY lead_id, day
+        SELECT lead_id, day, 'any' AS kind, min(lo) AS lo, {ends} FROM _daily WHERE f_events = 1 GROUP BY lead_id, day
         UNION ALL
-        SELECT lead_id, day, 'intent', min(lo), {ends} FROM _daily WHERE {intent} GROUP BY lead_id, day"""
+        SELECT lead_id, day, 'intent', min(lo), {ends} FROM _daily WHERE f_high_intent = 1 GROUP BY lead_id, day"""
     columns = []
     for w in spec.windows_days:
         end = f"end_{w}"
-        columns += [(f"active_days_{w}d", "CASE WHEN kind = 'any' THEN 1 ELSE 0 END", end),
-                    (f"high_intent_days_{w}d", "CASE WHEN kind = 'intent' THEN 1 ELSE 0 END", end)]
+        columns += [(f"active_days_{w}d", f"CASE WHEN kind = 'any' AND lo < {end} THEN 1 ELSE 0 END", end),
+                    (f"high_intent_days_{w}d", f"CASE WHEN kind = 'intent' AND lo < {end} THEN 1 ELSE 0 END", end)]
     return _interval_sums(con, "days", grid, source, "lead_id", columns, "_points")
 
 
@@ -243,13 +246,13 @@ def _distinct_source(grid: Grid, spec_windows, grouped: str, key: str, item: str
 def _distinct_content(con, grid: Grid, spec: FeatureSpec) -> str:
     grouped = "SELECT lead_id, content_id, lo, max(day) AS last_day FROM _attributed WHERE content_id IS NOT NULL GROUP BY ALL"
     source = _distinct_source(grid, spec.windows_days, grouped, "lead_id", "content_id")
-    columns = [(f"distinct_content_{w}d", "1", f"end_{w}") for w in spec.windows_days]
+    columns = [(f"distinct_content_{w}d", f"CAST(lo < end_{w} AS INTEGER)", f"end_{w}") for w in spec.windows_days]
     return _interval_sums(con, "content", grid, source, "lead_id", columns, "_points")
 
 
 def _recency(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
     """Days since the latest known event of each signal; empty when none within the lookback."""
-    lasts = ", ".join(f"max(CASE WHEN {s.where} THEN day END) AS last_{s.name}" for s in sigs)
+    lasts = ", ".join(f"max(CASE WHEN f_{s.name} = 1 THEN day END) AS last_{s.name}" for s in sigs)
     running = ", ".join(f"max(last_{s.name}) OVER w AS last_{s.name}" for s in sigs)
     days_since = ", ".join(
         f"CASE WHEN {grid.day_of('k')} - last_{s.name} <= {spec.lookback_days} "
@@ -271,26 +274,25 @@ def _recency(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> st
 
 def _account_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
     """The buying committee: engagement of everyone at the lead's account, the lead included."""
-    engaged = next(s for s in sigs if s.name == "events").where
-    intent = next(s for s in sigs if s.name == "high_intent").where
     con.execute("""CREATE OR REPLACE TEMP TABLE _account_points AS
                    SELECT DISTINCT account_id, k FROM _points WHERE account_id IS NOT NULL""")
     by_account = f"SELECT l.account_id, d.* FROM _daily d JOIN leads l USING (lead_id) WHERE l.account_id IS NOT NULL"
     events_columns = []
     for w in spec.account_windows_days:
         end = f"end_{w}"
-        events_columns += [(f"account_events_{w}d", f"CASE WHEN {engaged} THEN n ELSE 0 END", end),
-                           (f"account_high_intent_{w}d", f"CASE WHEN {intent} THEN n ELSE 0 END", end)]
+        events_columns += [(f"account_events_{w}d", f"n_{w} * f_events", end),
+                           (f"account_high_intent_{w}d", f"n_{w} * f_high_intent", end)]
     events_part = _interval_sums(con, "account_events", grid, by_account, "account_id", events_columns, "_account_points")
-    grouped = f"SELECT account_id, lead_id, lo, max(day) AS last_day FROM ({by_account}) WHERE {engaged} GROUP BY ALL"
+    grouped = f"SELECT account_id, lead_id, lo, max(day) AS last_day FROM ({by_account}) WHERE f_events = 1 GROUP BY ALL"
     leads_source = _distinct_source(grid, spec.account_windows_days, grouped, "account_id", "lead_id")
-    leads_columns = [(f"account_engaged_leads_{w}d", "1", f"end_{w}") for w in spec.account_windows_days]
+    leads_columns = [(f"account_engaged_leads_{w}d", f"CAST(lo < end_{w} AS INTEGER)", f"end_{w}")
+                     for w in spec.account_windows_days]
     leads_part = _interval_sums(con, "account_leads", grid, leads_source, "account_id", leads_columns, "_account_points")
     known = _interval_sums(
         con, "account_known", grid,
         f"SELECT account_id, {grid.first_after(_day('created_at'))} AS lo "
         f"FROM leads WHERE account_id IS NOT NULL",
-        "account_id", [("account_known_leads", "1", str(grid.count))], "_account_points")
+        "account_id", [("account_known_leads", f"CAST(lo < {grid.count} AS INTEGER)", str(grid.count))], "_account_points")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _part_account AS
         SELECT * FROM {events_part} JOIN {leads_part} USING (account_id, k) JOIN {known} USING (account_id, k)""")
     return "_part_account"
