@@ -48,12 +48,15 @@ def phrase(feature: dict, value) -> str | None:
         text = str(value)
         if text in ("unknown", "", "(missing)"):
             return None
-        fields = {"value": text.replace("_", " "), "value_title": _title_word(text),
+        fields = {"value": ACRONYMS.get(text, text.replace("_", " ")), "value_title": _title_word(text),
                   "value_minutes": 0, "value_percent": 0}
     try:
         return feature["phrase"].format(**fields)
     except (ValueError, KeyError):
         return f"{feature['name']} = {value}"
+
+
+ACRONYMS = {"it": "IT", "hr": "HR", "us": "US", "gb": "GB"}
 
 
 def _title_word(seniority: str) -> str:
@@ -92,9 +95,12 @@ def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[
 
 
 def _negative(feature: dict, value) -> str | None:
+    """What holds the lead back, in words; None when the sentence would read as a compliment."""
     missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
     if feature["kind"] == "numeric" and (missing or float(value) == 0):
         if feature["name"].startswith("days_since_last_"):
             return f"no {feature['name'].removeprefix('days_since_last_').replace('_', ' ')} in the last year"
         return "no " + feature["description"].split(",")[0].removeprefix("number of ")
+    if feature["kind"] == "numeric" and feature["higher_is_warmer"]:
+        return None  # "viewed pricing 4 times" is not a reason against calling; look further
     return phrase(feature, value)

@@ -129,12 +129,14 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
 
 def _score_frame(frame: pd.DataFrame, features: list[str], model, config: Params, when: datetime, run_id: str):
     probability = model.predict(frame[features])
+    # isotonic calibration makes plateaus; the booster's raw score orders leads within them
+    raw = model.wrapper.model.uncalibrated_proba(frame[features])
     contributions = model.wrapper.model.contributions(frame[features])
     manifest = model.wrapper.manifest
     scores = frame[["lead_id", "account_id", "journey_stage"]].copy()
     scores["as_of"] = when
     scores["probability"] = probability
-    order = np.lexsort((scores["lead_id"].to_numpy(), -probability))
+    order = np.lexsort((scores["lead_id"].to_numpy(), -raw, -probability))
     rank = np.empty(len(scores), dtype=int)
     rank[order] = np.arange(1, len(scores) + 1)
     scores["rank"] = rank
@@ -150,6 +152,8 @@ def _changes(scores: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     """Score delta, tier moves and who is new in tier A since the previous run."""
     prev = previous.rename(columns={"probability": "previous_probability", "tier": "previous_tier"})
     scores = scores.merge(prev[["lead_id", "previous_probability", "previous_tier"]], on="lead_id", how="left")
+    scores["previous_probability"] = pd.to_numeric(scores["previous_probability"], errors="coerce").astype(float)
+    scores["previous_tier"] = scores["previous_tier"].astype(object).where(scores["previous_tier"].notna(), None)
     scores["score_delta"] = scores["probability"] - scores["previous_probability"]
     order = {t: i for i, t in enumerate(TIERS)}
     now_rank = scores["tier"].map(order)

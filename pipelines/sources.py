@@ -99,6 +99,7 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = false")  # lets DuckDB stream large copies; we always ORDER BY
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

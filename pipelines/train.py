@@ -74,9 +74,9 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     features = feature_columns(frame)
     test = frame[frame["cutoff"].isin(result.split.test)]
     contributions = result.model.contributions(test[features])
-    train_block = frame[frame["cutoff"].isin(result.split.train)]
-    profile = reference_profile(train_block[features], categorical,
-                                result.model.predict_proba(train_block[features])[:, 1])
+    # The drift reference is the most recent block the model was checked on (the out-of-time test):
+    # it is the population closest to the weeks the model will score.
+    profile = reference_profile(test[features], categorical, result.model.predict_proba(test[features])[:, 1])
     store = configure_mlflow(config.mlflow, experiment)
     summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
