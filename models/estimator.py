@@ -38,6 +38,7 @@ class BoosterSpec(BaseModel):
     max_rounds: int = Field(2000, ge=1)
     early_stopping_rounds: int = Field(100, ge=1)
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    threads: int = Field(2, ge=1, le=256, description="LightGBM threads; more than the free cores slows it badly")
 
 
 class LeadPropensityModel(ClassifierMixin, BaseEstimator):
@@ -45,7 +46,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
 
     def __init__(self, categorical=(), learning_rate=0.05, num_leaves=31, min_child_samples=100, feature_fraction=0.8,
                  bagging_fraction=0.8, lambda_l2=1.0, max_rounds=2000, early_stopping_rounds=100,
-                 calibration="auto", random_state=0):
+                 calibration="auto", threads=2, random_state=0):
         self.categorical = categorical
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -56,6 +57,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         self.max_rounds = max_rounds
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration = calibration
+        self.threads = threads
         self.random_state = random_state
 
     @classmethod
@@ -88,7 +90,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
             min_child_samples=self.min_child_samples, colsample_bytree=self.feature_fraction,
             subsample=self.bagging_fraction, subsample_freq=1, reg_lambda=self.lambda_l2,
             n_estimators=self.max_rounds, random_state=self.random_state, deterministic=True,
-            force_row_wise=True, n_jobs=2, verbose=-1,
+            force_row_wise=True, n_jobs=self.threads, verbose=-1,
         )
         self.booster_.fit(Xt, np.asarray(y), eval_X=(Xv,), eval_y=(np.asarray(y_val),), eval_metric="binary_logloss",
                           callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])

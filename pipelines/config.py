@@ -62,6 +62,7 @@ class GenerateSpec(_Section):
 class MlflowSpec(_Section):
     tracking_uri: str = Field("sqlite:///mlflow.db", description="MLFLOW_TRACKING_URI overrides it")
     experiment: str = "leadscore"
+    artifact_location: str = Field("mlartifacts", description="where a new experiment stores artifacts (path or URI)")
 
 
 class PromoteSpec(_Section):

@@ -29,7 +29,13 @@ def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or spec.tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
-    mlflow.set_experiment(experiment or spec.experiment)
+    name = experiment or spec.experiment
+    if mlflow.get_experiment_by_name(name) is None:
+        location = spec.artifact_location
+        if "://" not in location:
+            location = Path(location).resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
     return redact(uri)
 
 

@@ -9,7 +9,8 @@ every ``<`` / ``<=`` get exercised.
 
 The properties (DESIGN section 4):
 
-1. nothing that happens at or after ``t`` (events, late ingestion) changes the features of ``t``;
+1. nothing that happens at or after ``t`` (events, late ingestion) changes the features of ``t``,
+   including a late re-send that corrects an event's time;
 2. nor does an identity made at or after ``t``;
 3. nor does a deal created at or after ``t``;
 4. the row order of the inputs never matters;
@@ -30,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from features.contract import DEFAULT_EVENT_TYPES
@@ -47,10 +48,10 @@ BASE = datetime(2024, 1, 1)  # a Monday; the world's events fall in [BASE, BASE 
 SPAN_DAYS = 200
 CUTOFFS = [BASE + timedelta(days=d) for d in (56, 84, 112)]  # Mondays 00:00, 28 days apart
 HORIZON_DAYS = 90
-DATA_END = CUTOFFS[-1] + timedelta(days=HORIZON_DAYS + SpineSpec().settle_days + 1)  # every cutoff is mature
 HORIZON = timedelta(days=HORIZON_DAYS)
 
 SPINE = SpineSpec(horizon_days=HORIZON_DAYS, slide_days=28)
+DATA_END = CUTOFFS[-1] + timedelta(days=SPINE.horizon_days + SPINE.settle_days + 1)  # every cutoff is mature
 FEATURES = FeatureSpec()
 STAGE = StageSpec()
 EVENT_TYPES = DEFAULT_EVENT_TYPES
@@ -272,8 +273,18 @@ def assert_same_rows(left: pd.DataFrame, right: pd.DataFrame) -> None:
     floats = [c for c in left.columns if pd.api.types.is_float_dtype(left[c])]
     others = [c for c in left.columns if c not in floats]
     left, right = left.reset_index(drop=True), right.reset_index(drop=True)
-    pd.testing.assert_frame_equal(left[others], right[others], check_exact=True)
+    pd.testing.assert_frame_equal(_text_as_objects(left[others]), _text_as_objects(right[others]), check_exact=True)
     pd.testing.assert_frame_equal(left[floats], right[floats], check_exact=False, rtol=1e-12, atol=0)
+
+
+def _text_as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain objects with None for missing: an all-null column comes back from DuckDB as
+    object, the same column with a value as a string dtype, and that difference is not a difference in data."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def assert_same_features_at(t: datetime, before: World, after: World, root: Path) -> None:
@@ -308,6 +319,37 @@ def test_events_at_or_after_the_cutoff_and_late_arrivals_do_not_change_its_featu
             event = dict(rows[data.draw(st.sampled_from(happened_before), label="resent")])
             event["ingested_at"] = t + data.draw(st.one_of(st.just(ONE_US), _offset(1, 60 * US_PER_DAY)))
             rows.append(event)
+    assert_same_features_at(t, world, changed, tmp_path)
+
+
+ONE_LEAD_ONE_VIEW: World = {
+    "leads": [{"lead_id": "L1", "created_at": BASE, "account_id": "A1", "title": None, "industry": None,
+               "company_size": None, "country": None, "lead_source": None}],
+    "events": [{"event_id": "E1", "occurred_at": BASE + timedelta(days=31), "lead_id": "L1", "anonymous_id": None,
+                "event_type": "page_view", "content_type": None, "content_id": None, "duration_s": None,
+                "ingested_at": None}],
+    "identities": [],
+    "deals": [],
+}
+
+
+@PROPERTY_SETTINGS
+@example(world=ONE_LEAD_ONE_VIEW, t=CUTOFFS[0], pick=0, earlier_by=timedelta(days=1), arrives_after=timedelta(days=1))
+@given(world=worlds(), t=st.sampled_from(CUTOFFS), pick=st.integers(0, 1000),
+       earlier_by=_offset(1, 30 * US_PER_DAY), arrives_after=st.one_of(st.just(ONE_US), _offset(1, 60 * US_PER_DAY)))
+def test_a_late_row_reusing_the_id_of_a_known_event_does_not_change_earlier_features(
+        tmp_path, world, t, pick, earlier_by, arrives_after):
+    # A re-send that corrects occurred_at to an earlier time, but reaches the export only after t. At t
+    # the export held the original row, so t's features must still count it. (Loading keeps, per event_id,
+    # the row with the earliest occurred_at over the whole export, whenever that row arrived.)
+    world = copy.deepcopy(world)
+    world["events"].append(dict(world["events"][0], event_id="E-known", lead_id=world["leads"][0]["lead_id"],
+                                occurred_at=t - timedelta(days=3), ingested_at=None))
+    known = [e for e in world["events"] if e["occurred_at"] < t and (e["ingested_at"] or e["occurred_at"]) <= t]
+    original = known[pick % len(known)]
+    changed = copy.deepcopy(world)
+    changed["events"].append(dict(original, occurred_at=original["occurred_at"] - earlier_by,
+                                  ingested_at=t + arrives_after))
     assert_same_features_at(t, world, changed, tmp_path)
 
 
@@ -353,12 +395,13 @@ def test_deals_created_at_or_after_the_cutoff_do_not_change_its_population_or_fe
 @PROPERTY_SETTINGS
 @given(world=worlds(), seed=st.integers(0, 2**32 - 1))
 def test_the_row_order_of_the_inputs_does_not_matter(tmp_path, world, seed):
+    # The original and a shuffled copy side by side: each table holds the original's rows in order,
+    # then the copy's rows in a random order.
     shuffler = random.Random(seed)
     shuffled = {name: shuffler.sample(rows, len(rows)) for name, rows in world.items()}
-    expected, expected_report = training_set(world, tmp_path)  # separate builds: order within a file is the point
-    actual, actual_report = training_set(shuffled, tmp_path)
-    assert_same_rows(expected, actual)
-    pd.testing.assert_frame_equal(expected_report, actual_report)
+    rows, report = training_set(side_by_side(world, shuffled), tmp_path)
+    assert_same_rows(rows_of(rows, 0), rows_of(rows, 1))
+    assert (report["rows"] % 2 == 0).all() and (report["positives"] % 2 == 0).all()
 
 
 # --- 5. population --------------------------------------------------------------------------------
@@ -472,11 +515,13 @@ def test_the_label_depends_only_on_won_deals_created_within_the_horizon(tmp_path
 
 # --- 8. threads -------------------------------------------------------------------------------------
 
-@PROPERTY_SETTINGS
+# A failure here is intermittent by nature, which shrinking handles badly (minutes of rebuilds for little
+# gain); the explicit example is already minimal.
+@settings(PROPERTY_SETTINGS, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@example(world=ONE_LEAD_ONE_VIEW)
 @given(world=worlds())
 def test_many_threads_give_one_row_per_lead_and_cutoff_and_the_same_values(tmp_path, world):
-    # DuckDB uses every core by default, and ties in a window's ORDER BY are then broken differently
-    # from run to run; eight threads make that visible even on a small machine.
-    expected, _ = training_set(world, tmp_path, threads=1)
-    actual, _ = training_set(world, tmp_path, threads=8)  # _rows asserts one row per (lead, cutoff)
-    assert_same_rows(expected, actual)
+    # DuckDB runs on every core by default; ties in a window's ORDER BY are then broken differently from
+    # run to run. Eight threads make that visible on a small machine; the twin copies must still agree.
+    rows, _ = training_set(side_by_side(world, world), tmp_path, threads=8)  # _rows: one row per (lead, cutoff)
+    assert_same_rows(rows_of(rows, 0), rows_of(rows, 1))
