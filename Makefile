@@ -17,6 +17,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/leadscore generate --out data/demo
 	$(BIN)/leadscore check data/demo
+	$(BIN)/leadscore build-training-set data/demo --out training/training_set.parquet
+	$(BIN)/leadscore train training/training_set.parquet --truth data/demo/truth.parquet
+	$(BIN)/leadscore promote --training-set training/training_set.parquet
+	$(BIN)/leadscore backtest training/training_set.parquet
+	$(BIN)/leadscore score data/demo
+	@echo
+	@echo "Scored list: table lead_scores in out/leadscore.db, CSV and HTML report in out/"
+	@echo "MLflow UI:   $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

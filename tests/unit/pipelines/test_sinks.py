@@ -1,0 +1,230 @@
+"""Where scores land: ``replace_week`` (one transaction, per-week lock), the CRM CSV, credentials in URLs.
+
+Every database test runs twice: on a SQLite file in ``tmp_path`` and on a throwaway
+PostgreSQL server (``tests/postgres.py``; skipped without ``initdb`` unless $CI is set).
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from pipelines import sinks
+from tests.postgres import throwaway_postgres
+
+WEEK = datetime(2025, 3, 3)
+EARLIER = datetime(2025, 2, 24)
+
+
+@pytest.fixture(scope="module")
+def _postgres_server():
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'scores.db'}"
+    return request.getfixturevalue("_postgres_server")
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = sinks.engine_for(db_url, "sqlite:///unused.db")
+    sinks.ensure_schema(engine)
+    with engine.begin() as conn:  # the PostgreSQL server is shared by the module's tests: start empty
+        conn.execute(sinks.LEAD_SCORES.delete())
+        conn.execute(sinks.SCORE_RUNS.delete())
+    yield engine
+    engine.dispose()
+
+
+def make_scores(as_of: datetime, n: int = 50, run_id: str = "run-1", seed: int = 0) -> pd.DataFrame:
+    """A scored week shaped like ``pipelines.score`` output (every lead_scores column)."""
+    rng = np.random.default_rng(seed)
+    probability = np.sort(rng.uniform(0.0, 0.5, n))[::-1]
+    rank = np.arange(1, n + 1)
+    frame = pd.DataFrame({
+        "as_of": as_of,
+        "lead_id": [f"L{i:05d}" for i in range(n)],
+        "account_id": [f"A{i % 7}" if i % 5 else None for i in range(n)],
+        "probability": probability,
+        "rank": rank,
+        "percentile": np.round(100.0 * (1 - (rank - 1) / n), 2),
+        "tier": np.select([rank <= 5, rank <= 15, rank <= 30], ["A", "B", "C"], "D"),
+        "fit_score": rng.uniform(0, 100, n).round(1),
+        "engagement_score": rng.uniform(0, 100, n).round(1),
+        "grade": ["B2"] * n,
+        "journey_stage": ["engaged"] * n,
+        "reasons": ["viewed pricing 3 times in the last 30 days"] * n,
+        "main_negative": [""] * n,
+        "previous_probability": [np.nan if i % 3 == 0 else 0.1 for i in range(n)],
+        "score_delta": [np.nan if i % 3 == 0 else probability[i] - 0.1 for i in range(n)],
+        "previous_tier": [None if i % 3 == 0 else "C" for i in range(n)],
+        "tier_change": ["new" if i % 3 == 0 else "same" for i in range(n)],
+        "new_in_top_tier": [i < 5 for i in range(n)],
+        "model_version": "3",
+        "run_id": run_id,
+    })
+    return frame
+
+
+def contents(engine) -> list[tuple]:
+    """The whole lead_scores table, in a stable order."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(sinks.LEAD_SCORES).order_by(sinks.LEAD_SCORES.c.as_of, sinks.LEAD_SCORES.c.lead_id))
+        return [tuple(r) for r in rows]
+
+
+def count(engine, as_of: datetime | None = None) -> int:
+    query = "SELECT count(*) FROM lead_scores" + (" WHERE as_of = :t" if as_of else "")
+    with engine.connect() as conn:
+        return conn.execute(text(query), {"t": as_of} if as_of else {}).scalar()
+
+
+def test_replace_week_writes_every_row_with_its_values(engine):
+    scores = make_scores(WEEK)
+    assert sinks.replace_week(engine, WEEK, scores) == len(scores)
+    back = sinks.read_week(engine, WEEK)
+    assert len(back) == len(scores) == count(engine)
+    assert list(back["lead_id"]) == list(scores["lead_id"])
+    assert list(back["rank"]) == list(range(1, len(scores) + 1))
+    np.testing.assert_allclose(back["probability"].astype(float), scores["probability"])
+    assert list(back["tier"]) == list(scores["tier"])
+    assert back["previous_probability"].isna().sum() == scores["previous_probability"].isna().sum()
+    assert back.loc[0, "account_id"] is None and back.loc[1, "account_id"] == "A1"
+    assert back["new_in_top_tier"].map(bool).tolist() == scores["new_in_top_tier"].tolist()
+    assert pd.Timestamp(back.loc[0, "as_of"]) == pd.Timestamp(WEEK)
+
+
+def test_rerun_of_the_same_week_replaces_and_keeps_other_weeks(engine):
+    sinks.replace_week(engine, EARLIER, make_scores(EARLIER, n=40, run_id="early"))
+    sinks.replace_week(engine, WEEK, make_scores(WEEK, n=50, run_id="first"))
+    sinks.replace_week(engine, WEEK, make_scores(WEEK, n=30, run_id="second", seed=1))
+    assert count(engine, WEEK) == 30
+    assert count(engine, EARLIER) == 40
+    assert set(sinks.read_week(engine, WEEK)["run_id"]) == {"second"}
+    assert set(sinks.read_week(engine, EARLIER)["run_id"]) == {"early"}
+
+
+def test_lead_scores_primary_key_is_week_and_lead(engine):
+    assert inspect(engine).get_pk_constraint("lead_scores")["constrained_columns"] == ["as_of", "lead_id"]
+    duplicated = pd.concat([make_scores(WEEK, n=3), make_scores(WEEK, n=3)], ignore_index=True)
+    with pytest.raises(IntegrityError):
+        sinks.replace_week(engine, WEEK, duplicated)
+    assert count(engine) == 0
+
+
+def test_injected_failure_mid_write_rolls_back_everything(engine):
+    sinks.replace_week(engine, EARLIER, make_scores(EARLIER, n=40, run_id="early"))
+    sinks.replace_week(engine, WEEK, make_scores(WEEK, n=25, run_id="old"))
+    before = contents(engine)
+    assert len(before) == 65
+    with pytest.raises(RuntimeError, match="injected failure after 20 rows"):
+        sinks.replace_week(engine, WEEK, make_scores(WEEK, n=50, run_id="new", seed=2), batch=10, fail_after_rows=20)
+    assert contents(engine) == before
+    # the same for a week that had no rows yet
+    with pytest.raises(RuntimeError):
+        sinks.replace_week(engine, datetime(2025, 3, 10), make_scores(datetime(2025, 3, 10)), batch=7,
+                           fail_after_rows=7)
+    assert contents(engine) == before
+
+
+def test_two_concurrent_runs_for_one_week_leave_exactly_one_copy(engine):
+    sinks.replace_week(engine, WEEK, make_scores(WEEK, n=50, run_id="old"))
+    frames = {name: make_scores(WEEK, n=400, run_id=name, seed=i) for i, name in enumerate(("left", "right"))}
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+    written: dict[str, int] = {}
+
+    def write(name: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            written[name] = sinks.replace_week(engine, WEEK, frames[name], batch=50)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in frames]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "replace_week deadlocked"
+    assert not errors, errors
+    assert written == {"left": 400, "right": 400}
+    week = sinks.read_week(engine, WEEK)
+    assert len(week) == 400 and week["lead_id"].is_unique
+    assert week["run_id"].nunique() == 1 and week["run_id"].iloc[0] in frames
+
+
+def test_run_log_records_start_and_finish(engine):
+    sinks.start_run(engine, {"run_id": "r1", "as_of": WEEK, "model_uri": "models:/x@champion", "data_digest": "abc"})
+    sinks.finish_run(engine, "r1", "failed", error="RuntimeError: boom")
+    runs = sinks.read_runs(engine)
+    assert runs[["run_id", "status", "error"]].values.tolist() == [["r1", "failed", "RuntimeError: boom"]]
+    assert runs.loc[0, "finished_at"] >= runs.loc[0, "started_at"]
+
+
+@pytest.mark.parametrize("value", ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx",
+                                   "=cmd|' /C calc'!A0"])
+def test_neutralise_prefixes_formula_starts_with_an_apostrophe(value):
+    assert sinks.neutralise(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", ["viewed pricing 3 times", "L00001", "", "a=b", "x-1", "50% of emails", "'quoted"])
+def test_neutralise_leaves_ordinary_text_alone(value):
+    assert sinks.neutralise(value) == value
+
+
+@pytest.mark.parametrize("value", [None, 3, -1.5, np.nan])
+def test_neutralise_leaves_non_text_alone(value):
+    out = sinks.neutralise(value)
+    assert out is value
+
+
+def test_write_csv_neutralises_every_text_column(tmp_path):
+    scores = make_scores(WEEK, n=6)
+    hostile = ["=cmd|' /C calc'!A0", "+SUM(1)", "-2+3", "@foo", "\tTAB", "\rCR"]
+    scores["lead_id"] = hostile
+    scores["account_id"] = [f"=A{i}" for i in range(6)]
+    scores["reasons"] = ["=HYPERLINK(\"http://evil\",\"x\")"] + ["viewed pricing 3 times in the last 30 days"] * 5
+    scores["main_negative"] = ["@bad", "", None, "no demo_request events", "+x", "fine"]
+    path = tmp_path / "scores.csv"
+    sinks.write_csv(scores, path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == sinks.CSV_COLUMNS
+    assert [r["lead_id"] for r in rows] == ["'" + v for v in hostile]
+    assert [r["account_id"] for r in rows] == [f"'=A{i}" for i in range(6)]
+    assert rows[0]["reasons"].startswith("'=HYPERLINK")
+    assert rows[1]["reasons"] == "viewed pricing 3 times in the last 30 days"
+    assert [r["main_negative"] for r in rows] == ["'@bad", "", "", "no demo_request events", "'+x", "fine"]
+    text_columns = [c for c in sinks.CSV_COLUMNS if c not in ("probability", "rank", "percentile", "fit_score",
+                                                             "engagement_score", "score_delta")]
+    for row in rows:
+        for column in text_columns:
+            assert not row[column].startswith(sinks.FORMULA_PREFIXES), (column, row[column])
+    assert rows[0]["as_of"] == "2025-03-03"
+
+
+def test_redact_hides_the_password():
+    from pipelines.train import redact
+
+    shown = redact("postgresql://u:secret@h/db")
+    assert "secret" not in shown
+    assert "h/db" in shown and shown.startswith("postgresql://u")
+    assert "secret" not in redact("postgresql+psycopg2://u:secret@h:5432/db?sslmode=require")
+
+
+def test_engine_for_does_not_echo_the_password():
+    engine = sinks.engine_for("postgresql+psycopg2://u:secret@localhost:1/db", "sqlite:///unused.db")
+    assert "secret" not in str(engine.url) and "secret" not in repr(engine)
+    engine.dispose()
