@@ -98,9 +98,13 @@ def _negative(feature: dict, value) -> str | None:
     """What holds the lead back, in words; None when the sentence would read as a compliment."""
     missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
     if feature["kind"] == "numeric" and (missing or float(value) == 0):
-        if feature["name"].startswith("days_since_last_"):
-            return f"no {feature['name'].removeprefix('days_since_last_').replace('_', ' ')} in the last year"
-        return "no " + feature["description"].split(",")[0].removeprefix("number of ")
+        name = feature["name"]
+        if name.startswith("days_since_last_"):
+            return f"no {name.removeprefix('days_since_last_').replace('_', ' ')} activity in the last year"
+        if "_count_" in name:
+            signal, window = name.rsplit("_count_", 1)
+            return f"no {signal.replace('_', ' ')} activity in the last {window.removesuffix('d')} days"
+        return None
     if feature["kind"] == "numeric" and feature["higher_is_warmer"]:
         return None  # "viewed pricing 4 times" is not a reason against calling; look further
     return phrase(feature, value)

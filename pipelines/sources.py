@@ -311,26 +311,41 @@ def _dedupe_events(con, paths: list[Path]) -> int:
 
 
 def check_rules(tables: DataTables, event_types: tuple[str, ...] | None = None) -> None:
-    """Row-level contract rules: not-null, unique keys, allowed values, minimums, cross-column rules."""
+    """Row-level contract rules: not-null, unique keys, allowed values, minimums, cross-column rules.
+
+    All of a table's row rules are counted in one scan; only a failing rule pays for a
+    second look to fetch sample rows.
+    """
     con = tables.con
     for name in tables.files:
         table = TABLES[name]
         label = _label(tables.files[name])
         source = "events_with_duplicates" if name == "events" and tables.duplicate_events_dropped else name
+        rules = []  # (column, rule, condition a bad row meets, detail, fix)
         for column in table.columns:
             col = column.name
             if not column.nullable:
-                _fail_if(con, source, label, col, "not null", f"{col} IS NULL",
-                         "values are missing", f"fill in {col} for every row, or drop those rows")
+                rules.append((col, "not null", f"{col} IS NULL", "values are missing",
+                              f"fill in {col} for every row, or drop those rows"))
             if column.minimum is not None:
-                _fail_if(con, source, label, col, f">= {column.minimum:g}", f"{col} < {column.minimum}",
-                         f"values are below {column.minimum:g}", f"{col} cannot be negative; fix or blank those values")
+                rules.append((col, f">= {column.minimum:g}", f"{col} < {column.minimum}",
+                              f"values are below {column.minimum:g}", f"{col} cannot be negative; fix or blank those values"))
             allowed = event_types if (col == "event_type" and event_types) else column.allowed
             if allowed:
-                listed = ", ".join(f"'{v}'" for v in allowed)
-                _fail_if(con, source, label, col, "allowed values", f"{col} IS NOT NULL AND {col} NOT IN ({listed})",
-                         f"values are outside the vocabulary ({', '.join(allowed)})",
-                         f"map them to the vocabulary, or add them to the configured list")
+                listed = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
+                rules.append((col, "allowed values", f"{col} IS NOT NULL AND {col} NOT IN ({listed})",
+                              f"values are outside the vocabulary ({', '.join(allowed)})",
+                              "map them to the vocabulary, or add them to the configured list"))
+        rules += [(None, rule, f"NOT ({condition})", "rows break the rule", fix) for rule, condition, fix in table.row_rules]
+        if rules:
+            counts = con.execute(
+                "SELECT " + ", ".join(f"count(*) FILTER (WHERE {bad})" for _, _, bad, _, _ in rules) + f" FROM {source}"
+            ).fetchall()[0]
+            for (col, rule, bad, detail, fix), count in zip(rules, counts):
+                if count:
+                    _fail_if(con, source, label, col, rule, bad, detail, fix)
+        for column in table.columns:
+            col = column.name
             if column.unique and not (name == "events" and col == "event_id"):
                 dupes = con.execute(
                     f"SELECT {col}, count(*) FROM {source} WHERE {col} IS NOT NULL GROUP BY {col} "
@@ -344,8 +359,6 @@ def check_rules(tables: DataTables, event_types: tuple[str, ...] | None = None) 
                     raise DataError(label, col, "unique", f"{total} value(s) appear more than once",
                                     f"{col} must identify one row; remove the duplicate rows",
                                     [f"{_show(v)} x{n}" for v, n in dupes])
-        for rule, condition, fix in table.row_rules:
-            _fail_if(con, source, label, None, rule, f"NOT ({condition})", "rows break the rule", fix)
 
 
 def _fail_if(con, source, label, column, rule, bad_condition, detail, fix) -> None:
