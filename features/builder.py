@@ -70,9 +70,8 @@ class Grid:
 
 
 def _exists(con, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? UNION ALL "
-                            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name, name]).fetchall()[0][0]
-                or con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()[0][0])
+    return bool(con.execute("SELECT (SELECT count(*) FROM duckdb_views() WHERE view_name = ?) + "
+                            "(SELECT count(*) FROM duckdb_tables() WHERE table_name = ?)", [name, name]).fetchone()[0])
 
 
 def _day(ts: str) -> str:

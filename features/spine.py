@@ -159,13 +159,13 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
                     SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
                     WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
     report = con.execute("""
-        SELECT cutoff,
-               count(*) FILTER (WHERE excluded IS NULL AND NOT censored) AS rows,
-               count(*) FILTER (WHERE excluded IS NULL AND NOT censored AND positive) AS positives,
-               count(*) FILTER (WHERE excluded IS NULL AND censored) AS censored,
-               count(*) FILTER (WHERE excluded = 'in_deal') AS excluded_in_deal,
-               count(*) FILTER (WHERE excluded = 'customer') AS excluded_customer
-        FROM _labelled GROUP BY cutoff ORDER BY cutoff""").df()
+        SELECT c.cutoff,
+               count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored) AS rows,
+               count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored AND l.positive) AS positives,
+               count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND l.censored) AS censored,
+               count(l.lead_id) FILTER (WHERE l.excluded = 'in_deal') AS excluded_in_deal,
+               count(l.lead_id) FILTER (WHERE l.excluded = 'customer') AS excluded_customer
+        FROM _cutoffs c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""").df()
     report["label_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
     report.attrs["immature_cutoffs"] = [t.isoformat() for t in immature]
     return out, report

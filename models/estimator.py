@@ -72,7 +72,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         X = X.loc[:, list(self.feature_names_in_)].copy()
         for column in self.feature_names_in_:
             if column in self.categories_:
-                X[column] = pd.Categorical(X[column].astype("string").astype(object), categories=self.categories_[column])
+                X[column] = pd.Categorical(X[column].astype("string").astype(object).where(lambda v: v.isin(self.categories_[column])), categories=self.categories_[column])
             else:
                 X[column] = pd.to_numeric(X[column], errors="coerce").astype("float64")
         return X

@@ -43,20 +43,26 @@ def precision_at_capacity(y, score, cutoff, capacity: int) -> float:
     return float(per_cutoff.mean())
 
 
-def evaluate(y, probability, cutoff, capacity: int) -> dict[str, float]:
+def evaluate(y, probability, cutoff, capacity: int, ranking=None) -> dict[str, float]:
+    """Ranking metrics on ``ranking`` (default: the probability), probability metrics on ``probability``.
+
+    A monotone calibration (isotonic) makes ties that the list sales works from does not
+    have: leads are ordered by the model's own score, so ranking metrics use that order.
+    """
     y = np.asarray(y, float)
     p = np.asarray(probability, float)
+    r = p if ranking is None else np.asarray(ranking, float)
     out = {
-        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
-        "pr_auc": float(average_precision_score(y, p)) if y.sum() > 0 else float("nan"),
+        "roc_auc": float(roc_auc_score(y, r)) if 0 < y.sum() < len(y) else float("nan"),
+        "pr_auc": float(average_precision_score(y, r)) if y.sum() > 0 else float("nan"),
         "brier": float(brier_score_loss(y, np.clip(p, 0, 1))),
         "ece": float(expected_calibration_error(y, p)),
-        "precision_at_capacity": precision_at_capacity(y, p, cutoff, capacity),
+        "precision_at_capacity": precision_at_capacity(y, r, cutoff, capacity),
         "base_rate": float(y.mean()),
         "mean_probability": float(p.mean()),
     }
     for fraction in TOP_FRACTIONS:
-        lift, recall = top_fraction(y, p, fraction)
+        lift, recall = top_fraction(y, r, fraction)
         tag = f"top{int(fraction * 100)}"
         out[f"lift_{tag}"], out[f"recall_{tag}"] = float(lift), float(recall)
     return out

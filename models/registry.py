@@ -64,6 +64,10 @@ class LoadedModel:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.wrapper.model.predict_proba(frame)[:, 1]
 
+    def rank_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """The order leads are worked in: the booster's score (calibration is monotone but makes ties)."""
+        return self.wrapper.model.uncalibrated_proba(frame)
+
 
 def load(uri: str) -> LoadedModel:
     """Load a registered model; explain what to do when there is none."""
@@ -103,5 +107,9 @@ def alias_version(alias: str) -> str | None:
 
 def set_alias(alias: str, version: str) -> None:
     client = MlflowClient()
-    client.get_model_version(MODEL_NAME, version)  # raises if the version does not exist
+    try:
+        client.get_model_version(MODEL_NAME, version)
+    except mlflow.exceptions.MlflowException:
+        known = sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'"))
+        raise LookupError(f"'{MODEL_NAME}' has no version {version}; registered versions: {known or 'none'}") from None
     client.set_registered_model_alias(MODEL_NAME, alias, version)

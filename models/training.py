@@ -94,6 +94,7 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
     predictions["model"] = model.predict_proba(test[features])[:, 1]
     predictions["model_uncalibrated"] = model.uncalibrated_proba(test[features])
     predictions["rules"] = rules.predict_proba(test)[:, 1]
+    predictions["rules_points"] = rules.points(test)
     predictions["logistic"] = logistic.predict_proba(as_object(test[features], categorical))[:, 1]
     scorers = ["model", "model_uncalibrated", "rules", "logistic"]
     if truth is not None:
@@ -103,7 +104,9 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
             scorers.append("oracle")
         else:
             predictions = predictions.drop(columns="p_true")
-    metrics = {name: evaluate(predictions["label"], predictions[name], predictions["cutoff"], spec.capacity_per_week)
+    ranking = {"model": "model_uncalibrated", "rules": "rules_points"}
+    metrics = {name: evaluate(predictions["label"], predictions[name], predictions["cutoff"], spec.capacity_per_week,
+                              ranking=predictions[ranking.get(name, name)])
                for name in scorers}
     if "oracle" in metrics:
         metrics["model_vs_oracle"] = {

@@ -151,6 +151,7 @@ def _records(scores: pd.DataFrame) -> list[dict]:
     for column in ("probability", "percentile", "fit_score", "engagement_score", "previous_probability", "score_delta"):
         frame[column] = frame[column].map(lambda v: None if v is None else float(v))
     frame["new_in_top_tier"] = frame["new_in_top_tier"].map(lambda v: None if v is None else bool(v))
+    frame = frame.astype(object).where(frame.notna(), None)  # map() turned None back into NaN: PostgreSQL would store NaN, not NULL
     return frame.to_dict("records")
 
 

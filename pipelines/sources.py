@@ -291,7 +291,11 @@ def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> None:
 
 
 def _dedupe_events(con, paths: list[Path]) -> int:
-    """Drop repeated event_ids (re-sent webhooks, overlapping exports), keeping the first; return how many."""
+    """Drop repeated event_ids (re-sent webhooks, overlapping exports); return how many.
+
+    The copy that became known first is kept: a late re-send must not rewrite what an
+    earlier cutoff already saw, or training would disagree with what scoring used.
+    """
     if not paths:
         return 0
     has_ids = con.execute("SELECT count(event_id) FROM events").fetchall()[0][0]
@@ -304,7 +308,7 @@ def _dedupe_events(con, paths: list[Path]) -> int:
         con.execute("ALTER VIEW events RENAME TO events_with_duplicates")
         con.execute(
             "CREATE VIEW events AS SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY event_id ORDER BY occurred_at, coalesce(ingested_at, occurred_at)) AS _dup "
+            "(PARTITION BY event_id ORDER BY greatest(occurred_at, coalesce(ingested_at, occurred_at)), occurred_at) AS _dup "
             "FROM events_with_duplicates) WHERE event_id IS NULL OR _dup = 1"
         )
     return duplicates

@@ -24,9 +24,18 @@ from pipelines.config import MlflowSpec, Params
 from pipelines.stages import atomic_path
 
 
+_SET_BY_US: set[str] = set()
+
+
 def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
-    """Point MLflow at the configured store (MLFLOW_TRACKING_URI wins); return the URI without credentials."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or spec.tracking_uri
+    """Point MLflow at the configured store (the user's MLFLOW_TRACKING_URI wins); return the URI without credentials.
+
+    MLflow exports the URI it is given into MLFLOW_TRACKING_URI itself, so a value we set
+    earlier in this process is not mistaken for the user's override.
+    """
+    ambient = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = ambient if ambient and ambient not in _SET_BY_US else spec.tracking_uri
+    _SET_BY_US.add(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     name = experiment or spec.experiment
@@ -128,7 +137,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
 
 def _with_tiers(predictions: pd.DataFrame, config: Params) -> pd.DataFrame:
     frame = predictions.rename(columns={"model": "probability"})
-    frame["rank"] = rank_within(frame, "probability", "cutoff")
+    frame["rank"] = rank_within(frame, "model_uncalibrated", "cutoff")
     frame["tier"] = assign_tiers(frame["probability"].to_numpy(), frame["rank"], config.tiers)
     return frame
 
@@ -175,8 +184,8 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 def evaluate_on_recent(model, frame: pd.DataFrame, cutoffs: int, capacity: int) -> dict:
     recent = sorted(frame["cutoff"].unique())[-cutoffs:]
     block = frame[frame["cutoff"].isin(recent)]
-    probability = model.predict(block)
-    return evaluate(block["label"], probability, block["cutoff"], capacity) | {"cutoffs": [str(t)[:10] for t in recent]}
+    metrics = evaluate(block["label"], model.predict(block), block["cutoff"], capacity, ranking=model.rank_score(block))
+    return metrics | {"cutoffs": [str(t)[:10] for t in recent]}
 
 
 def promote(config: Params, training_set: Path | None, version: str | None) -> str:
@@ -207,10 +216,10 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
     needed = old * (1 + config.promote.min_improvement)
     verdict = f"{metric} on {', '.join(scores['challenger']['cutoffs'])}: challenger v{challenger} {new:.4f}, " \
               f"champion v{champion} {old:.4f}"
-    if new > needed or (config.promote.min_improvement == 0 and new >= old and new > 0):
+    if new > needed:
         set_alias("champion", challenger)
         return f"{verdict} -> champion is now version {challenger}"
-    return f"{verdict} -> champion stays version {champion} (challenger must exceed {needed:.4f})"
+    return f"{verdict} -> champion stays version {champion} (the challenger must score above {needed:.4f})"
 
 
 def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame:
@@ -221,7 +230,8 @@ def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame
     recent = sorted(frame["cutoff"].unique())[-config.train.split.test_cutoffs:]
     block = frame[frame["cutoff"].isin(recent)].copy()
     block["probability"] = model.predict(block)
-    block["rank"] = rank_within(block, "probability", "cutoff")
+    block["rank_score"] = model.rank_score(block)
+    block["rank"] = rank_within(block, "rank_score", "cutoff")
     block["tier"] = assign_tiers(block["probability"].to_numpy(), block["rank"], config.tiers)
     table = tier_table(block)
     table.attrs["cutoffs"] = [str(t)[:10] for t in recent]
