@@ -19,13 +19,12 @@ from features.definitions import FeatureSpec, StageSpec
 from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.config import load_params
-from pipelines.sources import open_tables
+from pipelines.stages import open_data
 
 
 def main(step: str, data_dir: str) -> None:
     config = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    tables = open_tables(data_dir, event_types=config.data.event_types,
-                         extra_lead_columns=config.data.extra_lead_attributes)
+    tables = open_data(data_dir, config)
     con = tables.con
     started = time.perf_counter()
     if step == "floor":

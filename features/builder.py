@@ -6,7 +6,9 @@ cutoff. Work is shared across cutoffs instead of repeating a query per cutoff:
 1. ``_attributed``: events tied to a lead (directly, or through an identity) with
    the day they happened and ``lo``, the first cutoff at which they are *known*
    (``occurred_at < t``, ``ingested_at <= t``, ``identified_at < t``).
-2. ``_daily``: those events counted per lead, day, first-known cutoff and kind.
+2. ``_grains``: those events counted per lead, kind, first-known cutoff and the
+   cutoffs at which each window stops reaching them (events alike in all of these
+   are interchangeable for every windowed sum).
 3. Each windowed feature is a sum of contributions that switch on at cutoff
    ``lo`` and off at the first cutoff whose window no longer reaches the day.
    Contributions become +/- deltas per (lead, cutoff index); a running sum over
@@ -154,19 +156,23 @@ def _attribute_events(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ..
         SELECT * EXCLUDE (known_day), {grid.first_after('known_day')} AS lo
         FROM ({direct}{stitched}) WHERE {grid.first_after('known_day')} < {grid.count}""")
     ends = ", ".join(f"{grid.first_after(f'day + {w}')} AS end_{w}" for w in spec.windows_days)
-    # Signal membership and window gating as small integers, computed once per row, so that the wide
-    # aggregations below are multiplications rather than string comparisons.
+    end_names = ", ".join(f"end_{w}" for w in spec.windows_days)
+    # Signal membership and window gating as small integers, computed once per grain row, so that the
+    # wide aggregations below are multiplications rather than string comparisons.
     flags = ", ".join(f"CAST({s.where} AS UTINYINT) AS f_{s.name}" for s in sigs)
     gated = ", ".join(f"CASE WHEN lo < end_{w} THEN n ELSE 0 END AS n_{w}, "
                       f"CASE WHEN lo < end_{w} THEN coalesce(dwell_ms, 0) ELSE 0 END AS ms_{w}"
                       for w in spec.windows_days)
+    # The grain: events that switch on and off at the same cutoffs are interchangeable for every
+    # windowed sum, so they are counted together (the day itself is kept only as the latest day).
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _daily AS
-        SELECT *, {flags}, {gated} FROM (SELECT *, {ends} FROM (
-            SELECT lead_id, day, lo, event_type, content_type, stitched, count(*) AS n,
+        CREATE OR REPLACE TEMP TABLE _grains AS
+        SELECT *, {flags}, {gated} FROM (
+            SELECT lead_id, lo, {end_names}, event_type, content_type, stitched, count(*) AS n,
                    -- whole milliseconds, so that +/- window deltas cancel exactly
-                   sum(CASE WHEN event_type = 'page_view' THEN CAST(round(duration_s * 1000) AS BIGINT) END) AS dwell_ms
-            FROM _attributed GROUP BY ALL))""")
+                   sum(CASE WHEN event_type = 'page_view' THEN CAST(round(duration_s * 1000) AS BIGINT) END) AS dwell_ms,
+                   max(day) AS last_day
+            FROM (SELECT *, {ends} FROM _attributed) GROUP BY ALL)""")
 
 
 def _interval_sums(con, name: str, grid: Grid, source: str, key: str, columns: list[tuple[str, str, str]],
@@ -208,16 +214,22 @@ def _windowed_counts(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...
     columns = [(f"{s.name}_count_{w}d", f"n_{w} * f_{s.name}", ends[w]) for s in sigs for w in spec.windows_days]
     columns += [(f"time_on_page_ms_{w}d", f"ms_{w}", ends[w]) for w in spec.windows_days]
     columns += [(f"stitched_events_{w}d", f"n_{w} * CAST(stitched AS UTINYINT)", ends[w]) for w in spec.windows_days]
-    return _interval_sums(con, "counts", grid, "SELECT * FROM _daily", "lead_id", columns, "_points")
+    return _interval_sums(con, "counts", grid, "SELECT * FROM _grains", "lead_id", columns, "_points")
 
 
 def _active_days(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
     """A day is active at a cutoff once any of its events is known there: the minimum ``lo`` of the day."""
-    ends = ", ".join(f"any_value(end_{w}) AS end_{w}" for w in spec.windows_days)
+    engaged = next(s for s in sigs if s.name == "events").where
+    intent = next(s for s in sigs if s.name == "high_intent").where
+    ends = ", ".join(f"{grid.first_after(f'day + {w}')} AS end_{w}" for w in spec.windows_days)
     source = f"""
-        SELECT lead_id, day, 'any' AS kind, min(lo) AS lo, {ends} FROM _daily WHERE f_events = 1 GROUP BY lead_id, day
-        UNION ALL
-        SELECT lead_id, day, 'intent', min(lo), {ends} FROM _daily WHERE f_high_intent = 1 GROUP BY lead_id, day"""
+        SELECT *, {ends} FROM (
+            SELECT lead_id, day, 'any' AS kind, lo_any AS lo FROM _days WHERE lo_any IS NOT NULL
+            UNION ALL
+            SELECT lead_id, day, 'intent', lo_intent FROM _days WHERE lo_intent IS NOT NULL)"""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _days AS
+        SELECT lead_id, day, min(lo) FILTER (WHERE {engaged}) AS lo_any, min(lo) FILTER (WHERE {intent}) AS lo_intent
+        FROM _attributed GROUP BY lead_id, day""")
     columns = []
     for w in spec.windows_days:
         end = f"end_{w}"
@@ -251,7 +263,7 @@ def _distinct_content(con, grid: Grid, spec: FeatureSpec) -> str:
 
 def _recency(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
     """Days since the latest known event of each signal; empty when none within the lookback."""
-    lasts = ", ".join(f"max(CASE WHEN f_{s.name} = 1 THEN day END) AS last_{s.name}" for s in sigs)
+    lasts = ", ".join(f"max(CASE WHEN f_{s.name} = 1 THEN last_day END) AS last_{s.name}" for s in sigs)
     running = ", ".join(f"max(last_{s.name}) OVER w AS last_{s.name}" for s in sigs)
     days_since = ", ".join(
         f"CASE WHEN {grid.day_of('k')} - last_{s.name} <= {spec.lookback_days} "
@@ -260,7 +272,7 @@ def _recency(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> st
         CREATE OR REPLACE TEMP TABLE _part_recency AS
         WITH marks AS (
             SELECT lead_id, k, {', '.join(f'max(last_{s.name}) AS last_{s.name}' for s in sigs)} FROM (
-                SELECT lead_id, lo AS k, {lasts} FROM _daily GROUP BY ALL
+                SELECT lead_id, lo AS k, {lasts} FROM _grains GROUP BY ALL
                 UNION ALL BY NAME SELECT DISTINCT lead_id, k FROM _points
             ) GROUP BY lead_id, k
         ),
@@ -275,14 +287,14 @@ def _account_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ..
     """The buying committee: engagement of everyone at the lead's account, the lead included."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _account_points AS
                    SELECT DISTINCT account_id, k FROM _points WHERE account_id IS NOT NULL""")
-    by_account = f"SELECT l.account_id, d.* FROM _daily d JOIN leads l USING (lead_id) WHERE l.account_id IS NOT NULL"
+    by_account = f"SELECT l.account_id, d.* FROM _grains d JOIN leads l USING (lead_id) WHERE l.account_id IS NOT NULL"
     events_columns = []
     for w in spec.account_windows_days:
         end = f"end_{w}"
         events_columns += [(f"account_events_{w}d", f"n_{w} * f_events", end),
                            (f"account_high_intent_{w}d", f"n_{w} * f_high_intent", end)]
     events_part = _interval_sums(con, "account_events", grid, by_account, "account_id", events_columns, "_account_points")
-    grouped = f"SELECT account_id, lead_id, lo, max(day) AS last_day FROM ({by_account}) WHERE f_events = 1 GROUP BY ALL"
+    grouped = f"SELECT account_id, lead_id, lo, max(last_day) AS last_day FROM ({by_account}) WHERE f_events = 1 GROUP BY ALL"
     leads_source = _distinct_source(grid, spec.account_windows_days, grouped, "account_id", "lead_id")
     leads_columns = [(f"account_engaged_leads_{w}d", f"CAST(lo < end_{w} AS INTEGER)", f"end_{w}")
                      for w in spec.account_windows_days]

@@ -36,6 +36,8 @@ class DataSpec(_Section):
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
     extra_lead_attributes: tuple[str, ...] = Field(
         (), description="extra lead columns (known at created_at) to use as categorical features")
+    duckdb_memory_limit: str | None = Field("4GB", description="DuckDB's working memory; beyond it DuckDB spills to disk")
+    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
 
     @field_validator("event_types")
     @classmethod

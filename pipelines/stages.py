@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.training_set import build_training_set
 from pipelines.config import Params
-from pipelines.sources import DataTables, open_tables
+from pipelines.sources import DataTables, connect, open_tables
 
 
 @contextmanager
@@ -38,7 +38,8 @@ def atomic_path(target: str | Path, suffix: str = ""):
 
 def open_data(data_dir: str | Path, config: Params, require_deals: bool = False) -> DataTables:
     return open_tables(data_dir, event_types=config.data.event_types,
-                       extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals)
+                       extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
+                       con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
 
 
 def training_set(data_dir: str | Path, out: str | Path, config: Params) -> dict:

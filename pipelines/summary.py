@@ -6,12 +6,11 @@ from pathlib import Path
 
 from features.spine import cutoff_grid, mature_cutoffs, monday_on_or_before
 from pipelines.config import Params
-from pipelines.sources import open_tables
+from pipelines.stages import open_data
 
 
 def summarise(data_dir: Path, config: Params) -> str:
-    tables = open_tables(data_dir, event_types=config.data.event_types,
-                         extra_lead_columns=config.data.extra_lead_attributes)
+    tables = open_data(data_dir, config)
     con = tables.con
     start, end = tables.data_start(), tables.data_end()
     lines = [f"{data_dir}: contract OK (digest {tables.digest()[:12]})",
