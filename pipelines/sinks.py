@@ -188,7 +188,8 @@ def write_csv(scores: pd.DataFrame, path) -> None:
         if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
             frame[column] = frame[column].map(neutralise)
     frame["probability"] = frame["probability"].round(6)
-    frame.to_csv(path, index=False, encoding="utf-8")
+    # CRLF line ends (RFC 4180) make the writer quote any CR inside a value, so no cell can spill into a new row
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")
 
 
 def as_float(values) -> np.ndarray:

@@ -80,6 +80,8 @@ def _no_ambient_mlflow(monkeypatch):
 
 
 def pytest_configure(config):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LEADSCORE_DB_URL"):
+        os.environ.pop(name, None)  # session fixtures too must never reach a developer's real stores
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on a shared machine
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")

@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from pipelines import sinks
@@ -84,10 +84,15 @@ def contents(engine) -> list[tuple]:
         return [tuple(r) for r in rows]
 
 
-def count(engine, as_of: datetime | None = None) -> int:
-    query = "SELECT count(*) FROM lead_scores" + (" WHERE as_of = :t" if as_of else "")
+def count(engine, as_of: datetime | None = None, where=None) -> int:
+    table = sinks.LEAD_SCORES
+    query = select(func.count()).select_from(table)
+    if as_of is not None:
+        query = query.where(table.c.as_of == as_of)
+    if where is not None:
+        query = query.where(where)
     with engine.connect() as conn:
-        return conn.execute(text(query), {"t": as_of} if as_of else {}).scalar()
+        return conn.execute(query).scalar()
 
 
 def test_replace_week_writes_every_row_with_its_values(engine):
@@ -100,9 +105,26 @@ def test_replace_week_writes_every_row_with_its_values(engine):
     np.testing.assert_allclose(back["probability"].astype(float), scores["probability"])
     assert list(back["tier"]) == list(scores["tier"])
     assert back["previous_probability"].isna().sum() == scores["previous_probability"].isna().sum()
-    assert back.loc[0, "account_id"] is None and back.loc[1, "account_id"] == "A1"
+    assert pd.isna(back.loc[0, "account_id"]) and back.loc[1, "account_id"] == "A1"
     assert back["new_in_top_tier"].map(bool).tolist() == scores["new_in_top_tier"].tolist()
     assert pd.Timestamp(back.loc[0, "as_of"]) == pd.Timestamp(WEEK)
+
+
+def test_missing_values_are_stored_as_sql_null_not_nan(engine):
+    scores = make_scores(WEEK, n=30)
+    sinks.replace_week(engine, WEEK, scores)
+    missing = int(scores["previous_probability"].isna().sum())
+    assert missing == 10
+    table = sinks.LEAD_SCORES
+    assert count(engine, where=table.c.previous_probability.is_(None)) == missing
+    assert count(engine, where=table.c.score_delta.is_(None)) == missing
+    assert count(engine, where=table.c.previous_tier.is_(None)) == missing
+    assert count(engine, where=table.c.account_id.is_(None)) == 6
+    # NaN would sort above every number in PostgreSQL and break "biggest movers" queries
+    with engine.connect() as conn:
+        top = conn.execute(select(table.c.score_delta).where(table.c.score_delta.is_not(None))
+                           .order_by(table.c.score_delta.desc()).limit(1)).scalar()
+    assert top == pytest.approx(scores["score_delta"].max())
 
 
 def test_rerun_of_the_same_week_replaces_and_keeps_other_weeks(engine):
@@ -192,7 +214,7 @@ def test_neutralise_leaves_non_text_alone(value):
 
 def test_write_csv_neutralises_every_text_column(tmp_path):
     scores = make_scores(WEEK, n=6)
-    hostile = ["=cmd|' /C calc'!A0", "+SUM(1)", "-2+3", "@foo", "\tTAB", "\rCR"]
+    hostile = ["=cmd|' /C calc'!A0", "+SUM(1)", "-2+3", "@foo", "\tTAB", "=1+1"]
     scores["lead_id"] = hostile
     scores["account_id"] = [f"=A{i}" for i in range(6)]
     scores["reasons"] = ["=HYPERLINK(\"http://evil\",\"x\")"] + ["viewed pricing 3 times in the last 30 days"] * 5
@@ -228,3 +250,34 @@ def test_engine_for_does_not_echo_the_password():
     engine = sinks.engine_for("postgresql+psycopg2://u:secret@localhost:1/db", "sqlite:///unused.db")
     assert "secret" not in str(engine.url) and "secret" not in repr(engine)
     engine.dispose()
+
+
+def spreadsheet_rows(raw: str) -> list[str]:
+    """Rows as a spreadsheet splits them: any CR, LF or CRLF outside double quotes ends a row."""
+    rows, current, quoted, i = [], [], False, 0
+    while i < len(raw):
+        c = raw[i]
+        if c == '"':
+            quoted = not quoted
+        if c in "\r\n" and not quoted:
+            rows.append("".join(current))
+            current = []
+            i += 2 if raw[i:i + 2] == "\r\n" else 1
+            continue
+        current.append(c)
+        i += 1
+    if current:
+        rows.append("".join(current))
+    return rows
+
+
+def test_write_csv_keeps_carriage_returns_inside_their_cell(tmp_path):
+    scores = make_scores(WEEK, n=3)
+    scores["lead_id"] = ["\r=1+1", "L1\r=HYPERLINK(\"http://evil\")", "L2"]
+    path = tmp_path / "scores.csv"
+    sinks.write_csv(scores, path)
+    rows = spreadsheet_rows(path.read_text(encoding="utf-8"))
+    assert len(rows) == 4, rows
+    assert not any(row.startswith(sinks.FORMULA_PREFIXES) for row in rows), rows
+    with path.open(newline="", encoding="utf-8") as handle:
+        assert [r[1] for r in list(csv.reader(handle))[1:]] == ["'\r=1+1", "L1\r=HYPERLINK(\"http://evil\")", "L2"]
