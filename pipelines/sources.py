@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,6 +99,9 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     """A DuckDB connection that reads and writes timestamps in UTC whatever the machine's zone."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # spill files go to the system's temporary folder, never into the working directory
+    spill = Path(tempfile.gettempdir()) / "leadscore-duckdb"
+    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET preserve_insertion_order = false")  # lets DuckDB stream large copies; we always ORDER BY
     if threads:
