@@ -61,7 +61,8 @@ def generate(
     given = {"generate.leads": leads, "generate.seed": seed, "generate.weeks": weeks}
     config = load_params(params, overrides={k: v for k, v in given.items() if v is not None})
     g = config.generate
-    sim = SimulationParams(leads=g.leads, seed=g.seed, start=g.start, weeks=g.weeks)
+    world = {k: tuple(v) if isinstance(v, list) else v for k, v in g.world.items()}
+    sim = SimulationParams(leads=g.leads, seed=g.seed, start=g.start, weeks=g.weeks, **world)
     summary = run(out, sim, config.spine, progress=sys.stderr.isatty())
     rows = ", ".join(f"{n:,} {name}" for name, n in summary.rows.items())
     typer.echo(f"wrote {out}: {rows} (+ truth.parquet)")

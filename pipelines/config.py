@@ -52,6 +52,22 @@ class GenerateSpec(_Section):
     seed: int = Field(0, ge=0)
     start: date = date(2024, 11, 18)
     weeks: int = Field(104, ge=30, le=520)
+    world: dict[str, float | int | list[float]] = Field(
+        default_factory=dict,
+        description="overrides of the simulated world's knobs (features.simulate.SimulationParams), e.g. win_rate")
+
+    @field_validator("world")
+    @classmethod
+    def _known_knobs(cls, value: dict):
+        from dataclasses import fields
+
+        from features.simulate import SimulationParams
+
+        known = {f.name for f in fields(SimulationParams)} - {"leads", "seed", "start", "weeks"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown simulator knob(s) {unknown}; known: {sorted(known)}")
+        return value
 
     @field_validator("start")
     @classmethod
