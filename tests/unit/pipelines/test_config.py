@@ -1,0 +1,60 @@
+"""params.yaml is parsed once into a frozen, validated object; bad values name their key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import ConfigError, load_params
+
+PROJECT_PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
+
+
+def test_the_project_params_file_is_valid():
+    config = load_params(PROJECT_PARAMS)
+    assert config.spine.horizon_days == 90
+    assert config.stage.window_days in config.features.account_windows_days
+
+
+def test_a_missing_file_means_defaults(tmp_path):
+    assert load_params(tmp_path / "absent.yaml").spine.horizon_days == 90
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("spine.horizon_days", -3, "spine.horizon_days = -3"),
+    ("spine.slide_days", 10, "multiple of 7"),
+    ("features.windows_days", [30, 7], "increasing order"),
+    ("generate.start", "2024-11-19", "must be a Monday"),
+    ("generate.world", {"bogus_knob": 1}, "unknown simulator knob"),
+    ("train.booster.learning_rate", 0, "train.booster.learning_rate = 0"),
+    ("stage.window_days", 7, "account_windows_days"),
+    ("tiers.capacity", [100, 50, 1000], "increasing"),
+])
+def test_bad_values_name_the_key_and_the_rule(tmp_path, key, value, expected):
+    with pytest.raises(ConfigError) as error:
+        load_params(PROJECT_PARAMS, overrides={key: value})
+    assert expected in str(error.value)
+
+
+def test_unknown_keys_are_refused_with_their_path():
+    with pytest.raises(ConfigError, match="spine.horizon: unknown setting"):
+        load_params(PROJECT_PARAMS, overrides={"spine.horizon": 30})
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("spine: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_config_is_frozen():
+    config = load_params(PROJECT_PARAMS)
+    with pytest.raises(Exception):
+        config.spine.horizon_days = 30
+
+
+def test_world_overrides_reach_the_simulator_knobs():
+    config = load_params(PROJECT_PARAMS, overrides={"generate.world": {"win_rate": 0.3}})
+    assert config.generate.world == {"win_rate": 0.3}
