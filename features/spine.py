@@ -96,10 +96,6 @@ def mature_cutoffs(cutoffs: list[datetime], data_end: datetime, horizon_days: in
     return mature, [t for t in cutoffs if t + horizon > data_end]
 
 
-def cutoffs_frame(cutoffs: list[datetime]) -> pd.DataFrame:
-    return pd.DataFrame({"cutoff": pd.to_datetime(pd.Series(cutoffs, dtype="datetime64[us]"))})
-
-
 def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool, out: str = "population") -> str:
     """Table ``out`` (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
 

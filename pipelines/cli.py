@@ -30,7 +30,6 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from features.spine import SpineSpec  # noqa: F401  (keeps import cost inside commands)
         from models.training import NotEnoughData
         from pipelines.config import ConfigError
         from pipelines.sources import DataError

@@ -23,7 +23,6 @@ import os
 import zlib
 from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import (Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
                         delete, insert, select, text, update)
@@ -190,7 +189,3 @@ def write_csv(scores: pd.DataFrame, path) -> None:
     frame["probability"] = frame["probability"].round(6)
     # CRLF line ends (RFC 4180) make the writer quote any CR inside a value, so no cell can spill into a new row
     frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")
-
-
-def as_float(values) -> np.ndarray:
-    return np.asarray(values, dtype=float)
