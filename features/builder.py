@@ -152,7 +152,7 @@ def _attribute_events(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ..
           ON e.anonymous_id = i.anonymous_id
         WHERE e.lead_id IS NULL AND {_day('e.occurred_at')} >= {lower} AND {_day('e.occurred_at')} < {upper}"""
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW _attributed AS
+        CREATE OR REPLACE TEMP TABLE _attributed AS
         SELECT * EXCLUDE (known_day), {grid.first_after('known_day')} AS lo
         FROM ({direct}{stitched}) WHERE {grid.first_after('known_day')} < {grid.count}""")
     ends = ", ".join(f"{grid.first_after(f'day + {w}')} AS end_{w}" for w in spec.windows_days)
@@ -191,6 +191,15 @@ def _interval_sums(con, name: str, grid: Grid, source: str, key: str, columns: l
         ends.append(f"SELECT {key}, {end} AS k, {cols} FROM src WHERE {end} < {grid.count} GROUP BY ALL")
     names = [out for out, _, _ in columns]
     table = f"_part_{name}"
+    if grid.count == 1:
+        # one cutoff (scoring): every live contribution starts at k = 0 and nothing ends before it
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT p.{key}, p.k, {', '.join(f'coalesce(s.{n}, 0) AS {n}' for n in names)}
+            FROM (SELECT DISTINCT {key}, k FROM {points}) p
+            LEFT JOIN (SELECT {key}, {starts} FROM ({source}) src WHERE lo = 0 GROUP BY {key}) s
+              ON s.{key} IS NOT DISTINCT FROM p.{key}""")
+        return table
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
         WITH src AS ({source}),
