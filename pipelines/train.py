@@ -107,9 +107,11 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                                for name, value in values.items() if pd.notna(value)}})
         if result.tuned_validation_pr_auc is not None:
             mlflow.log_metric("tuned_validation_pr_auc", result.tuned_validation_pr_auc)
+        plots_dir = out_dir / "plots"
+        _write_figures(result, contributions, plots_dir)  # rendered once: logged here, read by DVC there
+        mlflow.log_artifacts(str(plots_dir), "plots")
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            _write_figures(result, contributions, tmp / "plots")
             result.deciles.to_csv(tmp / "deciles.csv", index=False)
             result.segments.to_csv(tmp / "segments.csv", index=False)
             test_tiers = _with_tiers(result.test_predictions, config)
@@ -130,8 +132,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
             summary["registered_version"] = None
         else:
             summary["registered_version"] = register(model_uri, "challenger")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_dvc_outputs(result, contributions, out_dir, summary)
+    _write_dvc_outputs(result, out_dir, summary)
     return summary
 
 
@@ -152,7 +153,7 @@ def _write_figures(result, contributions, folder: Path) -> None:
         plt.close(figure)
 
 
-def _write_dvc_outputs(result, contributions, out_dir: Path, summary: dict) -> None:
+def _write_dvc_outputs(result, out_dir: Path, summary: dict) -> None:
     """Metrics and plots where DVC looks for them (``dvc metrics show``, ``dvc plots show``)."""
     metrics = {"test": {s: {k: round(v, 6) for k, v in m.items() if pd.notna(v)} for s, m in result.metrics.items()},
                "counts": result.counts, "gates_passed": not result.gate_failures,
@@ -160,14 +161,13 @@ def _write_dvc_outputs(result, contributions, out_dir: Path, summary: dict) -> N
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     predictions = result.test_predictions
-    gains = predictions.sort_values("model", ascending=False, kind="stable").reset_index(drop=True)
+    gains = predictions.sort_values("model_uncalibrated", ascending=False, kind="stable").reset_index(drop=True)
     gains = pd.DataFrame({"contacted_share": (gains.index + 1) / len(gains),
                           "wins_reached_share": gains["label"].cumsum() / max(1, gains["label"].sum())})
     with atomic_path(out_dir / "gains.csv") as tmp:
         gains.iloc[:: max(1, len(gains) // 200)].to_csv(tmp, index=False)
     with atomic_path(out_dir / "deciles.csv") as tmp:
         result.deciles.to_csv(tmp, index=False)
-    _write_figures(result, contributions, out_dir / "plots")
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
