@@ -102,7 +102,10 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     # spill files go to the system's temporary folder, never into the working directory
     spill = Path(tempfile.gettempdir()) / "leadscore-duckdb"
     con.execute(f"SET temp_directory = '{spill.as_posix()}'")
-    con.execute("SET enable_progress_bar = false")
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:
+        pass  # in a Jupyter kernel without ipywidgets DuckDB refuses to touch the setting; the bar is off there anyway
     con.execute("SET preserve_insertion_order = false")  # lets DuckDB stream large copies; we always ORDER BY
     if threads:
         con.execute(f"SET threads = {int(threads)}")
