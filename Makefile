@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast bench bench-quick clean
+.PHONY: setup demo test test-fast bench bench-quick strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,9 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+strip-notebooks: setup  # notebooks are committed without outputs (the tests check)
+	$(BIN)/python notebooks/strip_outputs.py
 
 clean:
 	rm -rf data out mlruns mlflow.db .pytest_cache .hypothesis
