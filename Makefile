@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/leadscore generate --out data/demo
-	$(BIN)/leadscore check data/demo
+	$(BIN)/leadscore validate data/demo
 	$(BIN)/leadscore build-training-set data/demo --out training/training_set.parquet
 	$(BIN)/leadscore train training/training_set.parquet --truth data/demo/truth.parquet
 	$(BIN)/leadscore promote --training-set training/training_set.parquet

@@ -71,16 +71,47 @@ def generate(
 
 @app.command()
 @user_errors
-def check(
+def validate(
     data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events, identities, deals")],
+    out: Annotated[Optional[Path], typer.Option(
+        help="folder for validation.json and Data Docs (default: validation.out_dir)")] = None,
     params: ParamsOption = Path("params.yaml"),
 ):
-    """Load an export against the data contract and print a summary of what it holds."""
+    """Validate an export against the data contract (Great Expectations): what is wrong and how to fix it.
+
+    Prints every broken rule (file, column, rule, how many rows, examples, how to fix) and
+    writes the full results as JSON and Data Docs HTML. Exits 2 when anything is broken.
+    """
     from pipelines.config import load_params
     from pipelines.summary import summarise
+    from pipelines.validation import validate_directory, write_results
 
     config = load_params(params)
-    typer.echo(summarise(data_dir, config))
+    out = out or config.validation.out_dir
+    outcome, tables = validate_directory(data_dir, config)
+    record = {"data_dir": str(data_dir)}
+    if tables is not None:
+        record["files"] = {name: [str(p) for p in paths] for name, paths in tables.files.items()}
+    for finding in outcome.errors:
+        typer.secho(f"error: {finding}", fg=typer.colors.RED, err=True)
+    for finding in outcome.warnings:
+        typer.secho(f"warning: {finding}", fg=typer.colors.YELLOW, err=True)
+    if outcome.success:
+        typer.echo(summarise(tables, config))
+    checked = f"{outcome.expectations()} expectations" if outcome.results else "the files could not be read"
+    typer.echo(f"{len(outcome.errors)} error(s), {len(outcome.warnings)} warning(s) ({checked})")
+    paths = write_results(outcome, out, record)
+    typer.echo(f"  full results: {paths['json']}" + (f"\n  Data Docs: {paths['docs']}" if "docs" in paths else ""))
+    if not outcome.success:
+        raise typer.Exit(2)
+
+
+app.command("check", hidden=True, help="Old name of 'validate'.")(validate)
+
+
+def _warn(findings) -> None:
+    for finding in findings:
+        typer.secho(f"warning: {finding}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command("build-training-set")
@@ -95,6 +126,7 @@ def build_training_set(
     from pipelines.stages import training_set
 
     summary = training_set(data_dir, out, load_params(params))
+    _warn(summary["warnings"])
     typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
                f"{summary['positives']:,} positives ({(summary['label_rate'] or 0):.2%})")
     typer.echo(f"  censored {summary['censored_rows']:,} rows (deal still open at the data's end); "
@@ -125,6 +157,7 @@ def train(
     if truth is None and (config.data.dir / "truth.parquet").exists():
         truth = config.data.dir / "truth.parquet"
     summary = run_training(training_set, config, experiment, truth, tune, out)
+    _warn(summary["warnings"])
     typer.echo(f"split: {summary['split']}")
     typer.echo(f"counts: {summary['counts']}")
     header = f"  {'':<20}{'ROC AUC':>8}{'PR AUC':>8}{'lift@10%':>9}{'recall@10%':>11}{'prec@cap':>9}{'Brier':>8}{'ECE':>7}"
@@ -195,6 +228,7 @@ def score(
 
     config = load_params(params)
     result = run_scoring(data_dir, config, as_of, model, db, out, progress=sys.stderr.isatty())
+    _warn(result.validation_warnings)
     scores = result.scores
     counts = scores["tier"].value_counts()
     typer.echo(f"scored {len(scores):,} leads as of {result.as_of:%Y-%m-%d} with model version {result.model_version} "

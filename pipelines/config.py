@@ -7,7 +7,7 @@ with the key's path, the value given and what is allowed.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,27 @@ class ScoreSpec(_Section):
     psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
 
 
+class ValidationSpec(_Section):
+    out_dir: Path = Field(Path("out/validation"), description="where 'leadscore validate' writes its JSON and Data Docs")
+    extracted_at: datetime | None = Field(
+        None, description="when the export was taken (naive = UTC); default: when its newest file was written")
+    clock_skew_minutes: int = Field(15, ge=0, description="how far past the extraction time a timestamp may be")
+    unknown_lead_tolerance: float = Field(
+        0.01, ge=0, le=1, description="share of a table's rows that may name a lead missing from leads "
+        "(any such row is a warning; above this share, an error)")
+    label_rate: tuple[float, float] = Field((0.0005, 0.5), description="plausible share of positives in a training set")
+    min_positives_per_cutoff: int = Field(1, ge=0, description="positives every training cutoff must have")
+    sample_values: int = Field(5, ge=1, le=100, description="offending values shown per broken rule")
+
+    @field_validator("label_rate")
+    @classmethod
+    def _rate_bounds(cls, value):
+        low, high = value
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"must be [low, high] with 0 <= low < high <= 1, got {list(value)}")
+        return value
+
+
 class Params(_Section):
     data: DataSpec = DataSpec()
     generate: GenerateSpec = GenerateSpec()
@@ -107,6 +128,7 @@ class Params(_Section):
     tiers: TierSpec = TierSpec()
     mlflow: MlflowSpec = MlflowSpec()
     score: ScoreSpec = ScoreSpec()
+    validation: ValidationSpec = ValidationSpec()
 
     @model_validator(mode="after")
     def _stage_window(self):

@@ -10,7 +10,7 @@ table as it was; the attempt is recorded as failed in ``score_runs``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from pipelines import sinks
 from pipelines.config import Params
 from pipelines.stages import atomic_path, open_data
 from pipelines.train import configure_mlflow
+from pipelines.validation import validate_scores
 
 DEFAULT_MODEL = "models:/lead-propensity@champion"
 
@@ -45,6 +46,7 @@ class ScoreResult:
     csv_path: Path
     report_path: Path
     warnings: list[str]
+    validation_warnings: list = field(default_factory=list)
 
 
 def parse_as_of(value: str | None, data_end: datetime) -> datetime:
@@ -70,10 +72,10 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
     out_dir = Path(out_dir or config.score.out_dir)
     steps = tqdm(total=6, desc="scoring", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
     run_id = uuid.uuid4().hex
+    tables = open_data(data_dir, config)  # validated before anything, even the database file, is created
+    when = parse_as_of(as_of, tables.data_end())
     engine = sinks.engine_for(db_url, config.score.db_url)
     sinks.ensure_schema(engine)
-    tables = open_data(data_dir, config)
-    when = parse_as_of(as_of, tables.data_end())
     model_uri = model_uri or DEFAULT_MODEL
     sinks.start_run(engine, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
                              "data_digest": tables.digest()})
@@ -98,6 +100,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         scores = _score_frame(frame, features, model, config, when, run_id)
         previous = sinks.previous_scores(engine, when)
         scores = _changes(scores, previous)
+        checked = validate_scores(tables.con, scores, len(frame), when, config.validation)
+        checked.raise_for_errors()  # nothing reaches the database, the CSV or the report
         accounts = account_rollup(scores)
         drift_table = drift(model.wrapper.profile, frame[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
@@ -112,7 +116,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         from pipelines.report import render_report
 
         result = ScoreResult(run_id, when, scores, accounts, drift_table, previous, model.version, csv_path,
-                             report_path, warnings)
+                             report_path, warnings, tables.validation.warnings + checked.warnings)
         with atomic_path(report_path) as tmp:
             tmp.write_text(render_report(result, model, config), encoding="utf-8")
         steps.update()

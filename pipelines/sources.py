@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -28,27 +29,44 @@ SAMPLE_ROWS = 5
 # keeps a date such as '2025-01-06' from reading as the offset '-06'.
 _OFFSET_PATTERN = r"[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_/+-]*)$"
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
-_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
+_FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
+_NUMBER_TYPES = _INTEGER_TYPES | _FLOAT_TYPES
 _SQL_TYPE = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "timestamp": "TIMESTAMP"}
 _HOW_TO_FIX = {
     "timestamp": "write ISO 8601 timestamps such as 2024-05-01T09:30:00Z (naive values are read as UTC)",
     "integer": "write whole numbers without separators or units",
-    "number": "write plain decimal numbers without separators or units",
+    "number": "write plain decimal numbers without separators or units; leave a value empty (not NaN or inf) "
+              "when it is unknown",
     "string": "write text",
 }
 
 
 class DataError(ValueError):
-    """Input that breaks the data contract; the message says where and how to fix it."""
+    """Input that breaks the data contract; the message says where and how to fix it.
 
-    def __init__(self, file: str, column: str | None, rule: str, detail: str, fix: str, rows: list | None = None):
+    ``others`` holds the problems found in the other tables of the same export, so one
+    run reports every unreadable table at once; the message lists them all.
+    """
+
+    def __init__(self, file: str, column: str | None, rule: str, detail: str, fix: str, rows: list | None = None,
+                 table: str | None = None):
         self.file, self.column, self.rule, self.rows = file, column, rule, rows or []
-        where = f"{file}" + (f", column '{column}'" if column else "")
-        lines = [f"{where}: {rule}: {detail}"]
+        self.detail, self.fix, self.table = detail, fix, table
+        self.others: list[DataError] = []
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f"{self.file}" + (f", column '{self.column}'" if self.column else "")
+        lines = [f"{where}: {self.rule}: {self.detail}"]
         if self.rows:
             lines.append("  offending rows: " + "; ".join(self.rows))
-        lines.append(f"  how to fix: {fix}")
-        super().__init__("\n".join(lines))
+        lines.append(f"  how to fix: {self.fix}")
+        return "\n".join(lines)
+
+    def with_others(self, others: list[DataError]) -> DataError:
+        self.others = list(others)
+        self.args = ("\n".join([self._text(), *(o._text() for o in others)]),)
+        return self
 
 
 @dataclass
@@ -60,6 +78,7 @@ class DataTables:
     files: dict[str, list[Path]]
     extra_lead_columns: tuple[str, ...] = ()
     duplicate_events_dropped: int = 0
+    validation: Any = None  # the content checks' verdict (pipelines.validation.Outcome), once run
     _digest: str | None = field(default=None, repr=False)
 
     def has(self, table: str) -> bool:
@@ -142,11 +161,18 @@ def open_tables(
     require_deals: bool = False,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> DataTables:
-    """Check every table in ``directory`` against the contract and expose it as a typed view.
+    """Read every table in ``directory`` as a typed view, checking it can be read as the contract says.
 
-    ``event_types`` overrides the contract's default vocabulary. ``extra_lead_columns``
-    are extra lead attributes that must exist (they become features when configured).
-    Raises `DataError` on the first broken rule.
+    This is the reading gate: files present and readable (UTF-8), not empty, required
+    columns present, physical types compatible, every value parsing as its type,
+    timestamps either all naive or all with offsets. The content rules (not-null,
+    unique, allowed values, cross-column and cross-table rules) are Great Expectations
+    suites over these views: `pipelines.validation`. ``event_types`` is kept for
+    callers that pass it; the vocabulary is checked there.
+
+    ``extra_lead_columns`` are extra lead attributes that must exist. Raises `DataError`
+    naming the first table that cannot be read, with the other tables' problems in
+    ``others``.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -154,22 +180,28 @@ def open_tables(
                         "pass the folder that holds leads, events, identities and deals files")
     con = con or connect()
     files: dict[str, list[Path]] = {}
+    problems: list[DataError] = []
     for name, table in TABLES.items():
-        paths = find_files(directory, name)
-        if not paths:
-            if table.required or (name == "deals" and require_deals):
-                raise DataError(
-                    str(directory), None, "missing table",
-                    f"no {name}.parquet, {name}.csv or {name}/ folder of Parquet parts",
-                    f"export the {name} table into this folder (see the data contract in the README)",
-                )
-            continue
-        files[name] = paths
-        extras = extra_lead_columns if name == "leads" else ()
-        _create_view(con, table, paths, event_types, extras)
+        try:
+            paths = find_files(directory, name)
+            if not paths:
+                if table.required or (name == "deals" and require_deals):
+                    raise DataError(
+                        str(directory), None, "missing table",
+                        f"no {name}.parquet, {name}.csv or {name}/ folder of Parquet parts",
+                        f"export the {name} table into this folder (see the data contract in the README)",
+                    )
+                continue
+            extras = extra_lead_columns if name == "leads" else ()
+            _create_view(con, table, paths, event_types, extras)
+            files[name] = paths
+        except DataError as problem:
+            problem.table = name
+            problems.append(problem)
+    if problems:
+        raise problems[0].with_others(problems[1:])
     tables = DataTables(con=con, directory=directory, files=files, extra_lead_columns=tuple(extra_lead_columns))
     tables.duplicate_events_dropped = _dedupe_events(con, files.get("events", []))
-    check_rules(tables, event_types)
     return tables
 
 
@@ -238,6 +270,11 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         return cast
     sql_type = _SQL_TYPE[column.dtype]
     allowed = _INTEGER_TYPES if column.dtype == "integer" else _NUMBER_TYPES
+    if column.dtype == "number" and (physical in _FLOAT_TYPES or physical.startswith("DECIMAL")):
+        # NaN and infinity are refused as in CSV: NaN sorts above every number, so no range rule would catch it
+        cast = f"CASE WHEN isfinite(CAST({name} AS DOUBLE)) THEN CAST({name} AS DOUBLE) END"
+        _check_casts(con, raw, label, column, name, cast)
+        return cast
     if physical in allowed:
         return f"CAST({name} AS {sql_type})"
     if physical == "DOUBLE" and column.dtype == "integer":
@@ -319,70 +356,6 @@ def _dedupe_events(con, paths: list[Path]) -> int:
             "FROM events_with_duplicates) WHERE event_id IS NULL OR _dup = 1"
         )
     return duplicates
-
-
-def check_rules(tables: DataTables, event_types: tuple[str, ...] | None = None) -> None:
-    """Row-level contract rules: not-null, unique keys, allowed values, minimums, cross-column rules.
-
-    All of a table's row rules are counted in one scan; only a failing rule pays for a
-    second look to fetch sample rows.
-    """
-    con = tables.con
-    for name in tables.files:
-        table = TABLES[name]
-        label = _label(tables.files[name])
-        source = "events_with_duplicates" if name == "events" and tables.duplicate_events_dropped else name
-        rules = []  # (column, rule, condition a bad row meets, detail, fix)
-        for column in table.columns:
-            col = column.name
-            if not column.nullable:
-                rules.append((col, "not null", f"{col} IS NULL", "values are missing",
-                              f"fill in {col} for every row, or drop those rows"))
-            if column.minimum is not None:
-                rules.append((col, f">= {column.minimum:g}", f"{col} < {column.minimum}",
-                              f"values are below {column.minimum:g}", f"{col} cannot be negative; fix or blank those values"))
-            allowed = event_types if (col == "event_type" and event_types) else column.allowed
-            if allowed:
-                listed = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
-                rules.append((col, "allowed values", f"{col} IS NOT NULL AND {col} NOT IN ({listed})",
-                              f"values are outside the vocabulary ({', '.join(allowed)})",
-                              "map them to the vocabulary, or add them to the configured list"))
-        rules += [(None, rule, f"NOT ({condition})", "rows break the rule", fix) for rule, condition, fix in table.row_rules]
-        if rules:
-            counts = con.execute(
-                "SELECT " + ", ".join(f"count(*) FILTER (WHERE {bad})" for _, _, bad, _, _ in rules) + f" FROM {source}"
-            ).fetchall()[0]
-            for (col, rule, bad, detail, fix), count in zip(rules, counts):
-                if count:
-                    _fail_if(con, source, label, col, rule, bad, detail, fix)
-        for column in table.columns:
-            col = column.name
-            if column.unique and not (name == "events" and col == "event_id"):
-                dupes = con.execute(
-                    f"SELECT {col}, count(*) FROM {source} WHERE {col} IS NOT NULL GROUP BY {col} "
-                    f"HAVING count(*) > 1 ORDER BY count(*) DESC, {col} LIMIT {SAMPLE_ROWS}"
-                ).fetchall()
-                if dupes:
-                    total = con.execute(
-                        f"SELECT count(*) FROM (SELECT {col} FROM {source} WHERE {col} IS NOT NULL "
-                        f"GROUP BY {col} HAVING count(*) > 1)"
-                    ).fetchall()[0][0]
-                    raise DataError(label, col, "unique", f"{total} value(s) appear more than once",
-                                    f"{col} must identify one row; remove the duplicate rows",
-                                    [f"{_show(v)} x{n}" for v, n in dupes])
-
-
-def _fail_if(con, source, label, column, rule, bad_condition, detail, fix) -> None:
-    bad = con.execute(f"SELECT count(*) FROM {source} WHERE {bad_condition}").fetchall()[0][0]
-    if bad:
-        shown = column or "*"
-        samples = con.execute(
-            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, "
-            f"{'CAST(' + column + ' AS VARCHAR)' if column else 'CAST(' + source + ' AS VARCHAR)'} AS v, "
-            f"({bad_condition}) AS bad FROM {source}) WHERE bad ORDER BY n LIMIT {SAMPLE_ROWS}"
-        ).fetchall()
-        raise DataError(label, column, rule, f"{bad} row(s): {detail}", fix,
-                        [f"row {n}: {_show(v) if shown != '*' else v}" for n, v in samples])
 
 
 def _missing_column(label, column: Column, schema: dict, configured: bool = False) -> DataError:

@@ -36,23 +36,40 @@ def atomic_path(target: str | Path, suffix: str = ""):
             os.unlink(tmp) if os.path.isfile(tmp) else None
 
 
-def open_data(data_dir: str | Path, config: Params, require_deals: bool = False) -> DataTables:
-    return open_tables(data_dir, event_types=config.data.event_types,
-                       extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
-                       con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
+def open_data(data_dir: str | Path, config: Params, require_deals: bool = False, check: bool = True) -> DataTables:
+    """Read an export and validate it: the reading gate, then the Great Expectations suites.
+
+    Raises `DataError` (or its `ValidationFailed`) before anything is written; warnings
+    are on ``tables.validation``. ``check=False`` returns the outcome without raising
+    (``leadscore validate`` reports instead).
+    """
+    from pipelines.validation import validate_export
+
+    tables = open_tables(data_dir, event_types=config.data.event_types,
+                         extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
+                         con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
+    tables.validation = validate_export(tables, config.validation, config.data.event_types)
+    if check:
+        tables.validation.raise_for_errors()
+    return tables
 
 
 def training_set(data_dir: str | Path, out: str | Path, config: Params) -> dict:
     """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report."""
+    from pipelines.validation import validate_training_set
+
     tables = open_data(data_dir, config, require_deals=True)
     con = tables.con
     table, report = build_training_set(
         con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
         config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"))
     out = Path(out)
+    checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
+    checked.raise_for_errors()  # before anything is written
     with atomic_path(out) as tmp:
         con.execute(f"COPY (SELECT * FROM {table} ORDER BY cutoff, lead_id) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)")
     summary = summarise_report(report, tables)
+    summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
     with atomic_path(out.with_suffix(".report.json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     return summary

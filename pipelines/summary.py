@@ -6,12 +6,15 @@ from pathlib import Path
 
 from features.spine import cutoff_grid, mature_cutoffs, monday_on_or_before
 from pipelines.config import Params
+from pipelines.sources import DataTables
 from pipelines.stages import open_data
 
 
-def summarise(data_dir: Path, config: Params) -> str:
-    tables = open_data(data_dir, config)
+def summarise(data: DataTables | str | Path, config: Params) -> str:
+    """What an export holds; ``data`` is an export directory (read and validated here) or opened tables."""
+    tables = data if isinstance(data, DataTables) else open_data(data, config)
     con = tables.con
+    data_dir = tables.directory
     start, end = tables.data_start(), tables.data_end()
     lines = [f"{data_dir}: contract OK (digest {tables.digest()[:12]})",
              f"  history      {start:%Y-%m-%d} .. {end:%Y-%m-%d %H:%M} UTC"]

@@ -82,6 +82,10 @@ def load_truth(path: Path | None) -> pd.DataFrame | None:
 
 def run_training(training_set: Path, config: Params, experiment: str | None = None, truth_path: Path | None = None,
                  tune_trials: int = 0, out_dir: Path = Path("training")) -> dict:
+    from pipelines.validation import validate_training_file
+
+    checked = validate_training_file(training_set, config.validation)
+    checked.raise_for_errors()  # before MLflow sees a run
     frame = load_training_set(training_set)
     feats = manifest(config.features, config.data.event_types, config.data.extra_lead_attributes)
     categorical = categorical_features(feats)
@@ -95,7 +99,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     store = configure_mlflow(config.mlflow, experiment)
     summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
-               "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_}
+               "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_,
+               "warnings": [str(f) for f in checked.warnings]}
     with mlflow.start_run() as run:
         mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": config.features.model_dump(mode="json"),
                                  "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),

@@ -1,0 +1,575 @@
+"""Great Expectations at the three boundaries: the raw export, the training set, the scored week.
+
+Every suite is derived, never written by hand: the raw suites from the contract in
+``features/contract.py`` (not-null, unique, allowed values, minimums, cross-column
+rules), plus the settings in ``params.yaml`` (``validation``); the training-set and
+score suites from the settings and the model's own vocabulary.
+
+Where the work happens, and why: Great Expectations runs on its SQL engine against
+the same DuckDB connection that holds the typed views of the export (SQLAlchemy with
+the ``duckdb_engine`` dialect). Nothing is loaded into pandas; DuckDB computes every
+expectation set-based, straight from the Parquet/CSV files. Each table is validated
+in two passes: first every expectation at once in ``BOOLEAN_ONLY`` format, which GX
+bundles into one aggregate query per table (one scan of the 132M events of a 1M-lead
+export); then only the expectations that failed again in ``SUMMARY`` format, for
+their counts and sample values. A clean export is read once per table.
+
+Checks that need a column or a cross-table join (a row breaking a cross-column rule,
+an event naming an unknown lead) are columns of a per-table check view, so they are
+ordinary column expectations and land in the same single scan.
+
+What is not here: reading problems (a missing file or column, bytes that are not
+UTF-8, values that do not parse as their type, mixed naive/offset timestamps) stop
+the loader (``pipelines/sources.py``) before any view exists, because there is no
+typed table to validate yet; ``leadscore validate`` reports them the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from features.contract import TABLES
+from pipelines.sinks import FORMULA_PREFIXES, LEAD_SCORES
+from pipelines.sources import DataError, DataTables
+
+# the lead's ids land in the scores table: as long as its columns, no longer
+ID_LENGTHS = {name: LEAD_SCORES.c[name].type.length for name in ("lead_id", "account_id")}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# findings: what a person reads
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule, in the words of the report: where, which rule, how many rows, examples, how to fix."""
+
+    severity: str  # "error" stops every writing command; "warning" is reported and the documented handling applies
+    table: str
+    file: str
+    column: str | None
+    rule: str
+    detail: str
+    fix: str
+    samples: tuple[str, ...] = ()
+    count: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f", column '{self.column}'" if self.column else "")
+        lines = [f"{where}: {self.rule}: {self.detail}"]
+        if self.samples:
+            lines.append("  examples: " + "; ".join(self.samples))
+        lines.append(f"  {'how to fix' if self.severity == 'error' else 'handling'}: {self.fix}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"severity": self.severity, "table": self.table, "file": self.file, "column": self.column,
+                "rule": self.rule, "detail": self.detail, "count": self.count, "samples": list(self.samples),
+                "fix": self.fix}
+
+    @classmethod
+    def from_data_error(cls, error: DataError, table: str | None = None) -> Finding:
+        return cls("error", table or "", error.file, error.column, error.rule, error.detail, error.fix,
+                   tuple(error.rows))
+
+
+@dataclass
+class Outcome:
+    """The verdict at one boundary: findings for people, the raw GX results for the record."""
+
+    boundary: str
+    findings: list[Finding] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # GX asset name -> ExpectationSuiteValidationResult
+    context: Any = field(default=None, repr=False)  # the GX context holding suites and results (for Data Docs)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def success(self) -> bool:
+        return not self.errors
+
+    def expectations(self) -> int:
+        return sum(len(r.results) for r in self.results.values())
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self)
+
+    def to_json(self) -> dict:
+        return {"boundary": self.boundary, "success": self.success,
+                "errors": [f.to_json() for f in self.errors], "warnings": [f.to_json() for f in self.warnings],
+                "great_expectations": {name: result.to_json_dict() for name, result in self.results.items()}}
+
+
+class ValidationFailed(DataError):
+    """Data at a boundary breaks its suite; the message lists every error, the attributes name the first."""
+
+    def __init__(self, outcome: Outcome):
+        first = outcome.errors[0]
+        super().__init__(first.file, first.column, first.rule, first.detail, first.fix, list(first.samples))
+        self.outcome = outcome
+        self.detail = first.detail
+        self.args = (report(outcome, warnings=False),)
+
+
+def report(outcome: Outcome, warnings: bool = True) -> str:
+    """The short, actionable text: every error, then every warning."""
+    parts = [str(f) for f in outcome.errors]
+    if warnings:
+        parts += ["warning: " + str(f) for f in outcome.warnings]
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# running Great Expectations on DuckDB
+
+
+def _shared_connection_class():
+    import duckdb_engine
+
+    class SharedConnection(duckdb_engine.ConnectionWrapper):
+        """The pipeline's own DuckDB connection, lent to GX read-only.
+
+        GX's SQL engine returns a result from inside ``with engine.connect()`` and fetches
+        it after the connection was handed back; handing back rolls back, and a DuckDB
+        rollback discards the unread result. Validation only reads, so the transaction
+        calls are no-ops, and closing must not close the pipeline's connection. Sharing the
+        connection (not a cursor) also lets GX see temporary tables such as a training set.
+        """
+
+        def begin(self):
+            pass
+
+        def commit(self):
+            pass
+
+        def rollback(self):
+            pass
+
+        def close(self):
+            pass
+
+    return SharedConnection
+
+
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
+                                                            ProgressBarsConfig)
+
+    config = DataContextConfig(analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False),
+                               store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+@dataclass
+class Asset:
+    """One relation to validate: a DuckDB table or view, what users call it, and its expectations."""
+
+    name: str  # the GX asset and suite name
+    relation: str  # the DuckDB relation GX queries
+    table: str
+    file: str
+    expectations: list = field(default_factory=list)
+
+
+def expectation(kind: str, *, table: str, file: str, rule: str, detail: str, fix: str, column: str | None = None,
+                on: str | None = None, severity: str = "critical", **kwargs):
+    """A GX expectation carrying, in ``meta``, how to talk about a failure of it.
+
+    ``column`` is the column the user knows; ``on`` the column GX checks when that is a
+    derived one (a check view's ``unknown_lead_id``). Table-level kinds take neither.
+    """
+    import great_expectations.expectations as gxe
+
+    meta = {"table": table, "file": file, "column": column, "rule": rule, "detail": detail, "fix": fix}
+    if on or column:
+        kwargs["column"] = on or column
+    return getattr(gxe, kind)(meta=meta, severity=severity, **kwargs)
+
+
+def run(con, assets: list[Asset], boundary: str, sample_values: int = 5) -> Outcome:
+    """Validate every asset with GX over ``con``: a bundled boolean pass, then details of what failed."""
+    import sqlalchemy as sa
+
+    import great_expectations as gx
+
+    context = _context()
+    shared = _shared_connection_class()
+    source = context.data_sources.add_sql(
+        name="leadscore", connection_string="duckdb:///:memory:",
+        kwargs={"creator": lambda: shared(con), "poolclass": sa.pool.StaticPool})
+    outcome = Outcome(boundary, context=context)
+    for asset in assets:
+        if not asset.expectations:
+            continue
+        batch = (source.add_table_asset(name=asset.name, table_name=asset.relation)
+                 .add_batch_definition_whole_table("whole table").get_batch())
+        for index, check in enumerate(asset.expectations):
+            check.meta["check"] = index  # GX reorders results; this ties a result to its expectation
+        suite = context.suites.add(gx.ExpectationSuite(name=asset.name,
+                                                       expectations=[copy.copy(e) for e in asset.expectations]))
+        result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+        failed = [r.expectation_config.meta["check"] for r in result.results if not r.success]
+        if failed:
+            # counts and examples cost a scan each; pay only for what failed
+            retry = gx.ExpectationSuite(name=f"{asset.name} (failed)",
+                                        expectations=[copy.copy(asset.expectations[i]) for i in failed])
+            detail = batch.validate(retry, result_format={"result_format": "SUMMARY",
+                                                          "partial_unexpected_count": sample_values})
+            by_check = {r.expectation_config.meta["check"]: r for r in detail.results}
+            result.results = [by_check.get(r.expectation_config.meta["check"], r) for r in result.results]
+        result.results.sort(key=lambda r: r.expectation_config.meta["check"])
+        outcome.results[asset.name] = result
+        outcome.findings += [_finding(r) for r in result.results if not r.success]
+    errors = {(f.file, f.column, f.rule) for f in outcome.errors}
+    # a tolerance is a warning and an error on one rule: past the tolerance, say it once
+    outcome.findings = [f for f in outcome.findings if f.severity == "error" or (f.file, f.column, f.rule) not in errors]
+    outcome.findings.sort(key=lambda f: f.severity != "error")  # errors first, in suite order
+    return outcome
+
+
+def _finding(result) -> Finding:
+    config = result.expectation_config
+    meta = config.meta or {}
+    severity = "warning" if str(getattr(config.severity, "value", config.severity)) == "warning" else "error"
+    info = result.result or {}
+    exception = (result.exception_info or {}).get("exception_message")
+    count = info.get("unexpected_count")
+    if exception:
+        detail = f"could not be checked: {exception}"
+    elif count is not None:
+        total = info.get("element_count")
+        share = f" ({count / total:.2%})" if total else ""
+        detail = f"{count:,} of {total:,} row(s){share}: {meta.get('detail', config.type)}"
+    else:
+        observed = info.get("observed_value")
+        mismatched = (info.get("details") or {}).get("mismatched")
+        detail = meta.get("detail", config.type) + (f" (found {_show(observed)})" if observed is not None else "")
+        if mismatched and mismatched.get("missing"):
+            detail += f"; missing: {', '.join(mismatched['missing'])}"
+    samples = tuple(_show(v) for v in (info.get("partial_unexpected_list") or []))
+    return Finding(severity, meta.get("table", ""), meta.get("file", ""), meta.get("column"), meta.get("rule", config.type),
+                   detail, meta.get("fix", ""), samples, count)
+
+
+def _show(value) -> str:
+    if isinstance(value, dict):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, datetime):
+        value = value.isoformat(sep=" ")
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# boundary 1: the raw export
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def extraction_time(tables: DataTables, extracted_at: datetime | None) -> datetime:
+    """When the export was taken: the setting if given, else when its newest file was last written (UTC)."""
+    if extracted_at is not None:
+        return extracted_at if extracted_at.tzinfo is None else \
+            extracted_at.astimezone(timezone.utc).replace(tzinfo=None)
+    newest = max(p.stat().st_mtime for paths in tables.files.values() for p in paths)
+    return datetime.fromtimestamp(newest, timezone.utc).replace(tzinfo=None)
+
+
+def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None = None) -> list[Asset]:
+    """The raw suites, derived from the contract: one check view and one suite per table present."""
+    latest = extraction_time(tables, spec.extracted_at) + timedelta(minutes=spec.clock_skew_minutes)
+    con = tables.con
+    assets = []
+    for name in tables.files:
+        table = TABLES[name]
+        paths = tables.files[name]
+        label = str(paths[0].parent) if len(paths) > 1 else str(paths[0])
+        # dropped duplicate events are still part of the export: a broken one is still reported
+        source = "events_with_duplicates" if name == "events" and tables.duplicate_events_dropped else name
+        common = {"table": name, "file": label}
+        checks, derived = [], []
+        checks.append(expectation(
+            "ExpectTableColumnsToMatchSet", **common, rule="columns", column_set=list(table.names), exact_match=False,
+            detail="the typed table lacks contract columns", fix="export every column of the data contract"))
+        for column in table.columns:
+            col = column.name
+            on = dict(common, column=col)
+            if not column.nullable:
+                checks.append(expectation(
+                    "ExpectColumnValuesToNotBeNull", **on, rule="not null", detail="values are missing",
+                    fix=f"fill in {col} for every row, or drop those rows"))
+            if column.unique and not (name == "events" and col == "event_id"):  # repeated event ids are dropped
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeUnique", **on, rule="unique", detail="values appear more than once",
+                    fix=f"{col} must identify one row; remove the duplicate rows"))
+            if column.minimum is not None:
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeBetween", **on, rule=f">= {column.minimum:g}", min_value=column.minimum,
+                    detail=f"values are below {column.minimum:g}",
+                    fix=f"{col} cannot be negative; fix or blank those values"))
+            if name == "leads" and col in ID_LENGTHS:
+                checks.append(expectation(
+                    "ExpectColumnValueLengthsToBeBetween", **on, rule=f"at most {ID_LENGTHS[col]} characters",
+                    max_value=ID_LENGTHS[col], detail=f"ids are longer than the scores table stores",
+                    fix=f"shorten {col} to {ID_LENGTHS[col]} characters (e.g. the CRM's own short id)"))
+                # GX's LIKE and regex kinds know no DuckDB dialect: the test is a column of the check view
+                starts = ", ".join(_quote(p) for p in FORMULA_PREFIXES)
+                derived.append(f"CASE WHEN left(t.{col}, 1) IN ({starts}) THEN t.{col} END AS formula_{col}")
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeNull", **on, on=f"formula_{col}", severity="warning",
+                    rule="spreadsheet formula",
+                    detail="values start like a spreadsheet formula (= + - @ tab or carriage return)",
+                    fix="kept as typed everywhere; in the CRM CSV they get a leading apostrophe so a spreadsheet "
+                        "shows them as text instead of running them"))
+            allowed = event_types if (col == "event_type" and event_types) else column.allowed
+            if allowed:
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeInSet", **on, rule="allowed values", value_set=list(allowed),
+                    detail=f"values are outside the vocabulary ({', '.join(allowed)})",
+                    fix="map them to the vocabulary, or add them to the configured list (data.event_types)"))
+            if column.dtype == "timestamp":
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeBetween", **on, rule="not after extraction", max_value=latest,
+                    detail=f"values are later than the export itself ({latest:%Y-%m-%d %H:%M} UTC)",
+                    fix="check the time zone (naive values are read as UTC) and the year; or set "
+                        "validation.extracted_at if the files were written long after the export"))
+        for index, (rule, condition, fix) in enumerate(table.row_rules):
+            alias = f"breaks_rule_{index + 1}"
+            derived.append(f"CASE WHEN NOT ({condition}) THEN CAST(t AS VARCHAR) END AS {alias}")
+            checks.append(expectation("ExpectColumnValuesToBeNull", **common, on=alias, rule=rule,
+                                      detail="rows break the rule", fix=fix))
+        join = ""
+        if name != "leads" and "lead_id" in table.names and tables.has("leads"):
+            derived.append("CASE WHEN t.lead_id IS NOT NULL AND known.known_lead_id IS NULL THEN t.lead_id END "
+                           "AS unknown_lead_id")
+            # DISTINCT: duplicated lead ids (reported by leads' own suite) must not multiply these rows
+            join = ("LEFT JOIN (SELECT DISTINCT lead_id AS known_lead_id FROM leads WHERE lead_id IS NOT NULL) known "
+                    "ON t.lead_id = known.known_lead_id")
+            tolerance = spec.unknown_lead_tolerance
+            on = dict(common, column="lead_id", on="unknown_lead_id", rule="known lead")
+            checks.append(expectation(
+                "ExpectColumnValuesToBeNull", **on, severity="warning", detail="rows name a lead_id missing from leads",
+                fix=f"these rows are ignored (features and labels only use known leads); above "
+                    f"{tolerance:.2%} of the rows validation fails"))
+            checks.append(expectation(
+                "ExpectColumnValuesToBeNull", **on, mostly=1.0 - tolerance,
+                detail=f"rows name a lead_id missing from leads, more than validation.unknown_lead_tolerance "
+                       f"({tolerance:.2%}) allows",
+                fix="export leads and this table at the same moment and from the same system; or raise the "
+                    "tolerance if the rows are known orphans"))
+        relation = f"check_{name}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT t.*{''.join(', ' + d for d in derived)} "
+                    f"FROM {source} t {join}")
+        assets.append(Asset(name, relation, name, label, checks))
+    return assets
+
+
+def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
+                    sample_values: int | None = None) -> Outcome:
+    outcome = run(tables.con, export_assets(tables, spec, event_types), "export",
+                  sample_values or spec.sample_values)
+    if tables.duplicate_events_dropped:
+        label = str(tables.files["events"][0])
+        outcome.findings.append(Finding(
+            "warning", "events", label, "event_id", "unique", f"{tables.duplicate_events_dropped:,} row(s) repeat an "
+            "event_id", "the copy that became known first is kept and the others are dropped",
+            count=tables.duplicate_events_dropped))
+    return outcome
+
+
+def validate_directory(data_dir: Path, config) -> tuple[Outcome, DataTables | None]:
+    """``leadscore validate``: every problem of an export, reading and content, without raising."""
+    from pipelines.stages import open_data
+
+    try:
+        tables = open_data(data_dir, config, check=False)
+    except DataError as error:
+        problems = [error, *error.others]
+        return Outcome("export", [Finding.from_data_error(e, e.table) for e in problems]), None
+    return tables.validation, tables
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# boundary 2: the training set
+
+
+def training_set_assets(con, relation: str, label: str, spec) -> list[Asset]:
+    """Keys unique per (lead, cutoff), labels 0/1 at a plausible rate, positives in every cutoff, no empty feature."""
+    from models.training import ID_COLUMNS
+
+    columns = [row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()]
+    common = {"table": "training set", "file": label}
+    low, high = spec.label_rate
+    checks = [
+        expectation("ExpectTableColumnsToMatchSet", **common, rule="columns", column_set=["lead_id", "cutoff", "label"],
+                    exact_match=False, detail="key or label columns are missing",
+                    fix="build the training set with 'leadscore build-training-set'"),
+        expectation("ExpectCompoundColumnsToBeUnique", **common, rule="unique (lead_id, cutoff)",
+                    column_list=["lead_id", "cutoff"], detail="a lead appears twice at one cutoff",
+                    fix="rebuild the training set; check leads.lead_id is unique"),
+        expectation("ExpectColumnValuesToNotBeNull", **common, column="label", rule="not null",
+                    detail="labels are missing", fix="censored rows must be dropped, not left unlabelled; rebuild"),
+        expectation("ExpectColumnValuesToBeInSet", **common, column="label", rule="allowed values", value_set=[0, 1],
+                    detail="labels are not 0 or 1", fix="rebuild the training set"),
+        expectation("ExpectColumnMeanToBeBetween", **common, column="label", rule="label rate",
+                    min_value=low, max_value=high, detail=f"the share of positives is outside [{low:g}, {high:g}] "
+                    "(validation.label_rate)",
+                    fix="check deals.status and the spine settings (horizon, label); a rate far from your real "
+                        "conversion rate means the labels are wrong"),
+    ]
+    for feature in (c for c in columns if c not in ID_COLUMNS):
+        checks.append(expectation(
+            "ExpectColumnProportionOfNonNullValuesToBeBetween", **common, column=feature, rule="feature not empty",
+            min_value=0.0, strict_min=True, detail="the feature is null in every row",
+            fix="the data that feeds it is missing (e.g. a configured content type or lead attribute never "
+                "occurs); fix the export or drop it from params.yaml"))
+    per_cutoff = f"{relation}_per_cutoff"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {per_cutoff} AS SELECT strftime(cutoff, '%Y-%m-%d') || ': ' || "
+                f"sum(label) || ' of ' || count(*) AS cutoff_positives, sum(label) AS positives "
+                f"FROM {relation} GROUP BY cutoff")
+    cutoffs = [expectation(
+        "ExpectColumnValuesToBeBetween", **common, column="positives", rule="positives per cutoff",
+        min_value=spec.min_positives_per_cutoff,
+        detail=f"cutoffs have fewer than {spec.min_positives_per_cutoff} positive(s) "
+               "(validation.min_positives_per_cutoff)",
+        fix="use a longer history or more leads, or check that won deals reach the deals file")]
+    return [Asset("training set", relation, "training set", label, checks),
+            Asset("training set per cutoff", per_cutoff, "training set", label, cutoffs)]
+
+
+def validate_training_set(con, relation: str, label: str, spec) -> Outcome:
+    outcome = run(con, training_set_assets(con, relation, label, spec), "training set", spec.sample_values)
+    # per-cutoff samples are positives counts; name the cutoffs instead
+    for index, finding in enumerate(outcome.findings):
+        if finding.rule == "positives per cutoff":
+            low = spec.min_positives_per_cutoff
+            rows = con.execute(f"SELECT cutoff_positives FROM {relation}_per_cutoff WHERE positives < {int(low)} "
+                               f"ORDER BY cutoff_positives LIMIT {int(spec.sample_values)}").fetchall()
+            outcome.findings[index] = Finding(**{**finding.__dict__, "samples": tuple(r[0] for r in rows)})
+    return outcome
+
+
+def validate_training_file(path: Path, spec, con=None) -> Outcome:
+    """Validate a training-set Parquet file (``leadscore train``'s input) straight from disk."""
+    from pipelines.sources import connect
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), None, "missing file", "the training set does not exist",
+                        "build it with 'leadscore build-training-set DATA_DIR --out FILE'")
+    con = con or connect()
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW training_set_file AS SELECT * FROM read_parquet({_quote(str(path))})")
+        con.execute("SELECT count(*) FROM training_set_file").fetchall()
+    except Exception as error:  # noqa: BLE001 - any reading failure is the same problem for the user
+        raise DataError(str(path), None, "unreadable file", str(error).splitlines()[0],
+                        "rebuild it with 'leadscore build-training-set'") from None
+    return validate_training_set(con, "training_set_file", str(path), spec)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# boundary 3: the scored week
+
+
+def validate_scores(con, scores, population: int, as_of: datetime, spec) -> Outcome:
+    """Before anything is written: probabilities in [0, 1], one row per lead, the whole population, known labels."""
+    from models.tiers import TIERS
+    from pipelines.report import STAGES
+
+    relation = "scored_week"
+    con.register(relation, scores)
+    try:
+        common = {"table": "scores", "file": f"scores as of {as_of:%Y-%m-%d}"}
+        checks = [
+            expectation("ExpectTableRowCountToEqual", **common, rule="one row per lead in the population",
+                        value=population, detail=f"the row count differs from the population ({population:,} leads)",
+                        fix="a bug: leads were lost or duplicated between features and scores; report it"),
+            expectation("ExpectColumnValuesToBeUnique", **common, column="lead_id", rule="one row per lead and as_of",
+                        detail="leads are scored more than once", fix="check leads.lead_id is unique"),
+            expectation("ExpectColumnValuesToBeInSet", **common, column="as_of", rule="one as_of",
+                        value_set=[as_of], detail="rows carry another score date", fix="a bug; report it"),
+            expectation("ExpectColumnValuesToNotBeNull", **common, column="probability", rule="not null",
+                        detail="probabilities are missing", fix="the model returned no score; check the model"),
+            expectation("ExpectColumnValuesToBeBetween", **common, column="probability", rule="probability in [0, 1]",
+                        min_value=0.0, max_value=1.0, detail="probabilities are outside [0, 1]",
+                        fix="the model's calibration is broken; roll back with 'leadscore promote --version N'"),
+            expectation("ExpectColumnValuesToBeUnique", **common, column="rank", rule="unique rank",
+                        detail="ranks repeat", fix="a bug; report it"),
+            expectation("ExpectColumnValuesToBeInSet", **common, column="tier", rule="allowed values",
+                        value_set=list(TIERS), detail=f"tiers outside {', '.join(TIERS)}", fix="check tiers in params.yaml"),
+            expectation("ExpectColumnValuesToBeInSet", **common, column="journey_stage", rule="allowed values",
+                        value_set=list(STAGES), detail=f"journey stages outside {', '.join(STAGES)}",
+                        fix="check the stage rules in params.yaml"),
+        ]
+        return run(con, [Asset("scores", relation, "scores", common["file"], checks)], "scores", spec.sample_values)
+    finally:
+        con.unregister(relation)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# writing the record
+
+
+def write_results(outcome: Outcome, out_dir: Path, extra: dict | None = None) -> dict[str, Path]:
+    """Write ``validation.json`` (every GX result in full) and Data Docs HTML into ``out_dir``; return the paths."""
+    from pipelines.stages import atomic_path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {**(extra or {}), **outcome.to_json()}
+    json_path = out_dir / "validation.json"
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    paths = {"json": json_path}
+    if outcome.results and outcome.context is not None:
+        paths["docs"] = _write_data_docs(outcome, out_dir / "data_docs")
+    return paths
+
+
+def _write_data_docs(outcome: Outcome, target: Path) -> Path:
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
+                                                                             ValidationResultIdentifier)
+
+    context = outcome.context
+    staging = Path(tempfile.mkdtemp(prefix=".data_docs.", dir=target.parent))
+    try:
+        context.add_data_docs_site(site_name="leadscore", site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(staging)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        run_id = RunIdentifier(run_name=f"leadscore validate ({outcome.boundary})")
+        for name, result in outcome.results.items():
+            key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, name)
+            context.validation_results_store.set(key, result)
+        context.build_data_docs(site_names=["leadscore"])
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "index.html"
