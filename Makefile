@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast bench bench-quick strip-notebooks clean
+.PHONY: setup demo test test-fast bench bench-quick bench-setup strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,28 @@ test-fast: setup
 
 strip-notebooks: setup  # notebooks are committed without outputs (the tests check)
 	$(BIN)/python notebooks/strip_outputs.py
+
+# Benchmarks (BENCHMARKS.md says what they measure): every step as its own process, results to benchmarks/results.json and
+# BENCHMARKS.md. featuretools needs pandas < 3, so its peer runs in its own environment, .venv-bench.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cksum benchmarks/requirements-featuretools.txt | cut -d' ' -f1)
+REPEATS     ?= 3
+BENCH_ARGS  ?=
+
+bench-setup: setup $(BENCH_STAMP)
+
+$(BENCH_STAMP): benchmarks/requirements-featuretools.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-featuretools.txt
+	rm -f $(BENCH_VENV)/.installed-* && touch $@
+
+bench: bench-setup
+	$(BIN)/python -m benchmarks.run --sizes 10000,100000,1000000 --repeats $(REPEATS) $(BENCH_ARGS)
+
+# 10k leads, one run per step, without the 12-cutoff featuretools peer (about 5 minutes at 10k alone)
+bench-quick: bench-setup
+	$(BIN)/python -m benchmarks.run --sizes 10000 --repeats 1 --skip featuretools-12 $(BENCH_ARGS)
 
 clean:
 	rm -rf data out mlruns mlflow.db .pytest_cache .hypothesis

@@ -1,11 +1,17 @@
 """One benchmark step per process, so wall time and peak memory belong to that step alone.
 
-Usage: python -m benchmarks.steps STEP DATA_DIR [ARGS]; `benchmarks/run.py` calls it under
-`/usr/bin/time -v`. Steps:
+Usage: ``python -m benchmarks.steps STEP DATA_DIR [OUT]``; ``benchmarks/run.py`` runs it and
+records the process's wall time and peak resident memory. Steps:
 
 * ``floor`` -- one DuckDB pass over the event columns the features read: the speed limit;
-* ``features-1`` -- features for the latest cutoff (the scoring path);
-* ``features-12`` -- a 12-cutoff training set (spine, labels, features) written to Parquet.
+* ``features-1`` -- every feature for the population at the latest Monday (the scoring path),
+  written to ``OUT`` (Parquet);
+* ``features-12`` -- a 12-cutoff labelled training set (spine, labels, features) written to ``OUT``;
+* ``spines`` -- the (lead_id, cutoff) rows of those two builds, written into the folder ``OUT``
+  as ``spine-1.parquet`` and ``spine-12.parquet``, for the peers to compute the same rows.
+
+Each prints ``RESULT step=... rows=... seconds=...``; the seconds exclude starting Python and
+the contract checks of loading, and include reading the events and writing the output.
 """
 
 from __future__ import annotations
@@ -13,16 +19,32 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from features.definitions import FeatureSpec, StageSpec
-from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
+from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid, monday_on_or_before
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.config import load_params
 from pipelines.stages import open_data
 
+TRAINING_CUTOFFS = 12
+# every fourth Monday, no settling margin: twelve mature cutoffs fit in the simulated two years
+TRAINING_SPINE = SpineSpec(slide_days=28, settle_days=0, warmup_days=0)
 
-def main(step: str, data_dir: str) -> None:
+
+def score_date(tables) -> datetime:
+    return monday_on_or_before(tables.data_end())
+
+
+def training_cutoffs(tables) -> list[datetime]:
+    """The latest twelve cutoffs whose label window has passed."""
+    end = tables.data_end()
+    cutoffs = cutoff_grid(tables.data_start(), end, TRAINING_SPINE)
+    return [t for t in cutoffs if (end - t).days >= TRAINING_SPINE.horizon_days][-TRAINING_CUTOFFS:]
+
+
+def main(step: str, data_dir: str, out: str | None = None) -> None:
     config = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
     tables = open_data(data_dir, config)
     con = tables.con
@@ -31,27 +53,39 @@ def main(step: str, data_dir: str) -> None:
         rows = con.execute("SELECT count(*) FROM (SELECT lead_id, count(*), sum(duration_s), max(occurred_at) "
                            "FROM events GROUP BY lead_id)").fetchall()[0][0]
     elif step == "features-1":
-        as_of = monday_on_or_before(tables.data_end())
-        table = build_scoring_frame(con, as_of, config.spine, FeatureSpec(), StageSpec(), config.data.event_types,
-                                    config.data.extra_lead_attributes, has_identities=tables.has("identities"))
-        with tempfile.TemporaryDirectory() as tmp:
-            con.execute(f"COPY {table} TO '{tmp}/f.parquet' (FORMAT PARQUET)")
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        table = build_scoring_frame(con, score_date(tables), config.spine, FeatureSpec(), StageSpec(),
+                                    config.data.event_types, config.data.extra_lead_attributes,
+                                    has_identities=tables.has("identities"))
+        rows = _write(con, table, out)
     elif step == "features-12":
-        spec = SpineSpec(slide_days=28, settle_days=0, warmup_days=0)
-        cutoffs = cutoff_grid(tables.data_start(), tables.data_end(), spec)
-        end = tables.data_end()
-        mature = [t for t in cutoffs if (end - t).days >= spec.horizon_days][-12:]
-        table, report = build_training_set(con, spec, FeatureSpec(), StageSpec(), tables.data_start(), end,
-                                           config.data.event_types, config.data.extra_lead_attributes,
-                                           has_identities=tables.has("identities"), cutoffs=mature)
-        with tempfile.TemporaryDirectory() as tmp:
-            con.execute(f"COPY {table} TO '{tmp}/t.parquet' (FORMAT PARQUET)")
+        table, report = build_training_set(con, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
+                                           tables.data_end(), config.data.event_types,
+                                           config.data.extra_lead_attributes,
+                                           has_identities=tables.has("identities"), cutoffs=training_cutoffs(tables))
+        _write(con, table, out)
         rows = int(report["rows"].sum())
+    elif step == "spines":
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        # the same population and labelled spine the two builds above start from
+        population = create_population(con, [score_date(tables)], config.spine, has_deals=tables.has("deals"))
+        con.execute(f"COPY (SELECT lead_id, cutoff FROM {population} WHERE excluded IS NULL ORDER BY lead_id) "
+                    f"TO '{folder / 'spine-1.parquet'}' (FORMAT PARQUET)")
+        spine, _ = create_labelled_spine(con, training_cutoffs(tables), tables.data_end(), TRAINING_SPINE)
+        con.execute(f"COPY (SELECT lead_id, cutoff FROM {spine} ORDER BY cutoff, lead_id) "
+                    f"TO '{folder / 'spine-12.parquet'}' (FORMAT PARQUET)")
+        rows = con.execute(f"SELECT count(*) FROM {spine}").fetchall()[0][0]
     else:
         raise SystemExit(f"unknown step {step}")
     print(f"RESULT step={step} rows={rows} seconds={time.perf_counter() - started:.2f}")
 
 
+def _write(con, table: str, out: str | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        target = out or f"{tmp}/features.parquet"
+        con.execute(f"COPY {table} TO '{target}' (FORMAT PARQUET)")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
