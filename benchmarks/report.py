@@ -166,6 +166,7 @@ def replace_section(document: str, section: str) -> str:
 def plot(results: dict, path: Path) -> None:
     """Wall time and peak memory against the number of events, one line per step, log-log."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -188,6 +189,8 @@ def plot(results: dict, path: Path) -> None:
         axis.set_ylabel(unit)
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
+        axis.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.legend(fontsize=8)
     figure.suptitle("leadscore benchmark: scaling with data size (median of runs; dashed: peers)")
     figure.tight_layout()

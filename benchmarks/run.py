@@ -143,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m benchmarks.run " + " ".join(map(shlex.quote, argv if argv is not None else sys.argv[1:]))
         given = dict(item.split("=", 1) for item in options.data)
         failed_peers: dict[str, int] = {}
-        trained: dict[int, str] = {}  # leads -> tracking URI of a store holding a champion
         for leads in options.sizes:
-            entry = bench_size(leads, options, command, given.get(str(leads)), failed_peers, trained)
+            entry = bench_size(leads, options, command, given.get(str(leads)), failed_peers)
             results["sizes"][str(leads)] = entry
             results["updated"] = entry["date"]
             results_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
@@ -195,8 +194,7 @@ def write_outputs(results: dict, options) -> None:
 # ----------------------------------------------------------------------------- one size
 
 
-def bench_size(leads: int, options, command: str, given_data: str | None, failed_peers: dict[str, int],
-               trained: dict[int, str]) -> dict:
+def bench_size(leads: int, options, command: str, given_data: str | None, failed_peers: dict[str, int]) -> dict:
     work = Path(options.work).resolve()
     folder = work / "runs" / f"leads{leads}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,7 +222,7 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
     for repeat in range(repeats):
         context.repeat = repeat
         fresh_run_outputs(folder)
-        context.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+        context.tracking_uri, context.model_from = f"sqlite:///{folder / 'mlflow.db'}", None
         done: set[str] = set()
         for step in STEPS:
             if step.name in reasons:
@@ -234,7 +232,8 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
                 reasons.setdefault(step.name, f"not run: {missing[0]} did not succeed")
                 continue
             if step.name == "score" and "promote" not in done:
-                fallback = next(((n, uri) for n, uri in sorted(trained.items(), reverse=True) if n < leads), None)
+                # no model of this size: score with the champion of the largest smaller size benchmarked here
+                fallback = smaller_champion(work, leads)
                 if fallback is None:
                     reasons.setdefault(step.name, "not run: no model was trained")
                     continue
@@ -251,8 +250,6 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
                 reasons[step.name] = outcome(result, step_timeout(step, options), options)
             elif result.status != "ok" and step.name == "generate" and not data.exists():
                 raise SystemExit(f"generating {leads:,} leads failed; see {folder / 'logs'}")
-        if "promote" in done:
-            trained[leads] = f"sqlite:///{folder / 'mlflow.db'}"
     entry["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     entry["events"] = count_rows(data / "events.parquet")
     entry["validate_command"] = f"leadscore {context.validate_command}"
@@ -290,6 +287,14 @@ def run_step(step: Step, context: SizeContext, repeat: int) -> Run:
     if step.name == "generate":
         shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+def smaller_champion(work: Path, leads: int) -> tuple[int, str] | None:
+    """(leads, MLflow store) of the largest smaller size whose last benchmark run trained a model."""
+    sizes = sorted((int(f.name.removeprefix("leads")), f) for f in (work / "runs").glob("leads*")
+                   if f.name.removeprefix("leads").isdigit() and (f / "training" / "metrics.json").exists())
+    smaller = [(n, f) for n, f in sizes if n < leads]
+    return (smaller[-1][0], f"sqlite:///{smaller[-1][1] / 'mlflow.db'}") if smaller else None
 
 
 def fresh_run_outputs(folder: Path) -> None:
