@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast bench bench-quick bench-setup strip-notebooks clean
+.PHONY: setup demo test test-fast bench bench-quick bench-setup notebooks strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+notebooks: setup  # run the notebooks on the demo's outputs (or the LEADSCORE_* paths); executed copies in out/notebooks/
+	mkdir -p out/notebooks
+	for notebook in notebooks/*.ipynb; do \
+		$(BIN)/jupyter execute --output ../out/notebooks/$$(basename $$notebook .ipynb) $$notebook || exit 1; \
+	done
 
 strip-notebooks: setup  # notebooks are committed without outputs (the tests check)
 	$(BIN)/python notebooks/strip_outputs.py
