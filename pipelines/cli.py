@@ -39,6 +39,12 @@ def user_errors(command):
         except (ConfigError, DataError, NotEnoughData, LookupError, ValueError) as error:
             typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
+        except OSError as error:  # a full disk, a read-only or missing folder, a file we may not read
+            where = f" ({error.filename})" if error.filename else ""
+            typer.secho(f"error: {error.strerror or error}{where}\n  how to fix: check the folder exists, is "
+                        "writable and has free space, and that the files are readable; or choose another --out",
+                        fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 

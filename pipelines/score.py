@@ -1,10 +1,11 @@
 """``leadscore score``: the weekly run, from an export to a ranked, tiered, explained list.
 
 Order of work: validate inputs, load the model, build features as of the score
-date with the model's own feature settings, predict and explain, then write the
-database (one transaction), the CSV and the report (each written to a temporary
-file and renamed). Any failure before the database commit leaves last week's
-table as it was; the attempt is recorded as failed in ``score_runs``.
+date with the model's own feature settings, predict and explain, validate the
+scores, write the CSV and the report to temporary files beside their targets, then
+the database (one transaction), then rename the files into place. Any failure
+before the database commit leaves last week's table and files as they were; the
+attempt is recorded as failed in ``score_runs``.
 """
 
 from __future__ import annotations
@@ -105,20 +106,21 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         accounts = account_rollup(scores)
         drift_table = drift(model.wrapper.profile, frame[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
-        steps.set_postfix_str("writing database"); steps.update()
-        written = sinks.replace_week(engine, when, scores, fail_after_rows=fail_after_rows)
-        steps.set_postfix_str("writing CSV and report"); steps.update()
+        steps.set_postfix_str("writing CSV, report and database"); steps.update()
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = f"{when:%Y-%m-%d}"
         csv_path, report_path = out_dir / f"scores-{stamp}.csv", out_dir / f"report-{stamp}.html"
-        with atomic_path(csv_path) as tmp:
-            sinks.write_csv(scores, tmp)
         from pipelines.report import render_report
 
         result = ScoreResult(run_id, when, scores, accounts, drift_table, previous, model.version, csv_path,
                              report_path, warnings, tables.validation.warnings + checked.warnings)
-        with atomic_path(report_path) as tmp:
-            tmp.write_text(render_report(result, model, config), encoding="utf-8")
+        # The files are written first, beside their targets, and renamed only after the database commit:
+        # a full or read-only output folder fails before the week's rows change, and a failed write-back
+        # leaves last week's files in place.
+        with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp:
+            sinks.write_csv(scores, csv_tmp)
+            report_tmp.write_text(render_report(result, model, config), encoding="utf-8")
+            written = sinks.replace_week(engine, when, scores, fail_after_rows=fail_after_rows)
         steps.update()
     except BaseException as error:
         sinks.finish_run(engine, run_id, "failed", error=f"{type(error).__name__}: {error}"[:2000])

@@ -20,6 +20,7 @@ rows_written, expected_wins, drift_warnings, error.
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from datetime import datetime, timezone
 
@@ -122,14 +123,39 @@ def replace_week(engine: Engine, as_of: datetime, scores: pd.DataFrame, batch: i
     with engine.begin() as conn:
         _lock_week(conn, as_of)
         conn.execute(delete(LEAD_SCORES).where(LEAD_SCORES.c.as_of == as_of))
-        written = 0
+        written, paused = 0, False
         for start in range(0, len(records), batch):
             chunk = records[start:start + batch]
             conn.execute(insert(LEAD_SCORES), chunk)
             written += len(chunk)
             if fail_after_rows is not None and written >= fail_after_rows:
                 raise RuntimeError(f"injected failure after {written} rows")
+            paused = paused or _fault_pause(written)
     return written
+
+
+FAULT_PAUSE = "LEADSCORE_FAULT_PAUSE"
+
+
+def _fault_pause(written: int) -> bool:
+    """For the fault tests only: ``LEADSCORE_FAULT_PAUSE="ROWS:PATH"`` holds a real run inside its transaction.
+
+    Once ROWS rows are inserted (not committed), the run creates PATH and waits while it
+    exists (at most ten minutes), so a test can SIGKILL the process mid-transaction, or
+    start a competing run for the same week, and then delete PATH to let it commit.
+    """
+    spec = os.environ.get(FAULT_PAUSE)
+    if not spec:
+        return False
+    rows, _, path = spec.partition(":")
+    if written < int(rows):
+        return False
+    with open(path, "w") as marker:
+        marker.write(str(os.getpid()))
+    deadline = time.monotonic() + 600
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
 
 
 def _lock_week(conn, as_of: datetime) -> None:

@@ -59,7 +59,7 @@ class DataError(ValueError):
         where = f"{self.file}" + (f", column '{self.column}'" if self.column else "")
         lines = [f"{where}: {self.rule}: {self.detail}"]
         if self.rows:
-            lines.append("  offending rows: " + "; ".join(self.rows))
+            lines.append("  examples: " + "; ".join(self.rows))
         lines.append(f"  how to fix: {self.fix}")
         return "\n".join(lines)
 

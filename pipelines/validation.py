@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -275,7 +276,7 @@ def _show(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 160 else text[:157] + "..."
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -357,8 +358,8 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
                     detail=f"values are later than the export itself ({latest:%Y-%m-%d %H:%M} UTC)",
                     fix="check the time zone (naive values are read as UTC) and the year; or set "
                         "validation.extracted_at if the files were written long after the export"))
-        for index, (rule, condition, fix) in enumerate(table.row_rules):
-            alias = f"breaks_rule_{index + 1}"
+        for rule, condition, fix in table.row_rules:
+            alias = "broken_" + re.sub(r"\W+", "_", rule).strip("_")  # the column Data Docs shows
             derived.append(f"CASE WHEN NOT ({condition}) THEN CAST(t AS VARCHAR) END AS {alias}")
             checks.append(expectation("ExpectColumnValuesToBeNull", **common, on=alias, rule=rule,
                                       detail="rows break the rule", fix=fix))
