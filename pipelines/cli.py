@@ -30,6 +30,8 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from sqlalchemy.exc import SQLAlchemyError
+
         from models.training import NotEnoughData
         from pipelines.config import ConfigError
         from pipelines.sources import DataError
@@ -38,6 +40,11 @@ def user_errors(command):
             return command(*args, **kwargs)
         except (ConfigError, DataError, NotEnoughData, LookupError, ValueError) as error:
             typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        except SQLAlchemyError as error:  # a server that is down or refuses us; the URL (and password) is not shown
+            cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            typer.secho(f"error: database: {cause}\n  how to fix: check score.db_url, $LEADSCORE_DB_URL or --db, and "
+                        "that the server is up and accepts this user", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
         except OSError as error:  # a full disk, a read-only or missing folder, a file we may not read
             where = f" ({error.filename})" if error.filename else ""

@@ -29,7 +29,7 @@ from models.tiers import TIERS, assign_tiers
 from pipelines import sinks
 from pipelines.config import Params
 from pipelines.stages import atomic_path, open_data
-from pipelines.train import configure_mlflow
+from pipelines.train import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
 
 DEFAULT_MODEL = "models:/lead-propensity@champion"
@@ -73,11 +73,11 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
     out_dir = Path(out_dir or config.score.out_dir)
     steps = tqdm(total=6, desc="scoring", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
     run_id = uuid.uuid4().hex
+    model_uri = registry_model(model_uri or DEFAULT_MODEL)
     tables = open_data(data_dir, config)  # validated before anything, even the database file, is created
     when = parse_as_of(as_of, tables.data_end())
     engine = sinks.engine_for(db_url, config.score.db_url)
     sinks.ensure_schema(engine)
-    model_uri = model_uri or DEFAULT_MODEL
     sinks.start_run(engine, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
                              "data_digest": tables.digest()})
     try:

@@ -48,6 +48,18 @@ def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
     return redact(uri)
 
 
+def registry_model(uri: str) -> str:
+    """``uri`` if it names a model in the MLflow registry; anything else is refused.
+
+    Loading a model runs code from its artifact (a pickled Python object), so models come
+    only from the configured registry, where training put them, never from a path or URL.
+    """
+    if not uri.startswith("models:/"):
+        raise ValueError(f"--model {uri!r}: models are loaded only from the MLflow registry "
+                         "(models:/NAME@ALIAS or models:/NAME/VERSION), because loading a model runs its code")
+    return uri
+
+
 def redact(url: str) -> str:
     """A URL with any password replaced, safe to print or log."""
     from sqlalchemy.engine import make_url
@@ -230,7 +242,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
 def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame:
     """The champion on recent matured cutoffs: lift and recall per tier, as sales would have worked the list."""
     configure_mlflow(config.mlflow)
-    model = load(model_uri)
+    model = load(registry_model(model_uri))
     frame = load_training_set(training_set)
     recent = sorted(frame["cutoff"].unique())[-config.train.split.test_cutoffs:]
     block = frame[frame["cutoff"].isin(recent)].copy()
