@@ -59,7 +59,8 @@ def render_size(entry: dict) -> str:
     out = [f"### {entry['leads']:,} leads · {events}", "",
            f"Measured {entry['date']} on {_machine_text(entry)}. "
            f"{runs} run{'s' if runs != 1 else ''} per step: the median wall time and the largest peak memory. "
-           f"Data: {entry.get('data', '?')}, seed {entry.get('seed', '?')}. Command: `{entry.get('command', '?')}`.", "",
+           f"Data: {entry.get('data', '?')}, seed {entry.get('seed', '?')}. {_code_text(entry)}"
+           f"Command: `{entry.get('command', '?')}`.", "",
            "| step | wall | peak RSS | in-step | runs | ratio to the floor (in-step; wall) |",
            "|---|---:|---:|---:|---:|---|"]
     ratios = entry.get("ratios", {})
@@ -110,6 +111,14 @@ def render_size(entry: dict) -> str:
             out.append("| model ÷ oracle | " + " | ".join(
                 f"{ratio[col]:.2f}" if ratio.get(col) is not None else "" for col, _, _ in QUALITY_COLUMNS) + " |")
     return "\n".join(out) + "\n"
+
+
+def _code_text(entry: dict) -> str:
+    code = entry.get("code")
+    if not code or not code.get("commit"):
+        return ""
+    changed = code.get("uncommitted", [])
+    return f"Code: commit {code['commit']}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "") + ". "
 
 
 def _machine_text(entry: dict) -> str:

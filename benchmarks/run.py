@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         for leads in options.sizes:
             entry = bench_size(leads, options, command, given.get(str(leads)), failed_peers)
             results["sizes"][str(leads)] = entry
-            results["updated"] = entry["date"]
+            results["last_run"] = {k: entry[k] for k in ("date", "command", "machine")}
+            results.pop("updated", None)
             results_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     write_outputs(results, options)
     print(report.render(results, only=[str(n) for n in options.sizes] if not options.render_only else None))
@@ -203,7 +204,7 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
     context = SizeContext(leads=leads, seed=options.seed, data=data, folder=folder,
                           params=write_params(folder, data), options=options, validate_command=validation_command())
     entry = {"leads": leads, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
-             "machine": machine(), "repeats": repeats, "seed": options.seed,
+             "machine": machine(), "code": code_version(), "repeats": repeats, "seed": options.seed,
              "data": str(data) if given_data else f"generated ({data.name})",
              "load_average_before": [round(x, 2) for x in os.getloadavg()], "steps": {}}
     skipped = set(options.skip)
@@ -399,6 +400,17 @@ def validation_command() -> str:
     """``leadscore validate`` where the CLI has it (Great Expectations suites), else ``leadscore check``."""
     probe = subprocess.run(leadscore("validate", "--help"), capture_output=True)
     return "validate" if probe.returncode == 0 else "check"
+
+
+def code_version() -> dict:
+    """The commit measured, and the package files that differed from it (work in progress is measured too)."""
+    def git(*args) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "features", "models", "pipelines", "params.yaml")
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(),
+            "uncommitted": sorted(line[3:] for line in changed.splitlines() if line.strip())}
 
 
 def count_rows(path: Path) -> int | None:
