@@ -44,18 +44,24 @@ def run(command: list[str], *, log: Path, cwd: Path | None = None, env: dict | N
         started = time.monotonic()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if killed_for is None:
-                if timeout_s is not None and time.monotonic() - started > timeout_s:
-                    killed_for = "timeout"
-                elif memory_limit_bytes is not None and _resident_bytes(process.pid) > memory_limit_bytes:
-                    killed_for = "memory"
-                if killed_for:
-                    _kill_group(process.pid)
-            time.sleep(POLL_SECONDS)
+        try:
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                if killed_for is None:
+                    if timeout_s is not None and time.monotonic() - started > timeout_s:
+                        killed_for = "timeout"
+                    elif memory_limit_bytes is not None and _resident_bytes(process.pid) > memory_limit_bytes:
+                        killed_for = "memory"
+                    if killed_for:
+                        _kill_group(process.pid)
+                time.sleep(POLL_SECONDS)
+        except BaseException:  # Ctrl-C: the child has its own session, so the terminal's signal never reached it
+            _kill_group(process.pid)
+            os.wait4(process.pid, 0)
+            process.returncode = -signal.SIGKILL
+            raise
         wall = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
     text = log.read_text(errors="replace")
