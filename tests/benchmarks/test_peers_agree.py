@@ -1,8 +1,8 @@
 """The peers compute the same features as leadscore, so the benchmark compares like with like.
 
 The pandas peer runs here (it shares leadscore's environment); the featuretools peer
-needs pandas < 3 and is checked by every benchmark run instead (``agreement`` in
-``benchmarks/results.json``). A small simulated world is varied with what the simulator
+needs pandas < 3 and runs in ``.venv-bench`` when that exists (every benchmark run
+checks it as well: ``agreement`` in ``benchmarks/results.json``). A small simulated world is varied with what the simulator
 never writes (late ingestion, re-sent events, missing content and durations), then
 leadscore's one-cutoff build (the scoring path) and its 12-cutoff training set are
 compared with the peer on the same rows: floats within 1e-9 relative, nulls exactly.
@@ -10,6 +10,8 @@ compared with the peer on the same rows: floats within 1e-9 relative, nulls exac
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,6 +94,25 @@ def test_pandas_peer_equals_leadscore_over_twelve_cutoffs(world, tmp_path):
     table, _ = build_training_set(tables.con, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
                                   tables.data_end(), DEFAULT_EVENT_TYPES, EXTRA, cutoffs=cutoffs)
     check = _agree(tables, table, tmp_path, "twelve")
+    assert check["equal"], check
+
+
+BENCH_PYTHON = Path(__file__).resolve().parents[2] / ".venv-bench" / "bin" / "python"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BENCH_PYTHON.exists(), reason="no .venv-bench (make bench-setup makes it)")
+def test_featuretools_peer_equals_leadscore(world, tmp_path):
+    tables = open_tables(world, extra_lead_columns=EXTRA, require_deals=True)
+    cutoffs = training_cutoffs(tables)[-3:]  # featuretools is slow: three cutoffs show the per-cutoff handling
+    table, _ = build_training_set(tables.con, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
+                                  tables.data_end(), DEFAULT_EVENT_TYPES, EXTRA, cutoffs=cutoffs)
+    ours = tmp_path / "ours.parquet"
+    tables.con.execute(f"COPY {table} TO '{ours}' (FORMAT PARQUET)")
+    theirs = tmp_path / "featuretools.parquet"
+    subprocess.run([str(BENCH_PYTHON), "-m", "benchmarks.peers.featuretools_features", str(world), str(ours), str(theirs)],
+                   check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    check = compare(ours, theirs, shared.feature_names())
     assert check["equal"], check
 
 
