@@ -1,19 +1,20 @@
-"""The point-in-time feature builder: declarations in, one DuckDB query plan out.
+"""The point-in-time feature builder: declarations in, DuckDB SQL out.
 
 Training and scoring call the same `build_features`; scoring simply passes one
-cutoff. Work is shared across cutoffs instead of repeating a query per cutoff:
+cutoff. The plan, chosen by measurement on 100M-event logs (see BENCHMARKS.md):
 
-1. ``_attributed``: events tied to a lead (directly, or through an identity) with
-   the day they happened and ``lo``, the first cutoff at which they are *known*
+1. *Attribution*: events tied to a lead (directly, or through an identity) with the
+   day they happened and ``lo``, the first cutoff at which they are *known*
    (``occurred_at < t``, ``ingested_at <= t``, ``identified_at < t``).
-2. ``_grains``: those events counted per lead, kind, first-known cutoff and the
-   cutoffs at which each window stops reaching them (events alike in all of these
-   are interchangeable for every windowed sum).
-3. Each windowed feature is a sum of contributions that switch on at cutoff
-   ``lo`` and off at the first cutoff whose window no longer reaches the day.
-   Contributions become +/- deltas per (lead, cutoff index); a running sum over
-   the cutoff index gives every cutoff's value. The cost grows with the number of
-   events, not with events x cutoffs.
+2. *Activity*: for a grid of cutoffs, those events are folded once into a compact
+   table per (lead, day, lo) with one count column per signal; one cutoff reads the
+   events directly.
+3. *Per cutoff*, one grouped pass over the activity computes every windowed count,
+   page time, recency and active-day bitmap of every lead as FILTERed aggregates
+   (a wide aggregation costs little more than a narrow one: grouping dominates),
+   then the buying committee is summed from those per-lead rows.
+4. *Distinct content* is the one feature that needs the (lead, item) grain; a
+   bitmap of the cutoffs each pair is live at serves every cutoff in one pass.
 
 Cutoffs are whole UTC days on a regular grid (or a single day); day numbers are
 integers, so all window arithmetic is integer arithmetic on precomputed bounds.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 import duckdb
+from tqdm import tqdm
 
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, Signal, StageSpec, manifest, signals
@@ -91,6 +93,7 @@ def build_features(
     has_deals: bool = True,
     out: str = "features",
     cutoffs: list[datetime] | None = None,
+    progress: bool = False,
 ) -> str:
     """Create table ``out``: the rows of table ``spine`` (lead_id, cutoff, ...) plus journey stage and features.
 
@@ -104,242 +107,223 @@ def build_features(
         raise ValueError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     sigs = signals(spec, event_types)
-    k_of = grid.index_of(_day("s.cutoff"))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _points AS SELECT DISTINCT s.lead_id, l.account_id, {k_of} AS k "
-                f"FROM {spine} s JOIN leads l USING (lead_id)")
-    _attribute_events(con, grid, spec, sigs, has_identities and _exists(con, "identities"))
-    lead_parts = [_windowed_counts(con, grid, spec, sigs), _active_days(con, grid, spec, sigs),
-                  _distinct_content(con, grid, spec), _recency(con, grid, spec, sigs)]
-    account_parts = [_account_activity(con, grid, spec, sigs), _account_deals(con, grid, has_deals)]
-    joins = [f"LEFT JOIN {t} ON {t}.lead_id = s.lead_id AND {t}.k = {k_of}" for t in lead_parts]
-    joins += [f"LEFT JOIN {t} ON {t}.account_id = l.account_id AND {t}.k = {k_of}" for t in account_parts]
+    attributed = _attributed(grid, spec, has_identities and _exists(con, "identities"))
+    activity = _activity(con, grid, attributed)
+    content = _distinct_content(con, grid, spec, attributed)
     feats = manifest(spec, event_types, extra_lead_attributes)
     spine_columns = [c for c in con.sql(f"SELECT * FROM {spine} LIMIT 0").columns if c not in ("lead_id", "cutoff")]
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {out} AS
-        WITH assembled AS (
-            SELECT s.*, l.account_id, {_feature_columns(grid, spec, extra_lead_attributes, feats, k_of)}
-            FROM {spine} s
-            JOIN leads l ON l.lead_id = s.lead_id
-            {chr(10).join(joins)}
-        )
-        SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
-               {_journey_stage(stage)} AS journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
-        FROM assembled""")
+    seniority, function = title_sql("title")
+    # titles are parsed once per lead, not once per row (the parser is a cascade of regular expressions)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _titles AS
+                    SELECT lead_id, {seniority} AS title_seniority, {function} AS title_function
+                    FROM leads SEMI JOIN (SELECT DISTINCT lead_id FROM {spine}) USING (lead_id)""")
+    con.execute(f"DROP TABLE IF EXISTS {out}")
+    for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
+        _lead_activity(con, grid, spec, sigs, activity, k)
+        _account_activity(con, grid, spec, k, has_deals)
+        rows = f"""
+            WITH assembled AS (
+                SELECT s.*, l.account_id, {_feature_columns(grid, spec, extra_lead_attributes, feats, k)}
+                FROM {spine} s
+                JOIN leads l ON l.lead_id = s.lead_id
+                LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
+                LEFT JOIN {content} c ON c.lead_id = s.lead_id AND c.k = {k}
+                LEFT JOIN _account_k ac ON ac.account_id = l.account_id
+                LEFT JOIN _titles t ON t.lead_id = s.lead_id
+                WHERE s.cutoff = {grid.timestamp_of(str(k))}
+            )
+            SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
+                   {_journey_stage(stage)} AS journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
+            FROM assembled"""
+        con.execute(f"CREATE TABLE {out} AS {rows}" if k == 0 else f"INSERT INTO {out} {rows}")
     return out
 
 
-def _attribute_events(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], has_identities: bool) -> None:
-    """Events tied to a lead, with the first cutoff index at which each is known."""
+def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
+    """SQL: events tied to a lead (directly, or through an identity known in time), with ``day`` and ``lo``.
+
+    ``lo`` is the index of the first cutoff at which the event is known: it happened
+    before the cutoff, was ingested by it, and (for an anonymous event) its identity was
+    resolved before it. Events no cutoff of the grid can see are left out here.
+    """
     lower = grid.first_day - spec.lookback_days
-    upper = grid.day_of(grid.count - 1)
-    day = _day("occurred_at")
     known = "greatest(occurred_at, coalesce(ingested_at - INTERVAL 1 MICROSECOND, occurred_at))"
+    columns = "event_type, content_type, content_id, duration_s"
     direct = f"""
-        SELECT lead_id, event_type, content_type, content_id, duration_s, FALSE AS stitched,
-               {day} AS day, {_day(known)} AS known_day
-        FROM events WHERE lead_id IS NOT NULL AND {day} >= {lower} AND {day} < {upper}"""
+        SELECT lead_id, {columns}, FALSE AS stitched, {_day('occurred_at')} AS day, {_day(known)} AS known_day
+        FROM events WHERE lead_id IS NOT NULL"""
     stitched = ""
     if has_identities:
         # An anonymous event counts for a lead only once the identity is known (identified_at < t);
         # events that carry a lead_id already are never counted twice through a cookie.
         stitched = f"""
         UNION ALL
-        SELECT i.lead_id, e.event_type, e.content_type, e.content_id, e.duration_s, TRUE,
-               {_day('e.occurred_at')}, {_day('greatest(' + known.replace('occurred_at', 'e.occurred_at').replace('ingested_at', 'e.ingested_at') + ', i.identified_at)')}
+        SELECT i.lead_id, {columns}, TRUE, {_day('occurred_at')}, {_day(f'greatest({known}, i.identified_at)')}
         FROM events e
         JOIN (SELECT anonymous_id, lead_id, min(identified_at) AS identified_at FROM identities GROUP BY 1, 2) i
-          ON e.anonymous_id = i.anonymous_id
-        WHERE e.lead_id IS NULL AND {_day('e.occurred_at')} >= {lower} AND {_day('e.occurred_at')} < {upper}"""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _attributed AS
-        SELECT * EXCLUDE (known_day), {grid.first_after('known_day')} AS lo
-        FROM ({direct}{stitched}) WHERE {grid.first_after('known_day')} < {grid.count}""")
-    ends = ", ".join(f"{grid.first_after(f'day + {w}')} AS end_{w}" for w in spec.windows_days)
-    end_names = ", ".join(f"end_{w}" for w in spec.windows_days)
-    # Signal membership and window gating as small integers, computed once per grain row, so that the
-    # wide aggregations below are multiplications rather than string comparisons.
-    flags = ", ".join(f"CAST({s.where} AS UTINYINT) AS f_{s.name}" for s in sigs)
-    gated = ", ".join(f"CASE WHEN lo < end_{w} THEN n ELSE 0 END AS n_{w}, "
-                      f"CASE WHEN lo < end_{w} THEN coalesce(dwell_ms, 0) ELSE 0 END AS ms_{w}"
-                      for w in spec.windows_days)
-    # The grain: events that switch on and off at the same cutoffs are interchangeable for every
-    # windowed sum, so they are counted together (the day itself is kept only as the latest day).
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _grains AS
-        SELECT *, {flags}, {gated} FROM (
-            SELECT lead_id, lo, {end_names}, event_type, content_type, stitched, count(*) AS n,
-                   -- whole milliseconds, so that +/- window deltas cancel exactly
-                   sum(CASE WHEN event_type = 'page_view' THEN CAST(round(duration_s * 1000) AS BIGINT) END) AS dwell_ms,
-                   max(day) AS last_day
-            FROM (SELECT *, {ends} FROM _attributed) GROUP BY ALL)""")
-
-
-def _interval_sums(con, name: str, grid: Grid, source: str, key: str, columns: list[tuple[str, str, str]],
-                   points: str) -> str:
-    """Sum values over the cutoffs each source row is live for: [lo, end) in cutoff indices.
-
-    ``source`` has columns ``key``, ``lo`` and whatever the value/end expressions use;
-    ``columns`` are (output name, value expression, end expression). A value must already
-    be zero on rows whose interval is empty (``lo >= end``). Returns a table with one row
-    per point (key, k).
-    """
-    starts = ", ".join(f"sum({value}) AS {out}" for out, value, end in columns)
-    ends = []
-    for end in dict.fromkeys(end for _, _, end in columns):
-        cols = ", ".join(f"-sum({value}) AS {out}" for out, value, e in columns if e == end)
-        ends.append(f"SELECT {key}, {end} AS k, {cols} FROM src WHERE {end} < {grid.count} GROUP BY ALL")
-    names = [out for out, _, _ in columns]
-    table = f"_part_{name}"
-    if grid.count == 1:
-        # one cutoff (scoring): every live contribution starts at k = 0 and nothing ends before it
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT p.{key}, p.k, {', '.join(f'coalesce(s.{n}, 0) AS {n}' for n in names)}
-            FROM (SELECT DISTINCT {key}, k FROM {points}) p
-            LEFT JOIN (SELECT {key}, {starts} FROM ({source}) src WHERE lo = 0 GROUP BY {key}) s
-              ON s.{key} IS NOT DISTINCT FROM p.{key}""")
-        return table
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        WITH src AS ({source}),
-        deltas AS (
-            SELECT {key}, lo AS k, {starts} FROM src GROUP BY ALL
-            {''.join(' UNION ALL BY NAME ' + e for e in ends)}
-            UNION ALL BY NAME SELECT DISTINCT {key}, k FROM {points}
-        ),
-        summed AS (SELECT {key}, k, {', '.join(f'sum(coalesce({n}, 0)) AS {n}' for n in names)} FROM deltas GROUP BY ALL),
-        running AS (
-            SELECT {key}, k, {', '.join(f'sum({n}) OVER w AS {n}' for n in names)}
-            FROM summed WINDOW w AS (PARTITION BY {key} ORDER BY k ROWS UNBOUNDED PRECEDING)
-        )
-        SELECT r.* FROM running r SEMI JOIN (SELECT DISTINCT {key}, k FROM {points}) p
-          ON r.{key} IS NOT DISTINCT FROM p.{key} AND r.k = p.k""")
-    return table
-
-
-def _windowed_counts(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
-    ends = {w: f"end_{w}" for w in spec.windows_days}
-    columns = [(f"{s.name}_count_{w}d", f"n_{w} * f_{s.name}", ends[w]) for s in sigs for w in spec.windows_days]
-    columns += [(f"time_on_page_ms_{w}d", f"ms_{w}", ends[w]) for w in spec.windows_days]
-    columns += [(f"stitched_events_{w}d", f"n_{w} * CAST(stitched AS UTINYINT)", ends[w]) for w in spec.windows_days]
-    return _interval_sums(con, "counts", grid, "SELECT * FROM _grains", "lead_id", columns, "_points")
-
-
-def _active_days(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
-    """A day is active at a cutoff once any of its events is known there: the minimum ``lo`` of the day."""
-    engaged = next(s for s in sigs if s.name == "events").where
-    intent = next(s for s in sigs if s.name == "high_intent").where
-    ends = ", ".join(f"{grid.first_after(f'day + {w}')} AS end_{w}" for w in spec.windows_days)
-    source = f"""
-        SELECT *, {ends} FROM (
-            SELECT lead_id, day, 'any' AS kind, lo_any AS lo FROM _days WHERE lo_any IS NOT NULL
-            UNION ALL
-            SELECT lead_id, day, 'intent', lo_intent FROM _days WHERE lo_intent IS NOT NULL)"""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _days AS
-        SELECT lead_id, day, min(lo) FILTER (WHERE {engaged}) AS lo_any, min(lo) FILTER (WHERE {intent}) AS lo_intent
-        FROM _attributed GROUP BY lead_id, day""")
-    columns = []
-    for w in spec.windows_days:
-        end = f"end_{w}"
-        columns += [(f"active_days_{w}d", f"CASE WHEN kind = 'any' AND lo < {end} THEN 1 ELSE 0 END", end),
-                    (f"high_intent_days_{w}d", f"CASE WHEN kind = 'intent' AND lo < {end} THEN 1 ELSE 0 END", end)]
-    return _interval_sums(con, "days", grid, source, "lead_id", columns, "_points")
-
-
-def _distinct_source(grid: Grid, spec_windows, grouped: str, key: str, item: str) -> str:
-    """Distinct items in a window: an item counts at k while its latest known day is within the window.
-
-    Per (key, item), ``lo`` values are sorted; between one ``lo`` and the next, the
-    latest known day ``L`` is fixed, so the item counts on [lo, min(next lo, first
-    cutoff past L + w)). These intervals are disjoint, so their sums are exact.
-    """
-    ends = ", ".join(f"least(next_lo, {grid.first_after(f'latest + {w}')}) AS end_{w}" for w in spec_windows)
+          USING (anonymous_id)
+        WHERE e.lead_id IS NULL"""
     return f"""
-        SELECT {key}, lo, {ends} FROM (
-            SELECT {key}, {item}, lo,
-                   max(last_day) OVER (PARTITION BY {key}, {item} ORDER BY lo ROWS UNBOUNDED PRECEDING) AS latest,
-                   lead(lo, 1, {grid.count}) OVER (PARTITION BY {key}, {item} ORDER BY lo) AS next_lo
-            FROM ({grouped}))"""
+        SELECT * EXCLUDE (known_day), {grid.first_after('known_day')} AS lo
+        FROM ({direct}{stitched})
+        WHERE day >= {lower} AND known_day < {grid.day_of(grid.count - 1)}"""
 
 
-def _distinct_content(con, grid: Grid, spec: FeatureSpec) -> str:
-    grouped = "SELECT lead_id, content_id, lo, max(day) AS last_day FROM _attributed WHERE content_id IS NOT NULL GROUP BY ALL"
-    source = _distinct_source(grid, spec.windows_days, grouped, "lead_id", "content_id")
-    columns = [(f"distinct_content_{w}d", f"CAST(lo < end_{w} AS INTEGER)", f"end_{w}") for w in spec.windows_days]
-    return _interval_sums(con, "content", grid, source, "lead_id", columns, "_points")
+def _activity(con, grid: Grid, attributed: str) -> str:
+    """Events per (lead, day, first known cutoff, kind): counts and page time.
+
+    One cutoff reads the events directly. A grid first folds the events into this
+    compact table once, so that each cutoff's passes read fewer, narrower rows.
+    """
+    per_event = f"""
+        SELECT lead_id, day, lo, event_type, content_type, stitched, 1 AS n,
+               -- whole milliseconds, so that sums are exact whatever the row order
+               CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0) ELSE 0 END
+                   AS dwell_ms
+        FROM ({attributed})"""
+    if grid.count == 1:
+        return f"({per_event})"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _activity AS
+                    SELECT lead_id, day, lo, event_type, content_type, stitched,
+                           count(*)::UINTEGER AS n, sum(dwell_ms)::BIGINT AS dwell_ms
+                    FROM ({per_event}) GROUP BY ALL""")
+    return "_activity"
 
 
-def _recency(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
-    """Days since the latest known event of each signal; empty when none within the lookback."""
-    lasts = ", ".join(f"max(CASE WHEN f_{s.name} = 1 THEN last_day END) AS last_{s.name}" for s in sigs)
-    running = ", ".join(f"max(last_{s.name}) OVER w AS last_{s.name}" for s in sigs)
-    days_since = ", ".join(
-        f"CASE WHEN {grid.day_of('k')} - last_{s.name} <= {spec.lookback_days} "
-        f"THEN {grid.day_of('k')} - last_{s.name} END AS days_since_last_{s.name}" for s in sigs)
+def _day_words(lookback_days: int) -> int:
+    return -(-lookback_days // 64)
+
+
+def _segments(spec: FeatureSpec) -> list[int]:
+    """Upper bounds (days before the cutoff) of the day segments: every window edge and every 64-day word edge."""
+    edges = set(spec.windows_days) | {64 * i for i in range(1, _day_words(spec.lookback_days))}
+    return sorted(e for e in edges if e <= spec.lookback_days)
+
+
+def _lead_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], activity: str, k: int) -> None:
+    """TEMP TABLE ``_lead_k``: every lead's windowed counts, active days and recency at cutoff ``k``.
+
+    Two grouped passes. The first folds the known events of the lookback into cells
+    of (lead, kind, day segment), where segments are cut at every window edge, so a
+    cell is wholly inside or outside each window. The second turns a lead's few cells
+    into all its features with FILTERed aggregates. The wide aggregation thus runs
+    over cells, not events: its cost is rows x aggregates.
+
+    Distinct active days are a bitmap of days before the cutoff (64 per word, OR-ed
+    together, popcounts under each window's mask): exact, with no distinct count.
+    """
+    day = grid.first_day + k * grid.step_days
+    ago = f"({day - 1} - day)"
+    edges = _segments(spec)
+    segment = "CASE " + " ".join(f"WHEN {ago} < {e} THEN {i}" for i, e in enumerate(edges)) + " END"
+    # Signal and window membership as 0/1 columns computed once per cell, so that the wide
+    # aggregation is plain arithmetic (DuckDB's per-aggregate FILTER is far slower at this width).
+    flags = [f"CAST({s.where} AS UTINYINT) AS f_{s.name}" for s in sigs]
+    flags += [f"CAST(seg < {edges.index(w) + 1} AS UTINYINT) AS in_{w}" for w in spec.windows_days]
+    cols = []
+    for s in sigs:
+        cols += [f"sum(n * f_{s.name} * in_{w}) AS {s.name}_count_{w}d" for w in spec.windows_days]
+        cols.append(f"{day} - max(CASE WHEN f_{s.name} = 1 THEN last_day END) AS days_since_last_{s.name}")
+    for w in spec.windows_days:
+        cols += [f"sum(dwell_ms * in_{w}) AS time_on_page_ms_{w}d",
+                 f"sum(n * CAST(stitched AS UTINYINT) * in_{w}) AS stitched_events_{w}d"]
+    for kind, signal in (("any", "events"), ("intent", "high_intent")):
+        cols += [f"bit_or(CASE WHEN f_{signal} = 1 AND word = {i} THEN days END) AS {kind}_{i}"
+                 for i in range(_day_words(spec.lookback_days))]
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _part_recency AS
-        WITH marks AS (
-            SELECT lead_id, k, {', '.join(f'max(last_{s.name}) AS last_{s.name}' for s in sigs)} FROM (
-                SELECT lead_id, lo AS k, {lasts} FROM _grains GROUP BY ALL
-                UNION ALL BY NAME SELECT DISTINCT lead_id, k FROM _points
-            ) GROUP BY lead_id, k
-        ),
-        running AS (SELECT lead_id, k, {running} FROM marks
-                    WINDOW w AS (PARTITION BY lead_id ORDER BY k ROWS UNBOUNDED PRECEDING))
-        SELECT r.lead_id, r.k, {days_since} FROM running r
-        SEMI JOIN (SELECT DISTINCT lead_id, k FROM _points) p ON r.lead_id = p.lead_id AND r.k = p.k""")
-    return "_part_recency"
+        CREATE OR REPLACE TEMP TABLE _lead_k AS
+        WITH cells AS (
+            SELECT lead_id, {segment} AS seg, {ago} // 64 AS word, event_type, content_type, stitched,
+                   -- DOUBLE sums of whole numbers are exact and keep the aggregation state small
+                   CAST(sum(n) AS DOUBLE) AS n, CAST(sum(dwell_ms) AS DOUBLE) AS dwell_ms, max(day) AS last_day,
+                   bit_or(CAST(1 AS UBIGINT) << CAST({ago} % 64 AS UBIGINT)) AS days
+            FROM {activity}
+            WHERE lo <= {k} AND day >= {day - spec.lookback_days} AND day < {day}
+            GROUP BY ALL
+            -- a lead's cells side by side: the wide aggregation then updates one group at a time
+            ORDER BY lead_id
+        )
+        SELECT lead_id, {', '.join(cols)} FROM (SELECT *, {', '.join(flags)} FROM cells) GROUP BY lead_id""")
 
 
-def _account_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...]) -> str:
-    """The buying committee: engagement of everyone at the lead's account, the lead included."""
-    con.execute("""CREATE OR REPLACE TEMP TABLE _account_points AS
-                   SELECT DISTINCT account_id, k FROM _points WHERE account_id IS NOT NULL""")
-    by_account = f"SELECT l.account_id, d.* FROM _grains d JOIN leads l USING (lead_id) WHERE l.account_id IS NOT NULL"
-    events_columns = []
+def _days_in_window(kind: str, w: int) -> str:
+    """SQL: set bits of the ``kind`` day bitmap within the last ``w`` days."""
+    terms = []
+    for i in range(_day_words(w)):
+        width = min(64, w - 64 * i)
+        mask = 18446744073709551615 if width == 64 else (1 << width) - 1
+        terms.append(f"coalesce(CAST(bit_count({kind}_{i} & CAST({mask} AS UBIGINT)) AS INTEGER), 0)")
+    return " + ".join(terms)
+
+
+def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
+    """TEMP TABLE ``_content`` (lead_id, k, distinct_content_<w>d): distinct items touched in each window.
+
+    Per (lead, item) pair, the cutoffs at which the item is in a window form a bitmap
+    (an event known from cutoff ``lo`` and inside the window until cutoff ``end`` sets
+    bits lo..end-1); the pairs' bitmaps are OR-ed and a cutoff's count is the number
+    of pairs with its bit set. One grouped pass over the events serves every cutoff,
+    in chunks of at most 62 cutoffs (the bits of one integer).
+    """
+    chunk = 62
+    con.execute("CREATE OR REPLACE TEMP TABLE _content (lead_id VARCHAR, k INTEGER, "
+                + ", ".join(f"distinct_content_{w}d BIGINT" for w in spec.windows_days) + ")")
+    for c0 in range(0, grid.count, chunk):
+        n = min(chunk, grid.count - c0)
+        masks = []
+        for w in spec.windows_days:
+            lo = f"greatest(lo - {c0}, 0)"
+            hi = f"least({grid.first_after(f'day + {w}')} - {c0}, {n})"
+            masks.append(f"bit_or(CASE WHEN {hi} > {lo} THEN (CAST(1 AS UBIGINT) << CAST({hi} AS UBIGINT)) "
+                         f"- (CAST(1 AS UBIGINT) << CAST({lo} AS UBIGINT)) END) AS m_{w}")
+        counts = [f"CAST(sum(CAST((m_{w} >> {j}) & 1 AS DOUBLE)) AS BIGINT) AS d_{j}_{w}" for j in range(n) for w in spec.windows_days]
+        long = " UNION ALL ".join(
+            f"SELECT lead_id, {c0 + j} AS k, " + ", ".join(f"d_{j}_{w}" for w in spec.windows_days) + " FROM _content_chunk"
+            for j in range(n))
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _content_chunk AS
+            WITH pairs AS (
+                SELECT lead_id, content_id, {', '.join(masks)}
+                FROM ({attributed}) WHERE content_id IS NOT NULL AND lo < {c0 + n}
+                  AND {grid.first_after(f'day + {spec.lookback_days}')} > {c0}
+                GROUP BY lead_id, content_id
+                ORDER BY lead_id
+            )
+            SELECT lead_id, {', '.join(counts)} FROM pairs GROUP BY lead_id""")
+        con.execute(f"INSERT INTO _content {long}")
+    return "_content"
+
+
+def _account_activity(con, grid: Grid, spec: FeatureSpec, k: int, has_deals: bool) -> None:
+    """TEMP TABLE ``_account_k``: the buying committee at cutoff ``k`` (everyone at the account, the lead included)."""
+    t = grid.timestamp_of(str(k))
+    sums = []
     for w in spec.account_windows_days:
-        end = f"end_{w}"
-        events_columns += [(f"account_events_{w}d", f"n_{w} * f_events", end),
-                           (f"account_high_intent_{w}d", f"n_{w} * f_high_intent", end)]
-    events_part = _interval_sums(con, "account_events", grid, by_account, "account_id", events_columns, "_account_points")
-    grouped = f"SELECT account_id, lead_id, lo, max(last_day) AS last_day FROM ({by_account}) WHERE f_events = 1 GROUP BY ALL"
-    leads_source = _distinct_source(grid, spec.account_windows_days, grouped, "account_id", "lead_id")
-    leads_columns = [(f"account_engaged_leads_{w}d", f"CAST(lo < end_{w} AS INTEGER)", f"end_{w}")
-                     for w in spec.account_windows_days]
-    leads_part = _interval_sums(con, "account_leads", grid, leads_source, "account_id", leads_columns, "_account_points")
-    known = _interval_sums(
-        con, "account_known", grid,
-        f"SELECT account_id, {grid.first_after(_day('created_at'))} AS lo "
-        f"FROM leads WHERE account_id IS NOT NULL",
-        "account_id", [("account_known_leads", f"CAST(lo < {grid.count} AS INTEGER)", str(grid.count))], "_account_points")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _part_account AS
-        SELECT * FROM {events_part} JOIN {leads_part} USING (account_id, k) JOIN {known} USING (account_id, k)""")
-    return "_part_account"
-
-
-def _account_deals(con, grid: Grid, has_deals: bool) -> str:
-    """Deal history of the account as known at the cutoff (only closes and opens before t)."""
-    if not has_deals:
-        con.execute("""CREATE OR REPLACE TEMP TABLE _part_deals AS SELECT account_id, k,
-                       0 AS account_lost_deals, 0 AS account_won_deals, 0 AS account_open_deals FROM _account_points""")
-        return "_part_deals"
-    t = grid.timestamp_of("p.k")
+        sums += [f"sum(a.events_count_{w}d) AS account_events_{w}d",
+                 f"sum(a.high_intent_count_{w}d) AS account_high_intent_{w}d",
+                 f"count(*) FILTER (WHERE a.events_count_{w}d > 0) AS account_engaged_leads_{w}d"]
+    deal_counts = "0 AS account_lost_deals, 0 AS account_won_deals, 0 AS account_open_deals"
+    deal_join = ""
+    if has_deals:
+        deal_counts = "d.account_lost_deals, d.account_won_deals, d.account_open_deals"
+        deal_join = f"""LEFT JOIN (
+            SELECT account_id,
+                   count(*) FILTER (WHERE status = 'lost' AND closed_at < {t}) AS account_lost_deals,
+                   count(*) FILTER (WHERE status = 'won' AND closed_at < {t}) AS account_won_deals,
+                   count(*) FILTER (WHERE closed_at IS NULL OR closed_at >= {t}) AS account_open_deals
+            FROM deals WHERE created_at < {t} GROUP BY account_id) d USING (account_id)"""
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _part_deals AS
-        SELECT p.account_id, p.k,
-               count(d.deal_id) FILTER (WHERE d.status = 'lost' AND d.closed_at < {t}) AS account_lost_deals,
-               count(d.deal_id) FILTER (WHERE d.status = 'won' AND d.closed_at < {t}) AS account_won_deals,
-               count(d.deal_id) FILTER (WHERE d.created_at < {t} AND (d.closed_at IS NULL OR d.closed_at >= {t}))
-                   AS account_open_deals
-        FROM _account_points p LEFT JOIN deals d ON d.account_id = p.account_id AND d.created_at < {t}
-        GROUP BY ALL""")
-    return "_part_deals"
+        CREATE OR REPLACE TEMP TABLE _account_k AS
+        SELECT known.account_id, known.account_known_leads, active.* EXCLUDE (account_id), {deal_counts}
+        FROM (SELECT account_id, count(*) AS account_known_leads FROM leads
+              WHERE account_id IS NOT NULL AND created_at < {t} GROUP BY account_id) known
+        LEFT JOIN (SELECT l.account_id, {', '.join(sums)} FROM _lead_k a JOIN leads l USING (lead_id)
+                   WHERE l.account_id IS NOT NULL GROUP BY l.account_id) active USING (account_id)
+        {deal_join}""")
 
 
-def _feature_columns(grid: Grid, spec: FeatureSpec, extra_lead_attributes, feats, k_of: str) -> str:
+def _feature_columns(grid: Grid, spec: FeatureSpec, extra_lead_attributes, feats, k: int) -> str:
     """SQL for every feature of the manifest, in manifest order, from the joined parts."""
-    seniority, function = title_sql("l.title")
     bands = spec.company_size_bands
     band_cases = " ".join(
         f"WHEN l.company_size < {hi} THEN '{lo}-{hi - 1}'" for lo, hi in zip((0,) + bands[:-1], bands))
@@ -347,12 +331,14 @@ def _feature_columns(grid: Grid, spec: FeatureSpec, extra_lead_attributes, feats
     special = {
         "company_size_band": f"CASE WHEN l.company_size IS NULL THEN NULL {band_cases} ELSE '{bands[-1]}+' END",
         "industry": "l.industry", "company_size": "CAST(l.company_size AS DOUBLE)", "country": "l.country",
-        "lead_source": "l.lead_source", "title_seniority": seniority, "title_function": function,
-        "lead_age_days": f"({grid.day_of(k_of)} * {US_PER_DAY} - epoch_us(l.created_at)) / {US_PER_DAY}.0",
+        "lead_source": "l.lead_source", "title_seniority": "t.title_seniority", "title_function": "t.title_function",
+        "lead_age_days": f"({grid.day_of(str(k))} * {US_PER_DAY} - epoch_us(l.created_at)) / {US_PER_DAY}.0",
         f"engagement_trend_{short}d_vs_{long_}d":
             f"(coalesce(events_count_{short}d, 0) / {short}.0) / ((coalesce(events_count_{long_}d, 0) + 1) / {long_}.0)",
     }
     for w in spec.windows_days:
+        special[f"active_days_{w}d"] = _days_in_window("any", w)
+        special[f"high_intent_days_{w}d"] = _days_in_window("intent", w)
         special[f"time_on_page_s_{w}d"] = f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0"
         special[f"mean_time_on_page_s_{w}d"] = f"time_on_page_ms_{w}d / 1000.0 / nullif(page_view_count_{w}d, 0)"
         special[f"email_click_rate_{w}d"] = f"email_click_count_{w}d / nullif(email_open_count_{w}d, 0)"

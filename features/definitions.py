@@ -129,10 +129,16 @@ def _window(w: int) -> str:
     return {7: "7 days", 30: "30 days", 90: "90 days", 365: "year"}.get(w, f"{w} days")
 
 
+def _what(signal: Signal) -> str:
+    if signal.name == "events":
+        return "engagement events (not counting e-mail opens)"
+    return f"{signal.name.replace('_', ' ')} events"
+
+
 def windowed_counts(spec: FeatureSpec, event_types) -> list[tuple[Signal, int, Feature]]:
     return [
         (s, w, Feature(f"{s.name}_count_{w}d", "engagement", "numeric",
-                       f"number of {s.name} events in the {w} days before the cutoff",
+                       f"number of {_what(s)} in the {w} days before the cutoff",
                        s.phrase.replace("{n}", "{value:.0f}").replace("{window}", "") + f" in the last {_window(w)}"))
         for s in signals(spec, event_types) for w in spec.windows_days
     ]

@@ -258,7 +258,8 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         return f"NULLIF(CAST({name} AS VARCHAR), '')" if physical == "VARCHAR" else f"CAST({name} AS VARCHAR)"
     if column.dtype == "timestamp":
         if physical.startswith("TIMESTAMP WITH TIME ZONE"):
-            return f"CAST({name} AS TIMESTAMP)"  # the session is UTC, so this converts to UTC
+            # the instant in UTC; plain arithmetic, where a cast goes through the time-zone library (6x slower)
+            return f"make_timestamp(epoch_us({name}))"
         if physical.startswith("TIMESTAMP") or physical == "DATE":
             return f"CAST({name} AS TIMESTAMP)"
         if physical != "VARCHAR":
