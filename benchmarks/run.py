@@ -258,10 +258,13 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
         entry["steps"][step.name] = summarise_runs(runs[step.name], reasons.get(step.name), step, options)
     if context.model_from:
         entry["steps"]["score"]["note"] = f"model trained on {context.model_from:,} leads"
-    entry["agreement"] = {peer: compare(context.out / f"{ours}.parquet", context.out / f"{peer}.parquet",
-                                        feature_names())
-                          for peer, ours in AGREEMENT.items()
-                          if entry["steps"][peer]["status"] == "ok" and entry["steps"][ours]["status"] == "ok"}
+    entry["agreement"] = {}
+    for peer, ours in AGREEMENT.items():
+        outputs = (context.out / f"{ours}.parquet", context.out / f"{peer}.parquet")
+        if entry["steps"][peer]["status"] == "ok" and entry["steps"][ours]["status"] == "ok":
+            # the outputs are those of the last repeat; a step that failed there left none
+            entry["agreement"][peer] = (compare(*outputs, feature_names()) if all(p.exists() for p in outputs) else
+                                        {"equal": False, "error": "the last run left no output to compare"})
     entry["ratios"] = ratios(entry["steps"])
     metrics = folder / "training" / "metrics.json"
     if entry["steps"]["train"]["status"] == "ok" and metrics.exists():
