@@ -73,13 +73,24 @@ def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[
     order = np.argsort(-values, axis=1, kind="stable")
     positives, negatives = [], []
     feature_values = features[names].astype(object).to_numpy()
+    # Values repeat a great deal (small counts, a few categories): each sentence is written once.
+    said: dict = {}
+
+    def sentence(writer, j, value):
+        if value is pd.NA or (isinstance(value, float) and value != value):
+            value = None  # every NaN is its own object: one key for all of them
+        key = (writer, j, value)
+        if key not in said:
+            said[key] = writer(by_name[names[j]], value)
+        return said[key]
+
     for i in range(len(values)):
         row_values = feature_values[i]
         found = []
         for j in order[i]:
             if values[i, j] <= min_contribution or len(found) == top:
                 break
-            text = phrase(by_name[names[j]], row_values[j])
+            text = sentence(phrase, j, row_values[j])
             if text:
                 found.append(text)
         positives.append("; ".join(found))
@@ -87,7 +98,7 @@ def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[
         for j in order[i][::-1]:
             if values[i, j] >= -min_contribution:
                 break
-            negative = _negative(by_name[names[j]], row_values[j])
+            negative = sentence(_negative, j, row_values[j])
             if negative:
                 break
         negatives.append(negative or "")

@@ -8,11 +8,16 @@ user can fix (bad data, bad settings) are printed without a traceback and exit 2
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+# LightGBM's OpenMP threads busy-wait between parallel regions by default; when other work shares the
+# cores that makes prediction and TreeSHAP many times slower. Set before lightgbm is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="leadscore",

@@ -170,17 +170,22 @@ def _changes(scores: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
 
 
 def account_rollup(scores: pd.DataFrame) -> pd.DataFrame:
-    """Accounts ranked by the chance that at least one of their people converts."""
+    """Accounts ranked by the chance that at least one of their people converts (leads taken as independent)."""
     known = scores.dropna(subset=["account_id"])
-    grouped = known.groupby("account_id")
+    with np.errstate(divide="ignore"):
+        log_none = np.log1p(-known["probability"].to_numpy(dtype=float))  # log P(this lead does not convert)
+    columns = known.assign(log_none=log_none,
+                           engaged=known["journey_stage"].isin(["engaged", "leaning_in"]).astype(int))
+    grouped = columns.groupby("account_id", sort=False)
+    best = grouped["probability"].idxmax()
     table = pd.DataFrame({
-        "p_any": 1 - grouped["probability"].apply(lambda p: float(np.prod(1 - p.to_numpy()))),
+        "p_any": 1 - np.exp(grouped["log_none"].sum()),
         "people": grouped.size(),
-        "engaged_people": grouped["journey_stage"].apply(lambda s: int(s.isin(["engaged", "leaning_in"]).sum())),
-        "best_lead": grouped.apply(lambda g: g.loc[g["probability"].idxmax(), "lead_id"], include_groups=False),
+        "engaged_people": grouped["engaged"].sum(),
+        "best_lead": known.loc[best.to_numpy(), "lead_id"].set_axis(best.index),
         "expected_wins": grouped["probability"].sum(),
-    }).sort_values("p_any", ascending=False)
-    return table.reset_index()
+    }).sort_values("p_any", ascending=False, kind="stable")
+    return table.rename_axis("account_id").reset_index()
 
 
 def _drift_warnings(table: pd.DataFrame, config: Params) -> list[str]:
