@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.baselines import RuleScore, RuleSpec, as_object, logistic_regression
 from models.estimator import BoosterSpec, LeadPropensityModel
@@ -39,6 +39,18 @@ class TrainSpec(BaseModel):
     capacity_per_week: int = Field(50, ge=1, description="leads sales can call per week: precision is measured there")
     min_positives_train: int = Field(30, ge=1)
     min_positives_test: int = Field(10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _booster_settings_at_train_level(cls, data):
+        """LightGBM's settings sit directly under ``train`` in params.yaml, so that an experiment reads
+        ``dvc exp run -S train.learning_rate=0.05``; an explicit ``booster:`` mapping is merged underneath."""
+        if isinstance(data, dict):
+            lifted = {key: data[key] for key in BoosterSpec.model_fields if key in data}
+            if lifted:
+                data = {key: value for key, value in data.items() if key not in lifted}
+                data["booster"] = {**dict(data.get("booster") or {}), **lifted}
+        return data
 
 
 class NotEnoughData(ValueError):

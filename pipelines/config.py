@@ -165,6 +165,8 @@ def _explain(path: Path, error: ValidationError, raw: dict) -> str:
     lines = [f"{path}: {error.error_count()} invalid setting(s)"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if key.startswith("train.booster.") and "booster" not in raw.get("train", {}):
+            key = key.replace("train.booster.", "train.", 1)  # LightGBM's keys are written directly under train
         given = item.get("input")
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting (check the spelling; see params.yaml for the known keys)")

@@ -23,7 +23,7 @@ def write_params(folder: Path, **overrides) -> Path:
                         "artifact_location": str(folder / "mlartifacts")}
     params["score"]["db_url"] = f"sqlite:///{folder / 'out' / 'leadscore.db'}"
     params["score"]["out_dir"] = str(folder / "out")
-    params["train"]["booster"]["threads"] = 1  # xdist runs two workers on two cores
+    params["train"]["threads"] = 1  # xdist runs two workers on two cores
     params["train"]["gates"] = {"min_roc_auc": 0.5, "min_pr_auc": 0.0, "max_brier": 0.5, "max_ece": 0.5,
                                 "min_pr_auc_gain_over_rules": -1.0}
     for dotted, value in overrides.items():

@@ -27,7 +27,7 @@ def test_a_missing_file_means_defaults(tmp_path):
     ("features.windows_days", [30, 7], "increasing order"),
     ("generate.start", "2024-11-19", "must be a Monday"),
     ("generate.world", {"bogus_knob": 1}, "unknown simulator knob"),
-    ("train.booster.learning_rate", 0, "train.booster.learning_rate = 0"),
+    ("train.learning_rate", 0, "train.learning_rate = 0"),
     ("stage.window_days", 7, "account_windows_days"),
     ("tiers.capacity", [100, 50, 1000], "increasing"),
 ])
