@@ -203,13 +203,20 @@ def promote(
     version: Annotated[Optional[str], typer.Option(help="set @champion to this version (rollback)")] = None,
     training_set: Annotated[Optional[Path], typer.Option(help="labelled rows to compare challenger and champion on")] = Path(
         "training/training_set.parquet"),
+    record: Annotated[Optional[Path], typer.Option(
+        help="also write the decision and the aliases' versions to this JSON file (the DVC pipeline's record)")] = None,
     params: ParamsOption = Path("params.yaml"),
 ):
     """Make @challenger the @champion if it wins on the most recent matured cutoffs; --version N rolls back."""
     from pipelines.config import load_params
     from pipelines.train import promote as run
+    from pipelines.train import record_promotion
 
-    typer.echo(run(load_params(params), training_set if training_set and training_set.exists() else None, version))
+    config = load_params(params)
+    decision = run(config, training_set if training_set and training_set.exists() else None, version)
+    typer.echo(decision)
+    if record:
+        record_promotion(config, decision, record)
 
 
 @app.command()
@@ -260,5 +267,29 @@ def score(
         typer.secho(f"  drift {warning}", fg=typer.colors.YELLOW)
 
 
-def main():  # pragma: no cover - console entry point
-    app()
+def main():
+    """The console entry point: run one command, then end the process without the interpreter's teardown.
+
+    Once Great Expectations has run on DuckDB, the interpreter's final teardown frees
+    DuckDB's type objects in an order its bindings report as "nanobind: leaked ..."
+    on every exit. Everything is finished by then: the command has returned, its
+    DuckDB databases are freed by the collection below (deleting any spill files),
+    output is flushed; so the process ends here with the command's exit code.
+    """
+    import gc
+    import logging
+    import os
+
+    try:
+        app()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    gc.collect()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

@@ -152,6 +152,9 @@ def _shared_connection_class():
         connection (not a cursor) also lets GX see temporary tables such as a training set.
         """
 
+        def give_back(self):
+            self._ConnectionWrapper__c = None
+
         def begin(self):
             pass
 
@@ -207,14 +210,35 @@ def run(con, assets: list[Asset], boundary: str, sample_values: int = 5) -> Outc
     """Validate every asset with GX over ``con``: a bundled boolean pass, then details of what failed."""
     import sqlalchemy as sa
 
-    import great_expectations as gx
-
     context = _context()
     shared = _shared_connection_class()
-    source = context.data_sources.add_sql(
-        name="leadscore", connection_string="duckdb:///:memory:",
-        kwargs={"creator": lambda: shared(con), "poolclass": sa.pool.StaticPool})
+    lent, lender = [], [con]
+
+    def lend():
+        lent.append(shared(lender[0]))
+        return lent[-1]
+
+    source = context.data_sources.add_sql(name="leadscore", connection_string="duckdb:///:memory:",
+                                          kwargs={"creator": lend, "poolclass": sa.pool.StaticPool})
     outcome = Outcome(boundary, context=context)
+    try:
+        _validate_assets(context, source, assets, sample_values, outcome)
+    finally:
+        # GX keeps its engines (and their pooled connections) for the life of the process: take the
+        # connection back so the export's DuckDB database can be freed when the pipeline is done with it
+        lender.clear()
+        for connection in lent:
+            connection.give_back()
+    errors = {(f.file, f.column, f.rule) for f in outcome.errors}
+    # a tolerance is a warning and an error on one rule: past the tolerance, say it once
+    outcome.findings = [f for f in outcome.findings if f.severity == "error" or (f.file, f.column, f.rule) not in errors]
+    outcome.findings.sort(key=lambda f: f.severity != "error")  # errors first, in suite order
+    return outcome
+
+
+def _validate_assets(context, source, assets: list[Asset], sample_values: int, outcome: Outcome) -> None:
+    import great_expectations as gx
+
     for asset in assets:
         if not asset.expectations:
             continue
@@ -237,11 +261,6 @@ def run(con, assets: list[Asset], boundary: str, sample_values: int = 5) -> Outc
         result.results.sort(key=lambda r: r.expectation_config.meta["check"])
         outcome.results[asset.name] = result
         outcome.findings += [_finding(r) for r in result.results if not r.success]
-    errors = {(f.file, f.column, f.rule) for f in outcome.errors}
-    # a tolerance is a warning and an error on one rule: past the tolerance, say it once
-    outcome.findings = [f for f in outcome.findings if f.severity == "error" or (f.file, f.column, f.rule) not in errors]
-    outcome.findings.sort(key=lambda f: f.severity != "error")  # errors first, in suite order
-    return outcome
 
 
 def _finding(result) -> Finding:
@@ -557,6 +576,7 @@ def _write_data_docs(outcome: Outcome, target: Path) -> Path:
                                                                              ValidationResultIdentifier)
 
     context = outcome.context
+    target = target.resolve()  # GX wants an absolute folder
     staging = Path(tempfile.mkdtemp(prefix=".data_docs.", dir=target.parent))
     try:
         context.add_data_docs_site(site_name="leadscore", site_config={
