@@ -14,17 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,tune]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: setup
-	$(BIN)/leadscore generate --out data/demo
-	$(BIN)/leadscore validate data/demo
-	$(BIN)/leadscore build-training-set data/demo --out training/training_set.parquet
-	$(BIN)/leadscore train training/training_set.parquet --truth data/demo/truth.parquet
-	$(BIN)/leadscore promote --training-set training/training_set.parquet
+demo: setup  # the whole DVC pipeline on generated data: generate, validate, build, train, promote, score
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	$(BIN)/leadscore backtest training/training_set.parquet
-	$(BIN)/leadscore score data/demo
 	@echo
-	@echo "Scored list: table lead_scores in out/leadscore.db, CSV and HTML report in out/"
-	@echo "MLflow UI:   $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "Scored list:  table lead_scores in out/leadscore.db, and out/scores-<date>.csv for the CRM"
+	@echo "Report:       out/report-<date>.html"
+	@echo "Validation:   validation/validation.json and its Data Docs in validation/"
+	@echo "Model:        training/metrics.json and training/plots/ ($(BIN)/dvc metrics show, $(BIN)/dvc plots show)"
+	@echo "MLflow UI:    $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -203,6 +204,15 @@ def evaluate_on_recent(model, frame: pd.DataFrame, cutoffs: int, capacity: int) 
     block = frame[frame["cutoff"].isin(recent)]
     metrics = evaluate(block["label"], model.predict(block), block["cutoff"], capacity, ranking=model.rank_score(block))
     return metrics | {"cutoffs": [str(t)[:10] for t in recent]}
+
+
+def record_promotion(config: Params, decision: str, path: Path) -> None:
+    """The decision and the versions behind @champion and @challenger, for the record (DVC tracks this file)."""
+    configure_mlflow(config.mlflow)
+    record = {"decision": decision, "champion": alias_version("champion"), "challenger": alias_version("challenger"),
+              "model": MODEL_NAME, "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 def promote(config: Params, training_set: Path | None, version: str | None) -> str:
