@@ -143,7 +143,7 @@ def build_training_set(
     from pipelines.config import load_params
     from pipelines.stages import training_set
 
-    summary = training_set(data_dir, out, load_params(params))
+    summary = training_set(data_dir, out, load_params(params), progress=sys.stderr.isatty())
     _warn(summary["warnings"])
     typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
                f"{summary['positives']:,} positives ({(summary['label_rate'] or 0):.2%})")

@@ -54,7 +54,7 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
     return tables
 
 
-def training_set(data_dir: str | Path, out: str | Path, config: Params) -> dict:
+def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False) -> dict:
     """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report."""
     from pipelines.validation import validate_training_set
 
@@ -62,7 +62,8 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params) -> dict:
     con = tables.con
     table, report = build_training_set(
         con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
-        config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"))
+        config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
+        progress=progress)
     out = Path(out)
     checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
     checked.raise_for_errors()  # before anything is written
