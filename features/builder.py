@@ -280,6 +280,19 @@ def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> st
         long = " UNION ALL ".join(
             f"SELECT lead_id, {c0 + j} AS k, " + ", ".join(f"d_{j}_{w}" for w in spec.windows_days) + " FROM _content_chunk"
             for j in range(n))
+        if grid.count == 1:
+            # one cutoff: a pair's latest day says which windows it is in; a narrow state per pair
+            # keeps the (lead, item) hash table -- the build's largest -- within memory at 100M events
+            day = grid.first_day
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _content_chunk AS
+                SELECT lead_id, {', '.join(f'count(*) FILTER (WHERE last_day >= {day - w}) AS d_0_{w}' for w in spec.windows_days)}
+                FROM (SELECT lead_id, content_id, max(day) AS last_day FROM ({attributed})
+                      WHERE content_id IS NOT NULL AND lo = 0 AND day >= {day - spec.lookback_days}
+                      GROUP BY lead_id, content_id)
+                GROUP BY lead_id""")
+            con.execute(f"INSERT INTO _content {long}")
+            continue
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _content_chunk AS
             WITH pairs AS (
