@@ -56,7 +56,7 @@ def example(tmp_path_factory) -> dict:
 
 
 def test_the_example_export_passes_the_contract_check(example):
-    result = subprocess.run([str(LEADSCORE), "check", "data/mycompany"], cwd=example["folder"], capture_output=True,
+    result = subprocess.run([str(LEADSCORE), "validate", "data/mycompany"], cwd=example["folder"], capture_output=True,
                             text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
     assert result.returncode == 0, result.stderr
     assert "contract OK" in result.stdout
