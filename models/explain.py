@@ -70,9 +70,11 @@ def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[
     by_name = {f["name"]: f for f in manifest}
     names = [c for c in contributions.columns if c in by_name and c in features.columns]
     values = contributions[names].to_numpy()
-    order = np.argsort(-values, axis=1, kind="stable")
     positives, negatives = [], []
-    feature_values = features[names].astype(object).to_numpy()
+    # one array per feature, read a value at a time: a row-major object matrix of every value
+    # would hold a Python object per cell (160M of them for a million leads)
+    feature_values = [features[name].to_numpy(dtype=object) if features[name].dtype.kind not in "biuf"
+                      else features[name].to_numpy() for name in names]
     # Values repeat a great deal (small counts, a few categories): each sentence is written once.
     said: dict = {}
 
@@ -84,24 +86,27 @@ def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[
             said[key] = writer(by_name[names[j]], value)
         return said[key]
 
-    for i in range(len(values)):
-        row_values = feature_values[i]
-        found = []
-        for j in order[i]:
-            if values[i, j] <= min_contribution or len(found) == top:
-                break
-            text = sentence(phrase, j, row_values[j])
-            if text:
-                found.append(text)
-        positives.append("; ".join(found))
-        negative = None
-        for j in order[i][::-1]:
-            if values[i, j] >= -min_contribution:
-                break
-            negative = sentence(_negative, j, row_values[j])
-            if negative:
-                break
-        negatives.append(negative or "")
+    batch = 50_000  # rows sorted at a time: the full order matrix of a million leads would be another 1.3 GB
+    for start in range(0, len(values), batch):
+        order = np.argsort(-values[start:start + batch], axis=1, kind="stable")
+        for offset in range(len(order)):
+            i = start + offset
+            found = []
+            for j in order[offset]:
+                if values[i, j] <= min_contribution or len(found) == top:
+                    break
+                text = sentence(phrase, j, feature_values[j][i])
+                if text:
+                    found.append(text)
+            positives.append("; ".join(found))
+            negative = None
+            for j in order[offset][::-1]:
+                if values[i, j] >= -min_contribution:
+                    break
+                negative = sentence(_negative, j, feature_values[j][i])
+                if negative:
+                    break
+            negatives.append(negative or "")
     return pd.DataFrame({"reasons": positives, "main_negative": negatives}, index=contributions.index)
 
 
