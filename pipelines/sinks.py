@@ -217,7 +217,10 @@ def _columns(scores: pd.DataFrame) -> list[list]:
 def read_week(engine: Engine, as_of: datetime) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(select(LEAD_SCORES).where(LEAD_SCORES.c.as_of == as_of).order_by(LEAD_SCORES.c.rank))
-        return pd.DataFrame(rows.fetchall(), columns=SCORE_COLUMNS)
+        frame = pd.DataFrame(rows.fetchall(), columns=SCORE_COLUMNS)
+    # numbers stay numbers even when a column is all NULL (the first week has no score_delta)
+    numeric = [c.name for c in LEAD_SCORES.columns if isinstance(c.type, Float)]
+    return frame.astype({name: float for name in numeric})
 
 
 def read_runs(engine: Engine) -> pd.DataFrame:

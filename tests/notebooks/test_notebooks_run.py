@@ -333,3 +333,18 @@ def test_review_account_rollup_ranks_by_the_chance_of_any_conversion(review, lat
     for account, value in zip(probe["accounts"]["account_id"], probe["accounts"]["p_any"]):
         assert value == pytest.approx(p_any[account], abs=1e-6)
     assert probe["accounts"]["account_id"][0] in shown(notebook, "accounts")
+
+
+def test_review_runs_on_the_very_first_week(world, champion, base_env, tmp_path):
+    """After a first `make demo` there is one week and no 'previous' column to format: it must still run."""
+    from pipelines.score import run_scoring
+
+    url = f"sqlite:///{tmp_path / 'leadscore.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in AMBIENT:
+            patch.delenv(variable, raising=False)
+        result = run_scoring(world["data"], world["config"], db_url=url, out_dir=tmp_path / "out")
+    assert result.scores["score_delta"].isna().all()
+    _, probe = execute("03-weekly-list-review.ipynb", {**base_env, "LEADSCORE_DB_URL": url},
+                       '{"prefix": _sys.prefix, "rows": len(scores)}')
+    assert probe["rows"] == len(result.scores)
