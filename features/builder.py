@@ -62,10 +62,6 @@ class Grid:
         return (f"(CASE WHEN ({day_expr}) < {self.first_day} THEN 0 "
                 f"ELSE least({self.count}, (({day_expr}) - {self.first_day}) // {self.step_days} + 1) END)")
 
-    def index_of(self, day_expr: str) -> str:
-        """SQL: the index k of the cutoff on day ``day_expr``."""
-        return f"((({day_expr}) - {self.first_day}) // {self.step_days})"
-
     def day_of(self, k_expr: str) -> str:
         return f"({self.first_day} + ({k_expr}) * {self.step_days})"
 
@@ -266,8 +262,21 @@ def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> st
     in chunks of at most 62 cutoffs (the bits of one integer).
     """
     chunk = 62
-    con.execute("CREATE OR REPLACE TEMP TABLE _content (lead_id VARCHAR, k INTEGER, "
-                + ", ".join(f"distinct_content_{w}d BIGINT" for w in spec.windows_days) + ")")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _content (lead_id VARCHAR, k INTEGER, "
+                f"{', '.join(f'distinct_content_{w}d BIGINT' for w in spec.windows_days)})")
+    if grid.count == 1:
+        # One cutoff: a pair's latest day says which windows it is in. The narrow state per pair
+        # keeps the (lead, item) hash table -- the build's largest -- within memory at 100M events.
+        day = grid.first_day
+        counts = ", ".join(f"count(*) FILTER (WHERE last_day >= {day - w})" for w in spec.windows_days)
+        con.execute(f"""
+            INSERT INTO _content
+            SELECT lead_id, 0, {counts}
+            FROM (SELECT lead_id, content_id, max(day) AS last_day FROM ({attributed})
+                  WHERE content_id IS NOT NULL AND lo = 0 AND day >= {day - spec.lookback_days}
+                  GROUP BY lead_id, content_id)
+            GROUP BY lead_id""")
+        return "_content"
     for c0 in range(0, grid.count, chunk):
         n = min(chunk, grid.count - c0)
         masks = []
@@ -276,23 +285,11 @@ def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> st
             hi = f"least({grid.first_after(f'day + {w}')} - {c0}, {n})"
             masks.append(f"bit_or(CASE WHEN {hi} > {lo} THEN (CAST(1 AS UBIGINT) << CAST({hi} AS UBIGINT)) "
                          f"- (CAST(1 AS UBIGINT) << CAST({lo} AS UBIGINT)) END) AS m_{w}")
-        counts = [f"CAST(sum(CAST((m_{w} >> {j}) & 1 AS DOUBLE)) AS BIGINT) AS d_{j}_{w}" for j in range(n) for w in spec.windows_days]
+        counts = [f"CAST(sum(CAST((m_{w} >> {j}) & 1 AS DOUBLE)) AS BIGINT) AS d_{j}_{w}"
+                  for j in range(n) for w in spec.windows_days]
         long = " UNION ALL ".join(
             f"SELECT lead_id, {c0 + j} AS k, " + ", ".join(f"d_{j}_{w}" for w in spec.windows_days) + " FROM _content_chunk"
             for j in range(n))
-        if grid.count == 1:
-            # one cutoff: a pair's latest day says which windows it is in; a narrow state per pair
-            # keeps the (lead, item) hash table -- the build's largest -- within memory at 100M events
-            day = grid.first_day
-            con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE _content_chunk AS
-                SELECT lead_id, {', '.join(f'count(*) FILTER (WHERE last_day >= {day - w}) AS d_0_{w}' for w in spec.windows_days)}
-                FROM (SELECT lead_id, content_id, max(day) AS last_day FROM ({attributed})
-                      WHERE content_id IS NOT NULL AND lo = 0 AND day >= {day - spec.lookback_days}
-                      GROUP BY lead_id, content_id)
-                GROUP BY lead_id""")
-            con.execute(f"INSERT INTO _content {long}")
-            continue
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _content_chunk AS
             WITH pairs AS (
