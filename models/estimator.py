@@ -127,6 +127,14 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
     def uncalibrated_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster_.predict_proba(self.prepare(X))[:, 1]
 
+    def score_and_explain(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """Calibrated probability, raw booster probability and SHAP contributions, preparing ``X`` once
+        (the weekly scorer needs all three for a million rows; each preparation copies the frame)."""
+        prepared = self.prepare(X)
+        values = self.booster_.predict(prepared, pred_contrib=True)
+        return (self.calibrator_.predict_proba(prepared)[:, 1], self.booster_.predict_proba(prepared)[:, 1],
+                pd.DataFrame(values, columns=[*self.feature_names_in_, "_bias"], index=X.index))
+
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """SHAP values (log-odds) per feature and row, from LightGBM's TreeSHAP; the last column is the bias."""
         values = self.booster_.predict(self.prepare(X), pred_contrib=True)

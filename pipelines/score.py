@@ -134,10 +134,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
 
 
 def _score_frame(frame: pd.DataFrame, features: list[str], model, config: Params, when: datetime, run_id: str):
-    probability = model.predict(frame[features])
     # isotonic calibration makes plateaus; the booster's raw score orders leads within them
-    raw = model.wrapper.model.uncalibrated_proba(frame[features])
-    contributions = model.wrapper.model.contributions(frame[features])
+    probability, raw, contributions = model.wrapper.model.score_and_explain(frame[features])
     manifest = model.wrapper.manifest
     scores = frame[["lead_id", "account_id", "journey_stage"]].copy()
     scores["as_of"] = when
