@@ -23,16 +23,19 @@ integers, so all window arithmetic is integer arithmetic on precomputed bounds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
-import duckdb
 from tqdm import tqdm
 
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, Signal, StageSpec, manifest, signals
+from features.engine import Engine, as_engine
 from features.titles import title_sql
 
 US_PER_DAY = 86_400_000_000
+# Active days are bitmaps of days before the cutoff in signed 64-bit words: Spark has no unsigned integer, and
+# DuckDB refuses to shift into a BIGINT's sign bit, so a word holds 63 days (365 days still take 6 words).
+WORD_DAYS = 63
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,9 @@ class Grid:
     def day_of(self, k_expr: str) -> str:
         return f"({self.first_day} + ({k_expr}) * {self.step_days})"
 
-    def timestamp_of(self, k_expr: str) -> str:
-        return f"make_timestamp(CAST({self.day_of(k_expr)} AS BIGINT) * {US_PER_DAY})"
-
-
-def _exists(con, name: str) -> bool:
-    return bool(con.execute("SELECT (SELECT count(*) FROM duckdb_views() WHERE view_name = ?) + "
-                            "(SELECT count(*) FROM duckdb_tables() WHERE table_name = ?)", [name, name]).fetchone()[0])
+    def timestamp_of(self, k: int) -> str:
+        """SQL: cutoff ``k`` as a TIMESTAMP literal (every engine reads the same literal)."""
+        return f"TIMESTAMP '{datetime(1970, 1, 1) + timedelta(days=self.first_day + k * self.step_days):%Y-%m-%d %H:%M:%S}'"
 
 
 def _day(ts: str) -> str:
@@ -79,7 +78,7 @@ def _day(ts: str) -> str:
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     spine: str,
     spec: FeatureSpec,
     stage: StageSpec,
@@ -94,26 +93,28 @@ def build_features(
     """Create table ``out``: the rows of table ``spine`` (lead_id, cutoff, ...) plus journey stage and features.
 
     Reads the views ``leads``, ``events`` and, when present, ``identities`` and ``deals``.
-    Every feature of a row uses only what was known strictly before its cutoff.
+    Every feature of a row uses only what was known strictly before its cutoff. ``con`` is
+    a DuckDB connection or an engine of ``features.engine`` (Spark).
     """
+    con = as_engine(con)
     if cutoffs is None:
-        cutoffs = [row[0] for row in con.execute(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1").fetchall()]
+        cutoffs = [row[0] for row in con.rows(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1")]
     grid = Grid.of(cutoffs)
     if stage.window_days not in spec.account_windows_days:
         raise ValueError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     sigs = signals(spec, event_types)
-    attributed = _attributed(grid, spec, has_identities and _exists(con, "identities"))
+    attributed = _attributed(grid, spec, has_identities and con.exists("identities"))
     activity = _activity(con, grid, attributed)
     content = _distinct_content(con, grid, spec, attributed)
     feats = manifest(spec, event_types, extra_lead_attributes)
-    spine_columns = [c for c in con.sql(f"SELECT * FROM {spine} LIMIT 0").columns if c not in ("lead_id", "cutoff")]
+    spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
     seniority, function = title_sql("title")
     # titles are parsed once per lead, not once per row (the parser is a cascade of regular expressions)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _titles AS
-                    SELECT lead_id, {seniority} AS title_seniority, {function} AS title_function
-                    FROM leads SEMI JOIN (SELECT DISTINCT lead_id FROM {spine}) USING (lead_id)""")
-    con.execute(f"DROP TABLE IF EXISTS {out}")
+    con.create_table("_titles", f"""
+        SELECT lead_id, {seniority} AS title_seniority, {function} AS title_function
+        FROM leads SEMI JOIN (SELECT DISTINCT lead_id FROM {spine}) USING (lead_id)""")
+    con.drop(out)
     for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
         _lead_activity(con, grid, spec, sigs, activity, k)
         _account_activity(con, grid, spec, k, has_deals)
@@ -126,12 +127,15 @@ def build_features(
                 LEFT JOIN {content} c ON c.lead_id = s.lead_id AND c.k = {k}
                 LEFT JOIN _account_k ac ON ac.account_id = l.account_id
                 LEFT JOIN _titles t ON t.lead_id = s.lead_id
-                WHERE s.cutoff = {grid.timestamp_of(str(k))}
+                WHERE s.cutoff = {grid.timestamp_of(k)}
             )
             SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
                    {_journey_stage(stage)} AS journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
             FROM assembled"""
-        con.execute(f"CREATE TABLE {out} AS {rows}" if k == 0 else f"INSERT INTO {out} {rows}")
+        if k == 0:
+            con.create_table(out, rows, temporary=False)
+        else:
+            con.append(out, rows)
     return out
 
 
@@ -160,12 +164,12 @@ def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
           USING (anonymous_id)
         WHERE e.lead_id IS NULL"""
     return f"""
-        SELECT * EXCLUDE (known_day), {grid.first_after('known_day')} AS lo
+        SELECT lead_id, {columns}, stitched, day, {grid.first_after('known_day')} AS lo
         FROM ({direct}{stitched})
         WHERE day >= {lower} AND known_day < {grid.day_of(grid.count - 1)}"""
 
 
-def _activity(con, grid: Grid, attributed: str) -> str:
+def _activity(con: Engine, grid: Grid, attributed: str) -> str:
     """Events per (lead, day, first known cutoff, kind): counts and page time.
 
     One cutoff reads the events directly. A grid first folds the events into this
@@ -179,24 +183,23 @@ def _activity(con, grid: Grid, attributed: str) -> str:
         FROM ({attributed})"""
     if grid.count == 1:
         return f"({per_event})"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _activity AS
-                    SELECT lead_id, day, lo, event_type, content_type, stitched,
-                           count(*)::UINTEGER AS n, sum(dwell_ms)::BIGINT AS dwell_ms
-                    FROM ({per_event}) GROUP BY ALL""")
-    return "_activity"
+    keys = "lead_id, day, lo, event_type, content_type, stitched"
+    return con.create_table("_activity", f"""
+        SELECT {keys}, CAST(count(*) AS INTEGER) AS n, CAST(sum(dwell_ms) AS BIGINT) AS dwell_ms
+        FROM ({per_event}) GROUP BY {keys}""")
 
 
 def _day_words(lookback_days: int) -> int:
-    return -(-lookback_days // 64)
+    return -(-lookback_days // WORD_DAYS)
 
 
 def _segments(spec: FeatureSpec) -> list[int]:
-    """Upper bounds (days before the cutoff) of the day segments: every window edge and every 64-day word edge."""
-    edges = set(spec.windows_days) | {64 * i for i in range(1, _day_words(spec.lookback_days))}
+    """Upper bounds (days before the cutoff) of the day segments: every window edge and every word edge."""
+    edges = set(spec.windows_days) | {WORD_DAYS * i for i in range(1, _day_words(spec.lookback_days))}
     return sorted(e for e in edges if e <= spec.lookback_days)
 
 
-def _lead_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], activity: str, k: int) -> None:
+def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], activity: str, k: int) -> None:
     """TEMP TABLE ``_lead_k``: every lead's windowed counts, active days and recency at cutoff ``k``.
 
     Two grouped passes. The first folds the known events of the lookback into cells
@@ -205,7 +208,7 @@ def _lead_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...],
     into all its features with FILTERed aggregates. The wide aggregation thus runs
     over cells, not events: its cost is rows x aggregates.
 
-    Distinct active days are a bitmap of days before the cutoff (64 per word, OR-ed
+    Distinct active days are a bitmap of days before the cutoff (63 per word, OR-ed
     together, popcounts under each window's mask): exact, with no distinct count.
     """
     day = grid.first_day + k * grid.step_days
@@ -214,28 +217,27 @@ def _lead_activity(con, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...],
     segment = "CASE " + " ".join(f"WHEN {ago} < {e} THEN {i}" for i, e in enumerate(edges)) + " END"
     # Signal and window membership as 0/1 columns computed once per cell, so that the wide
     # aggregation is plain arithmetic (DuckDB's per-aggregate FILTER is far slower at this width).
-    flags = [f"CAST({s.where} AS UTINYINT) AS f_{s.name}" for s in sigs]
-    flags += [f"CAST(seg < {edges.index(w) + 1} AS UTINYINT) AS in_{w}" for w in spec.windows_days]
+    flags = [f"CAST({s.where} AS TINYINT) AS f_{s.name}" for s in sigs]
+    flags += [f"CAST(seg < {edges.index(w) + 1} AS TINYINT) AS in_{w}" for w in spec.windows_days]
     cols = []
     for s in sigs:
         cols += [f"sum(n * f_{s.name} * in_{w}) AS {s.name}_count_{w}d" for w in spec.windows_days]
         cols.append(f"{day} - max(CASE WHEN f_{s.name} = 1 THEN last_day END) AS days_since_last_{s.name}")
     for w in spec.windows_days:
         cols += [f"sum(dwell_ms * in_{w}) AS time_on_page_ms_{w}d",
-                 f"sum(n * CAST(stitched AS UTINYINT) * in_{w}) AS stitched_events_{w}d"]
+                 f"sum(n * CAST(stitched AS TINYINT) * in_{w}) AS stitched_events_{w}d"]
     for kind, signal in (("any", "events"), ("intent", "high_intent")):
         cols += [f"bit_or(CASE WHEN f_{signal} = 1 AND word = {i} THEN days END) AS {kind}_{i}"
                  for i in range(_day_words(spec.lookback_days))]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lead_k AS
+    con.create_table("_lead_k", f"""
         WITH cells AS (
-            SELECT lead_id, {segment} AS seg, {ago} // 64 AS word, event_type, content_type, stitched,
+            SELECT lead_id, {segment} AS seg, {ago} // {WORD_DAYS} AS word, event_type, content_type, stitched,
                    -- DOUBLE sums of whole numbers are exact and keep the aggregation state small
                    CAST(sum(n) AS DOUBLE) AS n, CAST(sum(dwell_ms) AS DOUBLE) AS dwell_ms, max(day) AS last_day,
-                   bit_or(CAST(1 AS UBIGINT) << CAST({ago} % 64 AS UBIGINT)) AS days
+                   bit_or(CAST(1 AS BIGINT) << CAST({ago} % {WORD_DAYS} AS INTEGER)) AS days
             FROM {activity}
             WHERE lo <= {k} AND day >= {day - spec.lookback_days} AND day < {day}
-            GROUP BY ALL
+            GROUP BY lead_id, {segment}, {ago} // {WORD_DAYS}, event_type, content_type, stitched
             -- a lead's cells side by side: the wide aggregation then updates one group at a time
             ORDER BY lead_id
         )
@@ -246,13 +248,12 @@ def _days_in_window(kind: str, w: int) -> str:
     """SQL: set bits of the ``kind`` day bitmap within the last ``w`` days."""
     terms = []
     for i in range(_day_words(w)):
-        width = min(64, w - 64 * i)
-        mask = 18446744073709551615 if width == 64 else (1 << width) - 1
-        terms.append(f"coalesce(CAST(bit_count({kind}_{i} & CAST({mask} AS UBIGINT)) AS INTEGER), 0)")
+        width = min(WORD_DAYS, w - WORD_DAYS * i)
+        terms.append(f"coalesce(CAST(bit_count({kind}_{i} & CAST({(1 << width) - 1} AS BIGINT)) AS INTEGER), 0)")
     return " + ".join(terms)
 
 
-def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
+def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
     """TEMP TABLE ``_content`` (lead_id, k, distinct_content_<w>d): distinct items touched in each window.
 
     Per (lead, item) pair, the cutoffs at which the item is in a window form a bitmap
@@ -261,37 +262,35 @@ def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> st
     of pairs with its bit set. One grouped pass over the events serves every cutoff,
     in chunks of at most 62 cutoffs (the bits of one integer).
     """
-    chunk = 62
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _content (lead_id VARCHAR, k INTEGER, "
-                f"{', '.join(f'distinct_content_{w}d BIGINT' for w in spec.windows_days)})")
+    chunk = 62  # bits 0..62 of a signed 64-bit integer: (1 << 62) is the largest mask term
     if grid.count == 1:
         # One cutoff: a pair's latest day says which windows it is in. The narrow state per pair
         # keeps the (lead, item) hash table -- the build's largest -- within memory at 100M events.
         day = grid.first_day
-        counts = ", ".join(f"count(*) FILTER (WHERE last_day >= {day - w})" for w in spec.windows_days)
-        con.execute(f"""
-            INSERT INTO _content
-            SELECT lead_id, 0, {counts}
+        counts = ", ".join(f"CAST(count(*) FILTER (WHERE last_day >= {day - w}) AS BIGINT) AS distinct_content_{w}d"
+                           for w in spec.windows_days)
+        return con.create_table("_content", f"""
+            SELECT lead_id, CAST(0 AS INTEGER) AS k, {counts}
             FROM (SELECT lead_id, content_id, max(day) AS last_day FROM ({attributed})
                   WHERE content_id IS NOT NULL AND lo = 0 AND day >= {day - spec.lookback_days}
                   GROUP BY lead_id, content_id)
             GROUP BY lead_id""")
-        return "_content"
+    longs = []
     for c0 in range(0, grid.count, chunk):
         n = min(chunk, grid.count - c0)
         masks = []
         for w in spec.windows_days:
             lo = f"greatest(lo - {c0}, 0)"
             hi = f"least({grid.first_after(f'day + {w}')} - {c0}, {n})"
-            masks.append(f"bit_or(CASE WHEN {hi} > {lo} THEN (CAST(1 AS UBIGINT) << CAST({hi} AS UBIGINT)) "
-                         f"- (CAST(1 AS UBIGINT) << CAST({lo} AS UBIGINT)) END) AS m_{w}")
+            masks.append(f"bit_or(CASE WHEN {hi} > {lo} THEN (CAST(1 AS BIGINT) << CAST({hi} AS INTEGER)) "
+                         f"- (CAST(1 AS BIGINT) << CAST({lo} AS INTEGER)) END) AS m_{w}")
         counts = [f"CAST(sum(CAST((m_{w} >> {j}) & 1 AS DOUBLE)) AS BIGINT) AS d_{j}_{w}"
                   for j in range(n) for w in spec.windows_days]
-        long = " UNION ALL ".join(
-            f"SELECT lead_id, {c0 + j} AS k, " + ", ".join(f"d_{j}_{w}" for w in spec.windows_days) + " FROM _content_chunk"
-            for j in range(n))
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _content_chunk AS
+        part = f"_content_chunk_{c0}"
+        longs += [f"SELECT lead_id, CAST({c0 + j} AS INTEGER) AS k, "
+                  + ", ".join(f"d_{j}_{w} AS distinct_content_{w}d" for w in spec.windows_days) + f" FROM {part}"
+                  for j in range(n)]
+        con.create_table(part, f"""
             WITH pairs AS (
                 SELECT lead_id, content_id, {', '.join(masks)}
                 FROM ({attributed}) WHERE content_id IS NOT NULL AND lo < {c0 + n}
@@ -300,18 +299,19 @@ def _distinct_content(con, grid: Grid, spec: FeatureSpec, attributed: str) -> st
                 ORDER BY lead_id
             )
             SELECT lead_id, {', '.join(counts)} FROM pairs GROUP BY lead_id""")
-        con.execute(f"INSERT INTO _content {long}")
-    return "_content"
+    return con.create_table("_content", " UNION ALL ".join(longs))
 
 
-def _account_activity(con, grid: Grid, spec: FeatureSpec, k: int, has_deals: bool) -> None:
+def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_deals: bool) -> None:
     """TEMP TABLE ``_account_k``: the buying committee at cutoff ``k`` (everyone at the account, the lead included)."""
-    t = grid.timestamp_of(str(k))
-    sums = []
+    t = grid.timestamp_of(k)
+    sums, names = [], []
     for w in spec.account_windows_days:
         sums += [f"sum(a.events_count_{w}d) AS account_events_{w}d",
                  f"sum(a.high_intent_count_{w}d) AS account_high_intent_{w}d",
                  f"count(*) FILTER (WHERE a.events_count_{w}d > 0) AS account_engaged_leads_{w}d"]
+        names += [f"active.account_events_{w}d", f"active.account_high_intent_{w}d",
+                  f"active.account_engaged_leads_{w}d"]
     deal_counts = "0 AS account_lost_deals, 0 AS account_won_deals, 0 AS account_open_deals"
     deal_join = ""
     if has_deals:
@@ -322,9 +322,8 @@ def _account_activity(con, grid: Grid, spec: FeatureSpec, k: int, has_deals: boo
                    count(*) FILTER (WHERE status = 'won' AND closed_at < {t}) AS account_won_deals,
                    count(*) FILTER (WHERE closed_at IS NULL OR closed_at >= {t}) AS account_open_deals
             FROM deals WHERE created_at < {t} GROUP BY account_id) d USING (account_id)"""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _account_k AS
-        SELECT known.account_id, known.account_known_leads, active.* EXCLUDE (account_id), {deal_counts}
+    con.create_table("_account_k", f"""
+        SELECT known.account_id, known.account_known_leads, {', '.join(names)}, {deal_counts}
         FROM (SELECT account_id, count(*) AS account_known_leads FROM leads
               WHERE account_id IS NOT NULL AND created_at < {t} GROUP BY account_id) known
         LEFT JOIN (SELECT l.account_id, {', '.join(sums)} FROM _lead_k a JOIN leads l USING (lead_id)

@@ -27,6 +27,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.engine import as_engine
+
 LabelKind = Literal["won_deal_created", "won_deal_closed"]
 
 
@@ -100,26 +102,26 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
     """Table ``out`` (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
 
     ``excluded`` is NULL for the population, 'in_deal' for leads with a deal open at
-    the cutoff, 'customer' for leads with a won deal closed before it.
+    the cutoff, 'customer' for leads with a won deal closed before it (unless
+    ``spec.exclude_customers`` is false). ``con``: a DuckDB connection or an engine.
     """
+    con = as_engine(con)
     values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _cutoffs AS SELECT * FROM (VALUES {values}) v(cutoff)")
+    con.create_table("_cutoffs", f"SELECT * FROM (VALUES {values}) v(cutoff)")
     if has_deals:
-        status = """
+        customer = ("WHEN bool_or(d.status = 'won' AND d.closed_at < c.cutoff) THEN 'customer' "
+                    if spec.exclude_customers else "")
+        status = f"""
             CASE WHEN bool_or(d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)) THEN 'in_deal'
-                 WHEN bool_or(d.status = 'won' AND d.closed_at < c.cutoff) THEN 'customer' END"""
+                 {customer}END"""
         deal_join = "LEFT JOIN deals d ON d.lead_id = l.lead_id AND d.created_at < c.cutoff"
     else:
         status, deal_join = "CAST(NULL AS VARCHAR)", ""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {out} AS
+    return con.create_table(out, f"""
         SELECT l.lead_id, c.cutoff, {status} AS excluded
         FROM leads l JOIN _cutoffs c ON l.created_at < c.cutoff
         {deal_join}
         GROUP BY l.lead_id, c.cutoff""")
-    if not spec.exclude_customers:
-        con.execute(f"UPDATE {out} SET excluded = NULL WHERE excluded = 'customer'")
-    return out
 
 
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
@@ -129,6 +131,7 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
     Rows whose label window holds a deal still open at the data's end are censored
     (dropped), as are cutoffs whose window ends after the data's end.
     """
+    con = as_engine(con)
     mature, immature = mature_cutoffs(cutoffs, data_end, spec.horizon_days, spec.settle_days)
     if not mature:
         latest = data_end - timedelta(days=spec.horizon_days + spec.settle_days)
@@ -142,8 +145,7 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
     in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
     censor = ("bool_or(d.created_at >= p.cutoff AND d.created_at < p.cutoff + {h} AND d.status = 'open')"
               if spec.label == "won_deal_created" else "FALSE").format(h=horizon)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _labelled AS
+    con.create_table("_labelled", f"""
         SELECT p.lead_id, p.cutoff, p.excluded,
                coalesce(bool_or(d.status = 'won' AND {in_window} >= p.cutoff AND {in_window} < p.cutoff + {horizon}), FALSE)
                    AS positive,
@@ -151,17 +153,16 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
         FROM {population} p
         LEFT JOIN deals d ON d.lead_id = p.lead_id AND d.created_at < p.cutoff + {horizon}
         GROUP BY p.lead_id, p.cutoff, p.excluded""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {out} AS
-                    SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
-                    WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
-    report = con.execute("""
+    con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
+                              WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
+    report = con.frame("""
         SELECT c.cutoff,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored) AS rows,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored AND l.positive) AS positives,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND l.censored) AS censored,
                count(l.lead_id) FILTER (WHERE l.excluded = 'in_deal') AS excluded_in_deal,
                count(l.lead_id) FILTER (WHERE l.excluded = 'customer') AS excluded_customer
-        FROM _cutoffs c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""").df()
+        FROM _cutoffs c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
     report["label_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
     report.attrs["immature_cutoffs"] = [t.isoformat() for t in immature]
     return out, report

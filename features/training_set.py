@@ -1,4 +1,8 @@
-"""Training sets and scoring frames: the spine joined to the features, through one code path."""
+"""Training sets and scoring frames: the spine joined to the features, through one code path.
+
+``con`` is a DuckDB connection or an engine of ``features.engine`` (DuckDB or Spark):
+the same SQL builds both, so a training set from Spark equals the one from DuckDB.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pandas as pd
 
 from features.builder import build_features
 from features.definitions import FeatureSpec, StageSpec
+from features.engine import as_engine
 from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid
 
 
@@ -29,7 +34,7 @@ def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spe
                         out: str = "scoring_set") -> str:
     """Table ``out``: the population at ``as_of`` with features, built exactly as training rows are."""
     population = create_population(con, [as_of], spine_spec, has_deals=has_deals, out="_score_population")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _score_spine AS SELECT lead_id, cutoff FROM {population} "
-                "WHERE excluded IS NULL ORDER BY lead_id")
+    as_engine(con).create_table("_score_spine", f"SELECT lead_id, cutoff FROM {population} "
+                                                "WHERE excluded IS NULL ORDER BY lead_id")
     return build_features(con, "_score_spine", feature_spec, stage_spec, event_types, extra_lead_attributes,
                           has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of])
