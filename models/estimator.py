@@ -29,8 +29,10 @@ class BoosterSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(31, ge=2, le=4096)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    num_leaves: int = Field(8, ge=2, le=4096)
+    max_depth: int = Field(3, ge=-1, le=64, description="-1: unlimited. Shallow trees explain fast: "
+                           "TreeSHAP costs leaves x depth^2 per tree and row (models/README.md)")
     min_child_samples: int = Field(100, ge=1)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
@@ -44,12 +46,13 @@ class BoosterSpec(BaseModel):
 class LeadPropensityModel(ClassifierMixin, BaseEstimator):
     """LightGBM + calibrator. ``fit`` needs the validation block too (early stopping, calibration)."""
 
-    def __init__(self, categorical=(), learning_rate=0.05, num_leaves=31, min_child_samples=100, feature_fraction=0.8,
+    def __init__(self, categorical=(), learning_rate=0.1, num_leaves=8, max_depth=3, min_child_samples=100, feature_fraction=0.8,
                  bagging_fraction=0.8, lambda_l2=1.0, max_rounds=2000, early_stopping_rounds=100,
                  calibration="auto", threads=2, random_state=0):
         self.categorical = categorical
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
+        self.max_depth = max_depth
         self.min_child_samples = min_child_samples
         self.feature_fraction = feature_fraction
         self.bagging_fraction = bagging_fraction
@@ -86,7 +89,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         Xt, Xv = self.prepare(X), self.prepare(X_val)
         self.booster_ = lgb.LGBMClassifier(
-            objective="binary", learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            objective="binary", learning_rate=self.learning_rate, num_leaves=self.num_leaves, max_depth=self.max_depth,
             min_child_samples=self.min_child_samples, colsample_bytree=self.feature_fraction,
             subsample=self.bagging_fraction, subsample_freq=1, reg_lambda=self.lambda_l2,
             n_estimators=self.max_rounds, random_state=self.random_state, deterministic=True,

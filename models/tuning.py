@@ -29,7 +29,8 @@ def tune(train: pd.DataFrame, validation: pd.DataFrame, features: list[str], cat
     def objective(trial):
         spec = base.model_copy(update={
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 63, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 6),
             "min_child_samples": trial.suggest_int("min_child_samples", 20, 500, log=True),
             "feature_fraction": trial.suggest_float("feature_fraction", 0.4, 1.0),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30, log=True),

@@ -26,7 +26,7 @@ def test_tuning_returns_a_spec_within_the_search_space_and_its_score():
     features = ["x1", "x2", "visits", "colour", "noise"]
     spec, score = tune(train, validation, features, ["colour"], FAST, trials=3, seed=0)
     assert 0.01 <= spec.learning_rate <= 0.2
-    assert 7 <= spec.num_leaves <= 127
+    assert 4 <= spec.num_leaves <= 63 and 2 <= spec.max_depth <= 6
     assert spec.threads == 1 and spec.max_rounds == FAST.max_rounds  # untouched settings are kept
     assert 0 < score <= 1
 
