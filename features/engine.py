@@ -130,7 +130,7 @@ class SparkEngine:
 
     def create_table(self, name: str, select: str, temporary: bool = True) -> str:
         # a temporary table's rows have no order: an ORDER BY there is a DuckDB layout hint, a full sort in Spark
-        self._replace(name, [self._materialise(self.sql(select, keep_order=False))])
+        self._replace(name, [self._materialise(name, self.sql(select, keep_order=False))])
         return name
 
     def register(self, name: str, frame) -> str:
@@ -141,7 +141,7 @@ class SparkEngine:
     def append(self, name: str, select: str) -> None:
         if name not in self._parts:
             raise KeyError(f"append to {name}: no such table was created on this engine")
-        parts = self._parts.pop(name) + [self._materialise(self.sql(select, keep_order=False))]
+        parts = self._parts.pop(name) + [self._materialise(name, self.sql(select, keep_order=False))]
         self._replace(name, parts)
 
     def drop(self, name: str) -> None:
@@ -149,10 +149,15 @@ class SparkEngine:
             part.unpersist()
         self.spark.catalog.dropTempView(name)
 
-    def _materialise(self, frame):
+    def _materialise(self, name: str, frame):
         """Persist and compute now, so that later reads (and a later replacement of its inputs) do not recompute it."""
         frame = frame.persist(self._level)
-        frame.count()
+        context = self.spark.sparkContext
+        context.setJobDescription(f"leadscore: table {name}")  # what the Spark UI shows for the job
+        try:
+            frame.count()
+        finally:
+            context.setJobDescription(None)
         return frame
 
     def _replace(self, name: str, parts: list) -> None:
@@ -176,11 +181,15 @@ def to_spark(sql: str, keep_order: bool = True) -> str:
       Spark a DECIMAL one that rounds to six places; the features are DOUBLEs.
     * ``ORDER BY`` without ``LIMIT`` inside a subquery (and, with ``keep_order=False``,
       at the top) is dropped: DuckDB uses it as a layout hint, Spark would sort globally.
+    * ``WITH`` queries are inlined as subqueries: Spark does not recognise a persisted
+      DataFrame whose plan holds a CTE when a later query reads it, and would recompute
+      it from the events every time (measured: the cached per-lead table was rebuilt by
+      each query reading it).
     """
     import sqlglot
     from sqlglot import exp
 
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = _inline_ctes(sqlglot.parse_one(sql, read="duckdb"))
 
     def rewrite(node):
         if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
@@ -195,3 +204,21 @@ def to_spark(sql: str, keep_order: bool = True) -> str:
 
     tree = tree.transform(rewrite, copy=False)
     return tree.sql(dialect="spark")
+
+
+def _inline_ctes(tree):
+    """Replace every reference to a common table expression by the expression itself, as a subquery."""
+    from sqlglot import exp
+
+    for with_ in list(tree.find_all(exp.With)):
+        ctes = [(cte.alias_or_name, cte.this) for cte in with_.expressions]
+        scope = with_.parent
+        with_.pop()
+        for index, (name, body) in enumerate(ctes):
+            # a CTE may read the ones before it: substitute into the later bodies too
+            for node in [scope] + [later for _, later in ctes[index + 1:]]:
+                for table in list(node.find_all(exp.Table)):
+                    if table.name == name and not table.args.get("db"):
+                        alias = exp.TableAlias(this=exp.to_identifier(table.alias_or_name))
+                        table.replace(exp.Subquery(this=body.copy(), alias=alias))
+    return tree

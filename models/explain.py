@@ -17,13 +17,28 @@ GRADES_ENGAGEMENT = ("1", "2", "3", "4")
 
 def family_scores(contributions: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
     """fit_score and engagement_score (0-100 percentiles of summed SHAP per family) and a grade like 'B2'."""
+    return family_grades(family_contributions(contributions, manifest))
+
+
+def family_contributions(contributions: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
+    """Per row, the summed SHAP contributions of the fit and of the engagement features.
+
+    Row by row, so it can run on batches (Spark executors); ``family_grades`` then needs
+    the whole population, for percentiles.
+    """
     family = {f["name"]: f["family"] for f in manifest}
     columns = [c for c in contributions.columns if c in family]
-    fit = contributions[[c for c in columns if family[c] == "fit"]].sum(axis=1)
-    engagement = contributions[[c for c in columns if family[c] == "engagement"]].sum(axis=1)
-    out = pd.DataFrame(index=contributions.index)
-    out["fit_score"] = (fit.rank(pct=True, method="average") * 100).round(1)
-    out["engagement_score"] = (engagement.rank(pct=True, method="average") * 100).round(1)
+    return pd.DataFrame({
+        "fit_contribution": contributions[[c for c in columns if family[c] == "fit"]].sum(axis=1),
+        "engagement_contribution": contributions[[c for c in columns if family[c] == "engagement"]].sum(axis=1),
+    }, index=contributions.index)
+
+
+def family_grades(sums: pd.DataFrame) -> pd.DataFrame:
+    """fit_score, engagement_score (percentiles of the family sums in this population) and the grade."""
+    out = pd.DataFrame(index=sums.index)
+    out["fit_score"] = (sums["fit_contribution"].rank(pct=True, method="average") * 100).round(1)
+    out["engagement_score"] = (sums["engagement_contribution"].rank(pct=True, method="average") * 100).round(1)
     out["grade"] = [_grade(f, GRADES_FIT) + _grade(e, GRADES_ENGAGEMENT)
                     for f, e in zip(out["fit_score"], out["engagement_score"])]
     return out

@@ -28,6 +28,20 @@ app = typer.Typer(
 )
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="the settings file", show_default=True)]
+EngineOption = Annotated[Optional[str], typer.Option(
+    "--engine", help="duckdb (one machine) or spark (needs the spark extra); default: engine.name")]
+SparkMasterOption = Annotated[Optional[str], typer.Option(
+    "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default: engine.spark_master, "
+                           "else the active SparkSession, else local[*])")]
+
+
+def _engine(engine: str | None, spark_master: str | None) -> str | None:
+    """Check --engine and --spark-master together, before any data is read."""
+    if engine is not None and engine not in ("duckdb", "spark"):
+        raise ValueError(f"--engine {engine!r} is not known; use --engine duckdb or --engine spark")
+    if spark_master is not None and engine == "duckdb":
+        raise ValueError("--spark-master is for --engine spark; drop it or add --engine spark")
+    return "spark" if spark_master is not None and engine is None else engine
 
 
 def user_errors(command):
@@ -137,13 +151,21 @@ def _warn(findings) -> None:
 def build_training_set(
     data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events, identities, deals")],
     out: Annotated[Path, typer.Option(help="Parquet file to write")] = Path("training/training_set.parquet"),
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     params: ParamsOption = Path("params.yaml"),
 ):
-    """Build the point-in-time training set: one labelled row per (lead, cutoff) with its features."""
+    """Build the point-in-time training set: one labelled row per (lead, cutoff) with its features.
+
+    With --engine spark the export is read from Parquet by Spark and the same features are
+    built there; the output is the same single Parquet file.
+    """
     from pipelines.config import load_params
     from pipelines.stages import training_set
 
-    summary = training_set(data_dir, out, load_params(params), progress=sys.stderr.isatty())
+    engine = _engine(engine, spark_master)
+    summary = training_set(data_dir, out, load_params(params), progress=sys.stderr.isatty(), engine=engine,
+                           spark_master=spark_master)
     _warn(summary["warnings"])
     typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
                f"{summary['positives']:,} positives ({(summary['label_rate'] or 0):.2%})")
@@ -244,15 +266,23 @@ def score(
     model: Annotated[Optional[str], typer.Option(help="model URI (default: models:/lead-propensity@champion)")] = None,
     db: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (default: score.db_url or $LEADSCORE_DB_URL)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="folder for the CSV and HTML report (default: score.out_dir)")] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     params: ParamsOption = Path("params.yaml"),
 ):
-    """Score the population as of a Monday: ranked, tiered, explained; to the database, a CSV and a report."""
+    """Score the population as of a Monday: ranked, tiered, explained; to the database, a CSV and a report.
+
+    With --engine spark the features are built and the model applied on Spark; the scores
+    also land as Parquet in the output folder.
+    """
     from pipelines.config import load_params
     from pipelines.score import run_scoring
     from pipelines.train import redact
 
     config = load_params(params)
-    result = run_scoring(data_dir, config, as_of, model, db, out, progress=sys.stderr.isatty())
+    engine = _engine(engine, spark_master)
+    result = run_scoring(data_dir, config, as_of, model, db, out, progress=sys.stderr.isatty(), engine=engine,
+                         spark_master=spark_master)
     _warn(result.validation_warnings)
     scores = result.scores
     counts = scores["tier"].value_counts()
@@ -262,6 +292,8 @@ def score(
                                        "expected wins)" for t in ("A", "B", "C", "D")))
     typer.echo(f"  database: {redact(db or config.score.db_url)} (lead_scores, score_runs)")
     typer.echo(f"  CSV for the CRM: {result.csv_path}")
+    if result.parquet_path:
+        typer.echo(f"  Parquet: {result.parquet_path}")
     typer.echo(f"  report: {result.report_path}")
     for warning in result.warnings[:10]:
         typer.secho(f"  drift {warning}", fg=typer.colors.YELLOW)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -45,6 +45,17 @@ class DataSpec(_Section):
         if not value:
             raise ValueError("at least one event type is needed")
         return value
+
+
+class EngineSpec(_Section):
+    """Where build-training-set and score run (README: Running on Spark); --engine and --spark-master override."""
+
+    name: Literal["duckdb", "spark"] = Field("duckdb", description="duckdb (one machine) or spark (pip install "
+                                             "'leadscore[spark]'): the same feature SQL, transpiled for Spark")
+    spark_master: str | None = Field(None, description="e.g. local[4], spark://host:7077, yarn; default: the active "
+                                                       "SparkSession if there is one, else local[*]")
+    spark_conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="settings for a SparkSession leadscore starts, e.g. spark.driver.memory")
 
 
 class GenerateSpec(_Section):
@@ -119,6 +130,7 @@ class ValidationSpec(_Section):
 
 class Params(_Section):
     data: DataSpec = DataSpec()
+    engine: EngineSpec = EngineSpec()
     generate: GenerateSpec = GenerateSpec()
     spine: SpineSpec = SpineSpec()
     features: FeatureSpec = FeatureSpec()

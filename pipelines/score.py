@@ -6,11 +6,17 @@ scores, write the CSV and the report to temporary files beside their targets, th
 the database (one transaction), then rename the files into place. Any failure
 before the database commit leaves last week's table and files as they were; the
 attempt is recorded as failed in ``score_runs``.
+
+With ``engine="spark"`` the export is read and the features built by Spark (the same
+SQL, transpiled), the model runs on the executors (``spark_scoring``), and the narrow
+per-lead rows come back to the driver for the same ranking, tiers, checks and writes;
+the scored week is also written as ``scores-DATE.parquet`` beside the CSV.
 """
 
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,13 +28,14 @@ from tqdm import tqdm
 from features.definitions import FeatureSpec, StageSpec
 from features.spine import monday_on_or_before
 from features.training_set import build_scoring_frame
-from models.explain import family_scores, reasons
 from models.profile import drift
 from models.registry import load
-from models.tiers import TIERS, assign_tiers
+from models.tiers import TIERS
 from pipelines import sinks
 from pipelines.config import Params
-from pipelines.stages import atomic_path, open_data
+from pipelines.score_rows import explain_rows, rank_rows
+from pipelines.sources import connect
+from pipelines.stages import atomic_path, open_data, open_spark_data
 from pipelines.train import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
 
@@ -48,6 +55,7 @@ class ScoreResult:
     report_path: Path
     warnings: list[str]
     validation_warnings: list = field(default_factory=list)
+    parquet_path: Path | None = None  # the scored week as Parquet (the Spark engine writes it)
 
 
 def parse_as_of(value: str | None, data_end: datetime) -> datetime:
@@ -69,16 +77,22 @@ def parse_as_of(value: str | None, data_end: datetime) -> datetime:
 
 def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_uri: str | None = None,
                 db_url: str | None = None, out_dir: Path | None = None, progress: bool = False,
-                fail_after_rows: int | None = None) -> ScoreResult:
+                fail_after_rows: int | None = None, engine: str | None = None,
+                spark_master: str | None = None) -> ScoreResult:
     out_dir = Path(out_dir or config.score.out_dir)
+    engine_name = engine or config.engine.name
     steps = tqdm(total=6, desc="scoring", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
     run_id = uuid.uuid4().hex
     model_uri = registry_model(model_uri or DEFAULT_MODEL)
-    tables = open_data(data_dir, config)  # validated before anything, even the database file, is created
+    # validated before anything, even the database file, is created
+    if engine_name == "spark":
+        tables = open_spark_data(data_dir, config, spark_master)
+    else:
+        tables = open_data(data_dir, config)
     when = parse_as_of(as_of, tables.data_end())
-    engine = sinks.engine_for(db_url, config.score.db_url)
-    sinks.ensure_schema(engine)
-    sinks.start_run(engine, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
+    database = sinks.engine_for(db_url, config.score.db_url)
+    sinks.ensure_schema(database)
+    sinks.start_run(database, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
                              "data_digest": tables.digest()})
     try:
         steps.set_postfix_str("loading model"); steps.update()
@@ -89,22 +103,27 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         feature_spec = FeatureSpec.model_validate(settings["features"])
         stage_spec = StageSpec.model_validate(settings["stage"])
         table = build_scoring_frame(
-            tables.con, when, config.spine, feature_spec, stage_spec, tuple(settings["event_types"]),
-            tuple(settings["extra_lead_attributes"]), has_identities=tables.has("identities"),
-            has_deals=tables.has("deals"))
-        frame = tables.con.sql(f"SELECT * FROM {table} ORDER BY lead_id").df()
-        if frame.empty:
-            raise ValueError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
-                             "without an open deal; check --as-of and the leads file")
+            getattr(tables, "engine", None) or tables.con, when, config.spine, feature_spec, stage_spec,
+            tuple(settings["event_types"]), tuple(settings["extra_lead_attributes"]),
+            has_identities=tables.has("identities"), has_deals=tables.has("deals"))
         steps.set_postfix_str("predicting and explaining"); steps.update()
         features = list(model.wrapper.model.feature_names_in_)
-        scores = _score_frame(frame, features, model, config, when, run_id)
-        previous = sinks.previous_scores(engine, when)
+        if engine_name == "spark":
+            rows, drift_features = _explain_on_spark(tables.engine.table(table), features, model.wrapper)
+        else:
+            frame = tables.con.sql(f"SELECT * FROM {table} ORDER BY lead_id").df()
+            rows, drift_features = (explain_rows(frame, features, model.wrapper) if len(frame) else None), frame
+        if rows is None or rows.empty:
+            raise ValueError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
+                             "without an open deal; check --as-of and the leads file")
+        scores = rank_rows(rows, config.tiers, when, run_id, model.version)
+        previous = sinks.previous_scores(database, when)
         scores = _changes(scores, previous)
-        checked = validate_scores(tables.con, scores, len(frame), when, config.validation)
+        checked = validate_scores(getattr(tables, "con", None) or connect(), scores, len(rows), when,
+                                  config.validation)
         checked.raise_for_errors()  # nothing reaches the database, the CSV or the report
         accounts = account_rollup(scores)
-        drift_table = drift(model.wrapper.profile, frame[features], scores["probability"].to_numpy())
+        drift_table = drift(model.wrapper.profile, drift_features[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
         steps.set_postfix_str("writing CSV, report and database"); steps.update()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,39 +136,32 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
         # leaves last week's files in place.
-        with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp:
+        result.parquet_path = out_dir / f"scores-{stamp}.parquet" if engine_name == "spark" else None
+        with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp, \
+                (atomic_path(result.parquet_path) if result.parquet_path else nullcontext()) as parquet_tmp:
             sinks.write_csv(scores, csv_tmp)
             report_tmp.write_text(render_report(result, model, config), encoding="utf-8")
-            written = sinks.replace_week(engine, when, scores, fail_after_rows=fail_after_rows)
+            if parquet_tmp is not None:
+                sinks.write_parquet(scores, parquet_tmp)
+            written = sinks.replace_week(database, when, scores, fail_after_rows=fail_after_rows)
         steps.update()
     except BaseException as error:
-        sinks.finish_run(engine, run_id, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+        sinks.finish_run(database, run_id, "failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     finally:
         steps.close()
-    sinks.finish_run(engine, run_id, "succeeded", model_version=model.version, population=len(scores),
+    sinks.finish_run(database, run_id, "succeeded", model_version=model.version, population=len(scores),
                      rows_written=written, expected_wins=float(scores["probability"].sum()),
                      drift_warnings=len(warnings))
     return result
 
 
-def _score_frame(frame: pd.DataFrame, features: list[str], model, config: Params, when: datetime, run_id: str):
-    # isotonic calibration makes plateaus; the booster's raw score orders leads within them
-    probability, raw, contributions = model.wrapper.model.score_and_explain(frame[features])
-    manifest = model.wrapper.manifest
-    scores = frame[["lead_id", "account_id", "journey_stage"]].copy()
-    scores["as_of"] = when
-    scores["probability"] = probability
-    order = np.lexsort((scores["lead_id"].to_numpy(), -raw, -probability))
-    rank = np.empty(len(scores), dtype=int)
-    rank[order] = np.arange(1, len(scores) + 1)
-    scores["rank"] = rank
-    scores["percentile"] = np.round(100.0 * (1 - (rank - 1) / len(scores)), 2)
-    scores["tier"] = assign_tiers(probability, rank, config.tiers)
-    scores = scores.join(family_scores(contributions, manifest)).join(reasons(contributions, frame[features], manifest))
-    scores["model_version"] = model.version
-    scores["run_id"] = run_id
-    return scores.sort_values("rank", kind="stable").reset_index(drop=True)
+def _explain_on_spark(frame, features: list[str], wrapper) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-lead rows computed on the executors, collected; and the features (or a sample) for drift."""
+    from pipelines.spark_scoring import explained_rows, feature_sample
+
+    rows = explained_rows(frame, features, wrapper).toPandas()
+    return rows, feature_sample(frame, features, len(rows))
 
 
 def _changes(scores: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:

@@ -243,6 +243,11 @@ def neutralise(value):
     return value
 
 
+def write_parquet(scores: pd.DataFrame, path) -> None:
+    """The scored week as Parquet, every column of ``lead_scores``, for a lakehouse to pick up."""
+    scores[SCORE_COLUMNS].to_parquet(path, index=False, compression="zstd")
+
+
 def write_csv(scores: pd.DataFrame, path) -> None:
     frame = scores[CSV_COLUMNS].copy()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")

@@ -89,16 +89,11 @@ class DataTables:
 
     def data_end(self) -> datetime:
         """The latest instant any table speaks of: what the export knows up to."""
-        parts = ["SELECT max(created_at) AS t FROM leads", "SELECT max(occurred_at) FROM events"]
-        if self.has("deals"):
-            parts += ["SELECT max(created_at) FROM deals", "SELECT max(closed_at) FROM deals"]
-        if self.has("identities"):
-            parts.append("SELECT max(identified_at) FROM identities")
-        return self.con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
+        return self.con.execute(data_end_sql(self.has("deals"), self.has("identities"))).fetchall()[0][0]
 
     def data_start(self) -> datetime:
         """The first engagement event: where usable history begins (CRMs hold far older leads)."""
-        return self.con.execute("SELECT min(occurred_at) FROM events").fetchall()[0][0]
+        return self.con.execute(DATA_START_SQL).fetchall()[0][0]
 
     def digest(self) -> str:
         """SHA-256 over every input file's name and bytes: the identity of this data."""
@@ -112,6 +107,33 @@ class DataTables:
                             sha.update(block)
             self._digest = sha.hexdigest()
         return self._digest
+
+
+DATA_START_SQL = "SELECT min(occurred_at) FROM events"
+
+
+def data_end_sql(has_deals: bool, has_identities: bool) -> str:
+    """SQL (any engine): the latest timestamp of any table."""
+    parts = ["SELECT max(created_at) AS t FROM leads", "SELECT max(occurred_at) AS t FROM events"]
+    if has_deals:
+        parts += ["SELECT max(created_at) AS t FROM deals", "SELECT max(closed_at) AS t FROM deals"]
+    if has_identities:
+        parts.append("SELECT max(identified_at) AS t FROM identities")
+    return f"SELECT max(t) FROM ({' UNION ALL '.join(parts)}) AS times"
+
+
+def first_copy_of_each_event(source: str) -> str:
+    """SQL (any engine): ``source`` without repeated event_ids, keeping the copy that became known first.
+
+    A late re-send must not rewrite what an earlier cutoff already saw, or training
+    would disagree with what scoring used. Rows without an event_id are passed through
+    apart: numbered together they would be one huge window partition (one Spark task).
+    """
+    columns = ", ".join(c.name for c in TABLES["events"].columns)
+    return (f"SELECT {columns} FROM {source} WHERE event_id IS NULL UNION ALL "
+            f"SELECT {columns} FROM (SELECT {columns}, row_number() OVER (PARTITION BY event_id ORDER BY "
+            "greatest(occurred_at, coalesce(ingested_at, occurred_at)), occurred_at) AS _dup "
+            f"FROM {source} WHERE event_id IS NOT NULL) AS numbered WHERE _dup = 1")
 
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -351,11 +373,7 @@ def _dedupe_events(con, paths: list[Path]) -> int:
     ).fetchall()[0][0]
     if duplicates:
         con.execute("ALTER VIEW events RENAME TO events_with_duplicates")
-        con.execute(
-            "CREATE VIEW events AS SELECT * EXCLUDE (_dup) FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY event_id ORDER BY greatest(occurred_at, coalesce(ingested_at, occurred_at)), occurred_at) AS _dup "
-            "FROM events_with_duplicates) WHERE event_id IS NULL OR _dup = 1"
-        )
+        con.execute(f"CREATE VIEW events AS {first_copy_of_each_event('events_with_duplicates')}")
     return duplicates
 
 

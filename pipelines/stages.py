@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,8 +55,37 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
     return tables
 
 
-def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False) -> dict:
-    """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report."""
+def open_spark_data(data_dir: str | Path, config: Params, spark_master: str | None = None,
+                    require_deals: bool = False):
+    """Read an export with Spark (``--engine spark``): the reading gate, in Spark.
+
+    The Great Expectations export suites run on DuckDB and are not run here: that is
+    reported as a warning, with how to run them (``leadscore validate``).
+    """
+    from pipelines.spark_sources import open_spark_tables, spark_session
+    from pipelines.validation import Finding, Outcome
+
+    spark = spark_session(spark_master or config.engine.spark_master, config.engine.spark_conf)
+    tables = open_spark_tables(spark, data_dir, extra_lead_columns=config.data.extra_lead_attributes,
+                               require_deals=require_deals)
+    tables.validation = Outcome("export", findings=[Finding(
+        "warning", "", str(data_dir), None, "content suites not run on Spark",
+        "the export was read and type-checked by Spark; its Great Expectations suites (not-null, unique, "
+        "vocabularies, cross-table rules) run on DuckDB",
+        "run 'leadscore validate DATA_DIR' where DuckDB can read the files, before training on a new export")])
+    return tables
+
+
+def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False,
+                 engine: str | None = None, spark_master: str | None = None) -> dict:
+    """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report.
+
+    ``engine="spark"`` builds it with Spark (the same SQL), writes it as Parquet parts
+    beside ``out`` and merges them into the same one sorted file, checked by the same
+    suite, that DuckDB writes: ``leadscore train`` reads it on one machine either way.
+    """
+    if (engine or config.engine.name) == "spark":
+        return _spark_training_set(data_dir, Path(out), config, progress, spark_master)
     from pipelines.validation import validate_training_set
 
     tables = open_data(data_dir, config, require_deals=True)
@@ -69,6 +99,36 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     checked.raise_for_errors()  # before anything is written
     with atomic_path(out) as tmp:
         con.execute(f"COPY (SELECT * FROM {table} ORDER BY cutoff, lead_id) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+    summary = summarise_report(report, tables)
+    summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
+    with atomic_path(out.with_suffix(".report.json")) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spark_master: str | None) -> dict:
+    from pipelines.validation import validate_training_set
+
+    tables = open_spark_data(data_dir, config, spark_master, require_deals=True)
+    table, report = build_training_set(
+        tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
+        config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
+        progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Spark writes its parts into a scratch folder beside the output (so on the same storage); DuckDB checks
+    # them and writes the one sorted file; the folder goes whatever happens.
+    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.spark-", dir=out.parent))
+    try:
+        tables.engine.table(table).write.mode("overwrite").parquet(parts.resolve().as_uri())
+        con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)
+        con.execute(f"CREATE TEMP VIEW training_set AS SELECT * FROM read_parquet('{(parts / '*.parquet').as_posix()}')")
+        checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
+        checked.raise_for_errors()  # before anything is written
+        with atomic_path(out) as tmp:
+            con.execute(f"COPY (SELECT * FROM training_set ORDER BY cutoff, lead_id) TO '{tmp}' "
+                        "(FORMAT PARQUET, COMPRESSION ZSTD)")
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
     summary = summarise_report(report, tables)
     summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
     with atomic_path(out.with_suffix(".report.json")) as tmp:

@@ -1,0 +1,54 @@
+"""The scorer's arithmetic, split where the population matters.
+
+``explain_rows`` is per lead: probability, the booster's raw score, the summed SHAP
+contribution of each feature family and the reason sentences. A lead's row depends on
+its own features only, so it runs on any batch of rows: the whole frame on DuckDB, or
+Arrow batches on Spark executors (``pipelines/spark_scoring.py``).
+
+``rank_rows`` needs the whole week: rank, percentile, tier, and the fit and engagement
+scores (percentiles within this population). It runs once, on the narrow per-lead
+rows, wherever they were computed, so both engines rank, tier and explain identically.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from models.explain import family_contributions, family_grades, reasons
+from models.tiers import assign_tiers
+
+ROW_COLUMNS = ("lead_id", "account_id", "journey_stage", "probability", "raw_score", "fit_contribution",
+               "engagement_contribution", "reasons", "main_negative")
+
+
+def explain_rows(frame: pd.DataFrame, features: list[str], wrapper) -> pd.DataFrame:
+    """Per lead (``ROW_COLUMNS``): the registered model's probability, raw score, family sums and reasons."""
+    # isotonic calibration makes plateaus; the booster's raw score orders leads within them (rank_rows)
+    probability, raw, contributions = wrapper.model.score_and_explain(frame[features])
+    rows = frame[["lead_id", "account_id", "journey_stage"]].copy()
+    rows["probability"] = probability
+    rows["raw_score"] = raw
+    rows = rows.join(family_contributions(contributions, wrapper.manifest))
+    return rows.join(reasons(contributions, frame[features], wrapper.manifest))
+
+
+def rank_rows(rows: pd.DataFrame, tiers, when: datetime, run_id: str, model_version: str | None) -> pd.DataFrame:
+    """The week's scores, best first: rank (ties by raw score, then lead_id), percentile, tier, grades."""
+    probability, raw = rows["probability"].to_numpy(), rows["raw_score"].to_numpy()
+    scores = rows[["lead_id", "account_id", "journey_stage"]].copy()
+    scores["as_of"] = when
+    scores["probability"] = probability
+    order = np.lexsort((scores["lead_id"].to_numpy(), -raw, -probability))
+    rank = np.empty(len(scores), dtype=int)
+    rank[order] = np.arange(1, len(scores) + 1)
+    scores["rank"] = rank
+    scores["percentile"] = np.round(100.0 * (1 - (rank - 1) / len(scores)), 2)
+    scores["tier"] = assign_tiers(probability, rank, tiers)
+    scores = scores.join(family_grades(rows[["fit_contribution", "engagement_contribution"]]))
+    scores = scores.join(rows[["reasons", "main_negative"]])
+    scores["model_version"] = model_version
+    scores["run_id"] = run_id
+    return scores.sort_values("rank", kind="stable").reset_index(drop=True)
