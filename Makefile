@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,tune]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,tune,spark]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup  # the whole DVC pipeline on generated data: generate, validate, build, train, promote, score
