@@ -136,7 +136,14 @@ def build_features(
             con.create_table(out, rows, temporary=False)
         else:
             con.append(out, rows)
+    # the scratch tables hold a copy of every lead's activity (gigabytes at a million leads):
+    # what comes next (the model, SHAP) needs that memory more than a cache of finished work
+    for name in SCRATCH_TABLES:
+        con.drop(name)
     return out
+
+
+SCRATCH_TABLES = ("_activity", "_content", "_content_chunk", "_lead_k", "_account_k", "_titles")
 
 
 def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:

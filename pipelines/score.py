@@ -34,7 +34,7 @@ from models.tiers import TIERS
 from pipelines import sinks
 from pipelines.config import Params
 from pipelines.score_rows import explain_rows, rank_rows
-from pipelines.sources import connect
+from pipelines.sources import connect, release_memory
 from pipelines.stages import atomic_path, open_data, open_spark_data
 from pipelines.train import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
@@ -112,6 +112,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
             rows, drift_features = _explain_on_spark(tables.engine.table(table), features, model.wrapper)
         else:
             frame = tables.con.sql(f"SELECT * FROM {table} ORDER BY lead_id").df()
+            tables.con.execute(f"DROP TABLE {table}")
+            release_memory(tables.con, config.data.duckdb_memory_limit)  # DuckDB's buffers are not needed again; SHAP over the frame is
             rows, drift_features = (explain_rows(frame, features, model.wrapper) if len(frame) else None), frame
         if rows is None or rows.empty:
             raise ValueError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "

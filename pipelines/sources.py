@@ -155,6 +155,18 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     return con
 
 
+def release_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
+    """Give the memory of dropped tables back to the operating system.
+
+    DuckDB's allocator keeps freed buffers for reuse, so a process that goes on to work
+    in pandas (the scorer: the model and SHAP over a million rows) would hold both.
+    Lowering the memory limit makes DuckDB return them; then the limit ``connect`` set
+    (``memory_limit``, or DuckDB's default when None) is put back.
+    """
+    con.execute("SET memory_limit = '64MB'")
+    con.execute(f"SET memory_limit = '{memory_limit}'" if memory_limit else "RESET memory_limit")
+
+
 def find_files(directory: Path, table: str) -> list[Path]:
     candidates = [directory / f"{table}.parquet", directory / f"{table}.csv"]
     folder = directory / table
