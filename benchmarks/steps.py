@@ -8,7 +8,11 @@ records the process's wall time and peak resident memory. Steps:
   written to ``OUT`` (Parquet);
 * ``features-12`` -- a 12-cutoff labelled training set (spine, labels, features) written to ``OUT``;
 * ``spines`` -- the (lead_id, cutoff) rows of those two builds, written into the folder ``OUT``
-  as ``spine-1.parquet`` and ``spine-12.parquet``, for the peers to compute the same rows.
+  as ``spine-1.parquet`` and ``spine-12.parquet``, for the peers to compute the same rows;
+* ``spark-features-1``, ``spark-features-12`` -- the two builds above on Spark (``--engine spark``:
+  the same SQL, transpiled), written as Parquet parts by Spark. The master is
+  ``$BENCH_SPARK_MASTER`` (default ``local[*]``), the driver memory ``$BENCH_SPARK_MEMORY``
+  (default 4g), the shuffle partitions ``$BENCH_SPARK_PARTITIONS`` (default 8); the seconds exclude starting the JVM and Spark's contract checks, as above.
 
 Each prints ``RESULT step=... rows=... seconds=...``; the seconds exclude starting Python and
 the loader's contract checks, and include reading the events and writing the output. The
@@ -47,6 +51,8 @@ def training_cutoffs(tables) -> list[datetime]:
 
 def main(step: str, data_dir: str, out: str | None = None) -> None:
     config = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    if step.startswith("spark-"):
+        return spark_main(step, data_dir, out, config)
     # the loader's contract checks only: the Great Expectations suites are the validate step's own measurement
     tables = open_tables(data_dir, event_types=config.data.event_types,
                          extra_lead_columns=config.data.extra_lead_attributes,
@@ -82,6 +88,36 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
     else:
         raise SystemExit(f"unknown step {step}")
     print(f"RESULT step={step} rows={rows} seconds={time.perf_counter() - started:.2f}")
+
+
+def spark_main(step: str, data_dir: str, out: str | None, config) -> None:
+    import os
+
+    from pipelines.spark_sources import open_spark_tables, spark_session
+
+    spark = spark_session(os.environ.get("BENCH_SPARK_MASTER", "local[*]"),
+                          {"spark.driver.memory": os.environ.get("BENCH_SPARK_MEMORY", "4g"), "spark.ui.enabled": "false",
+                           "spark.sql.shuffle.partitions": os.environ.get("BENCH_SPARK_PARTITIONS", "8")})
+    spark.sparkContext.setLogLevel("ERROR")
+    tables = open_spark_tables(spark, data_dir, extra_lead_columns=config.data.extra_lead_attributes)
+    engine = tables.engine
+    started = time.perf_counter()
+    if step == "spark-features-1":
+        table = build_scoring_frame(engine, score_date(tables), config.spine, FeatureSpec(), StageSpec(),
+                                    config.data.event_types, config.data.extra_lead_attributes,
+                                    has_identities=tables.has("identities"))
+    elif step == "spark-features-12":
+        table, _ = build_training_set(engine, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
+                                      tables.data_end(), config.data.event_types, config.data.extra_lead_attributes,
+                                      has_identities=tables.has("identities"), cutoffs=training_cutoffs(tables))
+    else:
+        raise SystemExit(f"unknown step {step}")
+    with tempfile.TemporaryDirectory() as tmp:
+        engine.table(table).write.mode("overwrite").parquet(out or f"{tmp}/features")
+    rows = engine.table(table).count()
+    print(f"RESULT step={step} rows={rows} seconds={time.perf_counter() - started:.2f} "
+          f"master={spark.sparkContext.master}")
+    spark.stop()
 
 
 def _write(con, table: str, out: str | None) -> int:

@@ -282,7 +282,6 @@ def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, attributed: st
                   WHERE content_id IS NOT NULL AND lo = 0 AND day >= {day - spec.lookback_days}
                   GROUP BY lead_id, content_id)
             GROUP BY lead_id""")
-    longs = []
     for c0 in range(0, grid.count, chunk):
         n = min(chunk, grid.count - c0)
         masks = []
@@ -293,11 +292,11 @@ def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, attributed: st
                          f"- (CAST(1 AS BIGINT) << CAST({lo} AS INTEGER)) END) AS m_{w}")
         counts = [f"CAST(sum(CAST((m_{w} >> {j}) & 1 AS DOUBLE)) AS BIGINT) AS d_{j}_{w}"
                   for j in range(n) for w in spec.windows_days]
-        part = f"_content_chunk_{c0}"
-        longs += [f"SELECT lead_id, CAST({c0 + j} AS INTEGER) AS k, "
-                  + ", ".join(f"d_{j}_{w} AS distinct_content_{w}d" for w in spec.windows_days) + f" FROM {part}"
-                  for j in range(n)]
-        con.create_table(part, f"""
+        long = " UNION ALL ".join(
+            f"SELECT lead_id, CAST({c0 + j} AS INTEGER) AS k, "
+            + ", ".join(f"d_{j}_{w} AS distinct_content_{w}d" for w in spec.windows_days) + " FROM _content_chunk"
+            for j in range(n))
+        con.create_table("_content_chunk", f"""
             WITH pairs AS (
                 SELECT lead_id, content_id, {', '.join(masks)}
                 FROM ({attributed}) WHERE content_id IS NOT NULL AND lo < {c0 + n}
@@ -306,7 +305,11 @@ def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, attributed: st
                 ORDER BY lead_id
             )
             SELECT lead_id, {', '.join(counts)} FROM pairs GROUP BY lead_id""")
-    return con.create_table("_content", " UNION ALL ".join(longs))
+        if c0 == 0:
+            con.create_table("_content", long)
+        else:
+            con.append("_content", long)
+    return "_content"
 
 
 def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_deals: bool) -> None:

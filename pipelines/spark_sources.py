@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,8 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         from pyspark.sql import SparkSession
     except ImportError:
         raise ValueError(f"--engine spark: pyspark is not installed; {INSTALL_HINT}") from None
+    # PySpark 4 warns on every conversion under pandas 3; the Spark tests compare every value under pandas 3
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     if master is None:
         active = SparkSession.getActiveSession()
         if active is not None:
@@ -56,7 +59,11 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     # unless the cluster's environment says otherwise
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master or "local[*]").appName("leadscore")
-    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false", **(conf or {})}
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+    if (master or "local[*]").startswith("local"):
+        # Spark's default of 200 shuffle partitions is for clusters: on one machine each stage would run 200 tiny tasks
+        settings["spark.sql.shuffle.partitions"] = str(4 * (os.cpu_count() or 2))
+    settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, str(value))
     try:
@@ -151,7 +158,8 @@ def open_spark_tables(spark, directory: str | Path, *, extra_lead_columns: tuple
     if problems:
         raise problems[0].with_others(problems[1:])
     tables = SparkTables(engine, directory, files, tuple(extra_lead_columns))
-    tables.duplicate_events_dropped = _dedupe_events(engine)
+    if "event_id" in spark.read.parquet(*files["events"]).columns:  # else there is nothing to deduplicate
+        tables.duplicate_events_dropped = _dedupe_events(engine)
     return tables
 
 

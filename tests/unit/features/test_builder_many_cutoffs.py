@@ -1,0 +1,47 @@
+"""A grid of more than 62 cutoffs: distinct content is built in chunks of 62 (the bits of a signed 64-bit
+integer), and every cutoff of every chunk must give the features a one-cutoff build gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from features.definitions import FeatureSpec, StageSpec
+from features.simulate import SimulationParams
+from features.spine import SpineSpec, monday_on_or_before
+from features.training_set import build_scoring_frame
+from pipelines.generate import generate
+from pipelines.sources import open_tables
+
+CUTOFFS = 66  # two chunks: 62 + 4
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("many_cutoffs")
+    generate(folder, SimulationParams(leads=300, seed=5, weeks=104), SpineSpec(), progress=False)
+    return open_tables(folder)
+
+
+def test_every_chunk_matches_a_one_cutoff_build(tables):
+    from features.builder import build_features
+
+    con = tables.con
+    last = monday_on_or_before(tables.data_end())
+    cutoffs = [last - timedelta(days=7 * i) for i in range(CUTOFFS)][::-1]
+    values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d}')" for t in cutoffs)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE grid_spine AS SELECT l.lead_id, c.cutoff FROM leads l "
+                f"JOIN (VALUES {values}) c(cutoff) ON l.created_at < c.cutoff")
+    build_features(con, "grid_spine", FeatureSpec(), StageSpec(), out="grid", cutoffs=cutoffs)
+    for index in (0, 61, 62, CUTOFFS - 1):  # both ends of both chunks
+        when = cutoffs[index]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE one_spine AS SELECT lead_id, cutoff FROM grid_spine "
+                    f"WHERE cutoff = TIMESTAMP '{when:%Y-%m-%d}'")
+        one = build_features(con, "one_spine", FeatureSpec(), StageSpec(), out="one", cutoffs=[when])
+        expected = con.sql(f"SELECT * FROM {one} ORDER BY lead_id").df()
+        got = con.sql(f"SELECT * FROM grid WHERE cutoff = TIMESTAMP '{when:%Y-%m-%d}' ORDER BY lead_id").df()
+        assert len(got) == len(expected) > 0
+        assert expected["distinct_content_365d"].sum() > 0
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
