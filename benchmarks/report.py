@@ -59,7 +59,7 @@ def render_size(entry: dict) -> str:
     out = [f"### {entry['leads']:,} leads · {events}", "",
            f"Measured {entry['date']} on {_machine_text(entry)}. "
            f"{runs} run{'s' if runs != 1 else ''} per step: the median wall time and the largest peak memory. "
-           f"Data: {entry.get('data', '?')}, seed {entry.get('seed', '?')}. {_code_text(entry)}"
+           f"Data: {entry.get('data', '?')}{_seed_text(entry)}. {_code_text(entry)}"
            f"Command: `{entry.get('command', '?')}`.", "",
            "| step | wall | peak RSS | in-step | runs | ratio to the floor (in-step; wall) |",
            "|---|---:|---:|---:|---:|---|"]
@@ -207,3 +207,7 @@ def plot(results: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _seed_text(entry: dict) -> str:
+    return f", seed {entry['seed']}" if entry.get("seed") is not None else ""

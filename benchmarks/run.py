@@ -204,7 +204,8 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
     context = SizeContext(leads=leads, seed=options.seed, data=data, folder=folder,
                           params=write_params(folder, data), options=options, validate_command=validation_command())
     entry = {"leads": leads, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
-             "machine": machine(), "code": code_version(), "repeats": repeats, "seed": options.seed,
+             "machine": machine(), "code": code_version(), "repeats": repeats,
+             "seed": None if given_data else options.seed,  # an export given with --data has its own seed
              "data": str(data) if given_data else f"generated ({data.name})",
              "load_average_before": [round(x, 2) for x in os.getloadavg()], "steps": {}}
     skipped = set(options.skip)
