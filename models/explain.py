@@ -15,11 +15,6 @@ GRADES_FIT = ("A", "B", "C", "D")
 GRADES_ENGAGEMENT = ("1", "2", "3", "4")
 
 
-def family_scores(contributions: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
-    """fit_score and engagement_score (0-100 percentiles of summed SHAP per family) and a grade like 'B2'."""
-    return family_grades(family_contributions(contributions, manifest))
-
-
 def family_contributions(contributions: pd.DataFrame, manifest: list[dict]) -> pd.DataFrame:
     """Per row, the summed SHAP contributions of the fit and of the engagement features.
 

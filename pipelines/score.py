@@ -103,7 +103,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         feature_spec = FeatureSpec.model_validate(settings["features"])
         stage_spec = StageSpec.model_validate(settings["stage"])
         table = build_scoring_frame(
-            getattr(tables, "engine", None) or tables.con, when, config.spine, feature_spec, stage_spec,
+            tables.engine, when, config.spine, feature_spec, stage_spec,
             tuple(settings["event_types"]), tuple(settings["extra_lead_attributes"]),
             has_identities=tables.has("identities"), has_deals=tables.has("deals"))
         steps.set_postfix_str("predicting and explaining"); steps.update()
@@ -113,7 +113,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         else:
             frame = tables.con.sql(f"SELECT * FROM {table} ORDER BY lead_id").df()
             tables.con.execute(f"DROP TABLE {table}")
-            release_memory(tables.con, config.data.duckdb_memory_limit)  # DuckDB's buffers are not needed again; SHAP over the frame is
+            # DuckDB's buffers are not needed again; SHAP over the frame is
+            release_memory(tables.con, config.data.duckdb_memory_limit)
             rows, drift_features = (explain_rows(frame, features, model.wrapper) if len(frame) else None), frame
         if rows is None or rows.empty:
             raise ValueError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "

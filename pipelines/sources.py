@@ -81,6 +81,13 @@ class DataTables:
     validation: Any = None  # the content checks' verdict (pipelines.validation.Outcome), once run
     _digest: str | None = field(default=None, repr=False)
 
+    @property
+    def engine(self):
+        """The connection as a feature engine (``features.engine``), as ``SparkTables.engine`` is."""
+        from features.engine import DuckDBEngine
+
+        return DuckDBEngine(self.con)
+
     def has(self, table: str) -> bool:
         return table in self.files
 
