@@ -6,13 +6,13 @@ cutoff. The plan, chosen by measurement on 100M-event logs (see BENCHMARKS.md):
 1. *Attribution*: events tied to a lead (directly, or through an identity) with the
    day they happened and ``lo``, the first cutoff at which they are *known*
    (``occurred_at < t``, ``ingested_at <= t``, ``identified_at < t``).
-2. *Activity*: for a grid of cutoffs, those events are folded once into a compact
-   table per (lead, day, lo) with one count column per signal; one cutoff reads the
-   events directly.
-3. *Per cutoff*, one grouped pass over the activity computes every windowed count,
-   page time, recency and active-day bitmap of every lead as FILTERed aggregates
-   (a wide aggregation costs little more than a narrow one: grouping dominates),
-   then the buying committee is summed from those per-lead rows.
+2. *Cells*: those events are folded once into cells of (lead, bucket, first known
+   cutoff, kind), where buckets are cut at every window edge of every cutoff, so that
+   each cutoff's windows are unions of whole buckets. The whole grid shares this one
+   grouping of the events.
+3. *Per cutoff*, one grouped pass over the cells computes every windowed count, page
+   time, recency and active-day bitmap of every lead as sums of 0/1 flags, then the
+   buying committee is summed from those per-lead rows.
 4. *Distinct content* is the one feature that needs the (lead, item) grain; a
    bitmap of the cutoffs each pair is live at serves every cutoff in one pass.
 
@@ -65,6 +65,10 @@ class Grid:
         return (f"(CASE WHEN ({day_expr}) < {self.first_day} THEN 0 "
                 f"ELSE least({self.count}, (({day_expr}) - {self.first_day}) // {self.step_days} + 1) END)")
 
+    @property
+    def last_day(self) -> int:
+        return self.first_day + (self.count - 1) * self.step_days
+
     def day_of(self, k_expr: str) -> str:
         return f"({self.first_day} + ({k_expr}) * {self.step_days})"
 
@@ -105,7 +109,7 @@ def build_features(
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     sigs = signals(spec, event_types)
     attributed = _attributed(grid, spec, has_identities and con.exists("identities"))
-    activity = _activity(con, grid, attributed)
+    cells = _cells(con, grid, spec, attributed)
     content = _distinct_content(con, grid, spec, attributed)
     feats = manifest(spec, event_types, extra_lead_attributes)
     spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
@@ -116,7 +120,7 @@ def build_features(
         FROM leads SEMI JOIN (SELECT DISTINCT lead_id FROM {spine}) USING (lead_id)""")
     con.drop(out)
     for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
-        _lead_activity(con, grid, spec, sigs, activity, k)
+        _lead_activity(con, grid, spec, sigs, cells, k)
         _account_activity(con, grid, spec, k, has_deals)
         rows = f"""
             WITH assembled AS (
@@ -143,7 +147,7 @@ def build_features(
     return out
 
 
-SCRATCH_TABLES = ("_activity", "_content", "_content_chunk", "_lead_k", "_account_k", "_titles")
+SCRATCH_TABLES = ("_cells", "_content", "_content_chunk", "_lead_k", "_account_k", "_titles")
 
 
 def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
@@ -176,56 +180,65 @@ def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
         WHERE day >= {lower} AND known_day < {grid.day_of(grid.count - 1)}"""
 
 
-def _activity(con: Engine, grid: Grid, attributed: str) -> str:
-    """Events per (lead, day, first known cutoff, kind): counts and page time.
+def _edges(grid: Grid, spec: FeatureSpec) -> list[str]:
+    """SQL terms whose greatest is a day's bucket start: the latest edge on or before ``day``.
 
-    One cutoff reads the events directly. A grid first folds the events into this
-    compact table once, so that each cutoff's passes read fewer, narrower rows.
+    The edges are every window bound of every cutoff (``T_k - w`` and ``T_k``) and every
+    word bound of the day bitmaps (``T_last - 63 i``), so a bucket lies wholly inside or
+    outside each window of each cutoff, and inside one bitmap word. Each family of edges
+    is an arithmetic progression, so its latest edge is integer arithmetic, not a search.
     """
-    per_event = f"""
-        SELECT lead_id, day, lo, event_type, content_type, stitched, 1 AS n,
+    last = grid.last_day
+    terms = [f"{last} - {WORD_DAYS} * (({last} - day + {WORD_DAYS - 1}) // {WORD_DAYS})"]
+    for w in (0,) + tuple(spec.windows_days):
+        k = f"least({grid.count - 1}, (day + {w} - {grid.first_day}) // {grid.step_days})"
+        terms.append(f"CASE WHEN day + {w} >= {grid.first_day} THEN {grid.first_day} + {grid.step_days} * {k} - {w} END")
+    return terms
+
+
+def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
+    """Known events folded once into cells of (lead, bucket, first known cutoff, kind).
+
+    Buckets are cut at every window edge of every cutoff (see ``_edges``), so each
+    cutoff's windows are unions of whole buckets: the grid shares this one grouping of
+    the events, and each cutoff then reads a few cells per lead instead of its events.
+    A cell keeps its count, page time, latest day and a bitmap of its active days (bits
+    are days before the last cutoff, 63 per word; a bucket lies inside one word).
+    """
+    last = grid.last_day
+    keys = "lead_id, b0, lo, event_type, content_type, stitched"
+    cells = f"""
+        SELECT {keys},
+               -- DOUBLE sums of whole numbers are exact and keep the per-lead aggregation state small
+               CAST(count(*) AS DOUBLE) AS n,
                -- whole milliseconds, so that sums are exact whatever the row order
-               CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0) ELSE 0 END
-                   AS dwell_ms
-        FROM ({attributed})"""
+               CAST(sum(CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0)
+                             ELSE 0 END) AS DOUBLE) AS dwell_ms,
+               max(day) AS last_day,
+               bit_or(CAST(1 AS BIGINT) << CAST(({last - 1} - day) % {WORD_DAYS} AS INTEGER)) AS days
+        FROM (SELECT *, greatest({', '.join(_edges(grid, spec))}) AS b0 FROM ({attributed}))
+        GROUP BY {keys}"""
     if grid.count == 1:
-        return f"({per_event})"
-    keys = "lead_id, day, lo, event_type, content_type, stitched"
-    return con.create_table("_activity", f"""
-        SELECT {keys}, CAST(count(*) AS INTEGER) AS n, CAST(sum(dwell_ms) AS BIGINT) AS dwell_ms
-        FROM ({per_event}) GROUP BY {keys}""")
+        # one cutoff reads its cells once: a lead's cells side by side, streamed into the per-lead pass
+        return f"({cells} ORDER BY lead_id)"
+    # sorted by lead once, so that every cutoff's per-lead pass updates one group at a time
+    return con.create_table("_cells", f"{cells} ORDER BY lead_id")
 
 
-def _day_words(lookback_days: int) -> int:
-    return -(-lookback_days // WORD_DAYS)
-
-
-def _segments(spec: FeatureSpec) -> list[int]:
-    """Upper bounds (days before the cutoff) of the day segments: every window edge and every word edge."""
-    edges = set(spec.windows_days) | {WORD_DAYS * i for i in range(1, _day_words(spec.lookback_days))}
-    return sorted(e for e in edges if e <= spec.lookback_days)
-
-
-def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], activity: str, k: int) -> None:
+def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signal, ...], cells: str, k: int) -> None:
     """TEMP TABLE ``_lead_k``: every lead's windowed counts, active days and recency at cutoff ``k``.
 
-    Two grouped passes. The first folds the known events of the lookback into cells
-    of (lead, kind, day segment), where segments are cut at every window edge, so a
-    cell is wholly inside or outside each window. The second turns a lead's few cells
-    into all its features with FILTERed aggregates. The wide aggregation thus runs
-    over cells, not events: its cost is rows x aggregates.
+    One grouped pass over the lead's cells known at ``k`` within the lookback. Signal and
+    window membership are 0/1 columns computed once per cell, so the wide aggregation is
+    plain arithmetic (DuckDB's per-aggregate FILTER is far slower at this width); its cost
+    is cells x aggregates, which is why events are folded into cells first.
 
-    Distinct active days are a bitmap of days before the cutoff (63 per word, OR-ed
-    together, popcounts under each window's mask): exact, with no distinct count.
+    Distinct active days are the cells' day bitmaps OR-ed per word (popcounts under each
+    window's mask come later, in ``_days_in_window``): exact, with no distinct count.
     """
     day = grid.first_day + k * grid.step_days
-    ago = f"({day - 1} - day)"
-    edges = _segments(spec)
-    segment = "CASE " + " ".join(f"WHEN {ago} < {e} THEN {i}" for i, e in enumerate(edges)) + " END"
-    # Signal and window membership as 0/1 columns computed once per cell, so that the wide
-    # aggregation is plain arithmetic (DuckDB's per-aggregate FILTER is far slower at this width).
     flags = [f"CAST({s.where} AS TINYINT) AS f_{s.name}" for s in sigs]
-    flags += [f"CAST(seg < {edges.index(w) + 1} AS TINYINT) AS in_{w}" for w in spec.windows_days]
+    flags += [f"CAST(b0 >= {day - w} AS TINYINT) AS in_{w}" for w in spec.windows_days]
     cols = []
     for s in sigs:
         cols += [f"sum(n * f_{s.name} * in_{w}) AS {s.name}_count_{w}d" for w in spec.windows_days]
@@ -233,30 +246,31 @@ def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signa
     for w in spec.windows_days:
         cols += [f"sum(dwell_ms * in_{w}) AS time_on_page_ms_{w}d",
                  f"sum(n * CAST(stitched AS TINYINT) * in_{w}) AS stitched_events_{w}d"]
+    word = f"({grid.last_day - 1} - b0) // {WORD_DAYS}"
     for kind, signal in (("any", "events"), ("intent", "high_intent")):
-        cols += [f"bit_or(CASE WHEN f_{signal} = 1 AND word = {i} THEN days END) AS {kind}_{i}"
-                 for i in range(_day_words(spec.lookback_days))]
+        cols += [f"bit_or(CASE WHEN f_{signal} = 1 AND {word} = {i} THEN days END) AS {kind}_{i}"
+                 for i in _words(grid, k, spec.lookback_days)]
     con.create_table("_lead_k", f"""
-        WITH cells AS (
-            SELECT lead_id, {segment} AS seg, {ago} // {WORD_DAYS} AS word, event_type, content_type, stitched,
-                   -- DOUBLE sums of whole numbers are exact and keep the aggregation state small
-                   CAST(sum(n) AS DOUBLE) AS n, CAST(sum(dwell_ms) AS DOUBLE) AS dwell_ms, max(day) AS last_day,
-                   bit_or(CAST(1 AS BIGINT) << CAST({ago} % {WORD_DAYS} AS INTEGER)) AS days
-            FROM {activity}
-            WHERE lo <= {k} AND day >= {day - spec.lookback_days} AND day < {day}
-            GROUP BY lead_id, {segment}, {ago} // {WORD_DAYS}, event_type, content_type, stitched
-            -- a lead's cells side by side: the wide aggregation then updates one group at a time
-            ORDER BY lead_id
-        )
-        SELECT lead_id, {', '.join(cols)} FROM (SELECT *, {', '.join(flags)} FROM cells) GROUP BY lead_id""")
+        SELECT lead_id, {', '.join(cols)}
+        FROM (SELECT *, {', '.join(flags)} FROM {cells}
+              WHERE lo <= {k} AND b0 >= {day - spec.lookback_days} AND b0 < {day})
+        GROUP BY lead_id""")
 
 
-def _days_in_window(kind: str, w: int) -> str:
-    """SQL: set bits of the ``kind`` day bitmap within the last ``w`` days."""
+def _words(grid: Grid, k: int, days: int) -> range:
+    """The bitmap words holding the ``days`` days before cutoff ``k`` (bits count days before the last cutoff)."""
+    ago = (grid.count - 1 - k) * grid.step_days  # days from cutoff k to the last cutoff
+    return range(ago // WORD_DAYS, (ago + days - 1) // WORD_DAYS + 1)
+
+
+def _days_in_window(grid: Grid, k: int, kind: str, w: int) -> str:
+    """SQL: set bits of the ``kind`` day bitmap within the last ``w`` days before cutoff ``k``."""
+    ago = (grid.count - 1 - k) * grid.step_days
     terms = []
-    for i in range(_day_words(w)):
-        width = min(WORD_DAYS, w - WORD_DAYS * i)
-        terms.append(f"coalesce(CAST(bit_count({kind}_{i} & CAST({(1 << width) - 1} AS BIGINT)) AS INTEGER), 0)")
+    for i in _words(grid, k, w):
+        lo, hi = max(ago, WORD_DAYS * i) - WORD_DAYS * i, min(ago + w, WORD_DAYS * (i + 1)) - WORD_DAYS * i
+        mask = (1 << hi) - (1 << lo)  # bits lo..hi-1; hi <= 63, so the mask fits a signed BIGINT
+        terms.append(f"coalesce(CAST(bit_count({kind}_{i} & CAST({mask} AS BIGINT)) AS INTEGER), 0)")
     return " + ".join(terms)
 
 
@@ -356,8 +370,8 @@ def _feature_columns(grid: Grid, spec: FeatureSpec, extra_lead_attributes, feats
             f"(coalesce(events_count_{short}d, 0) / {short}.0) / ((coalesce(events_count_{long_}d, 0) + 1) / {long_}.0)",
     }
     for w in spec.windows_days:
-        special[f"active_days_{w}d"] = _days_in_window("any", w)
-        special[f"high_intent_days_{w}d"] = _days_in_window("intent", w)
+        special[f"active_days_{w}d"] = _days_in_window(grid, k, "any", w)
+        special[f"high_intent_days_{w}d"] = _days_in_window(grid, k, "intent", w)
         special[f"time_on_page_s_{w}d"] = f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0"
         special[f"mean_time_on_page_s_{w}d"] = f"time_on_page_ms_{w}d / 1000.0 / nullif(page_view_count_{w}d, 0)"
         special[f"email_click_rate_{w}d"] = f"email_click_count_{w}d / nullif(email_open_count_{w}d, 0)"
