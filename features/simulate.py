@@ -559,9 +559,12 @@ def _anonymous_ids(numbers: np.ndarray, visitor: np.ndarray) -> pa.Array:
 
 
 def _dictionary(kind: np.ndarray, names: tuple) -> pa.Array:
-    missing = np.array([name is None for name in names])[kind]
-    labels = pa.array([name or "" for name in names], pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(kind.astype(np.int32), mask=missing), labels)
+    """``names[kind]`` as a dictionary array; its dictionary must hold each name once, or Parquet
+    writers fall back to plain encoding -- unlike the exports of real tools, and several times
+    slower to read."""
+    labels = sorted({name for name in names if name is not None})
+    position = np.array([labels.index(name) if name is not None else -1 for name in names], dtype=np.int32)[kind]
+    return pa.DictionaryArray.from_arrays(pa.array(position, mask=position < 0), pa.array(labels, pa.string()))
 
 
 def _content_ids(kind: np.ndarray, content: np.ndarray) -> pa.Array:
