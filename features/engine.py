@@ -11,7 +11,7 @@ list columns. There is one copy of each feature; only the engine differs.
   SQLGlot, applies the few rewrites listed in ``to_spark`` (all in one place, none
   feature-specific), and runs it with ``spark.sql``. A temporary table becomes a
   temporary view over a persisted DataFrame, materialised when created, because the
-  generators read each one several times (``_activity`` once per cutoff).
+  generators read each one several times (``_cells`` once per cutoff).
 
 Why SQLGlot over SQL strings rather than Ibis expressions: the builder is a few
 hundred lines of hand-tuned DuckDB SQL whose plan was chosen by measurement
