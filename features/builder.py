@@ -193,7 +193,8 @@ def _edges(grid: Grid, spec: FeatureSpec) -> list[str]:
     terms = [f"{last} - {WORD_DAYS} * (({last} - day + {WORD_DAYS - 1}) // {WORD_DAYS})"]
     for w in (0,) + tuple(spec.windows_days):
         k = f"least({grid.count - 1}, (day + {w} - {grid.first_day}) // {grid.step_days})"
-        terms.append(f"CASE WHEN day + {w} >= {grid.first_day} THEN {grid.first_day} + {grid.step_days} * {k} - {w} END")
+        terms.append(f"CASE WHEN day + {w} >= {grid.first_day} "
+                     f"THEN {grid.first_day} + {grid.step_days} * {k} - {w} END")
     return terms
 
 
@@ -219,7 +220,8 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
                bit_or(CAST(1 AS BIGINT) << CAST(({last - 1} - day) % {WORD_DAYS} AS INTEGER)) AS days
         FROM (SELECT *, greatest({', '.join(_edges(grid, spec))}) AS b0 FROM ({attributed}))
         GROUP BY {keys}"""
-    # sorted by lead: each cutoff's per-lead pass then updates one group at a time (5x faster than unsorted)
+    # sorted by lead: each cutoff's per-lead pass then updates one group at a time
+    # (measured at 1M: 12.6 s a pass, 60 s on unsorted cells)
     return con.create_table("_cells", f"{cells} ORDER BY lead_id")
 
 
@@ -242,7 +244,7 @@ def _kinds(con: Engine, cells: str, sigs: tuple[Signal, ...]) -> list[Kind]:
 
     The per-lead pass sums each kind once and adds kinds up into signals afterwards: a
     page view of the pricing page is one kind but four signals (events, page_view,
-    pricing, high_intent), so this halves the aggregates the wide pass carries.
+    pricing, high_intent), so the wide pass carries a third fewer aggregates (77, not 117).
     """
     membership = ", ".join(f"CAST({s.where} AS INTEGER)" for s in sigs)
     rows = con.rows(f"""SELECT event_type, content_type, {membership}
