@@ -33,6 +33,8 @@ from features.engine import Engine, as_engine
 from features.titles import title_sql
 
 US_PER_DAY = 86_400_000_000
+# Rows sorted to put each lead's rows side by side (see ``_cells``); only adjacency matters, not the order.
+LEAD_ORDER = "hash(lead_id)"
 # Active days are bitmaps of days before the cutoff in signed 64-bit words: Spark has no unsigned integer, and
 # DuckDB refuses to shift into a BIGINT's sign bit, so a word holds 63 days (365 days still take 6 words).
 WORD_DAYS = 63
@@ -220,9 +222,10 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
                bit_or(CAST(1 AS BIGINT) << CAST(({last - 1} - day) % {WORD_DAYS} AS INTEGER)) AS days
         FROM (SELECT *, greatest({', '.join(_edges(grid, spec))}) AS b0 FROM ({attributed}))
         GROUP BY {keys}"""
-    # sorted by lead: each cutoff's per-lead pass then updates one group at a time
-    # (measured at 1M: 12.6 s a pass, 60 s on unsorted cells)
-    return con.create_table("_cells", f"{cells} ORDER BY lead_id")
+    # A lead's cells side by side: each cutoff's per-lead pass then updates one group at a time
+    # (measured at 1M: 12.6 s a pass, 60 s on unsorted cells). Sorting on the hash of the key
+    # keeps them together as well, and a fixed-width key sorts faster than a string (30.6 s vs 35.1 s).
+    return con.create_table("_cells", f"{cells} ORDER BY {LEAD_ORDER}")
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,7 @@ def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, attributed: st
                 FROM ({attributed}) WHERE content_id IS NOT NULL AND lo < {c0 + n}
                   AND {grid.first_after(f'day + {spec.lookback_days}')} > {c0}
                 GROUP BY lead_id, content_id
-                ORDER BY lead_id
+                ORDER BY {LEAD_ORDER}
             )
             SELECT lead_id, {', '.join(counts)} FROM pairs GROUP BY lead_id""")
         if c0 == 0:
