@@ -67,16 +67,20 @@ class Grid:
         return (f"(CASE WHEN ({day_expr}) < {self.first_day} THEN 0 "
                 f"ELSE least({self.count}, (({day_expr}) - {self.first_day}) // {self.step_days} + 1) END)")
 
+    def day(self, k: int) -> int:
+        """Cutoff ``k`` as a day number."""
+        return self.first_day + k * self.step_days
+
     @property
     def last_day(self) -> int:
-        return self.first_day + (self.count - 1) * self.step_days
+        return self.day(self.count - 1)
 
     def day_of(self, k_expr: str) -> str:
         return f"({self.first_day} + ({k_expr}) * {self.step_days})"
 
     def timestamp_of(self, k: int) -> str:
         """SQL: cutoff ``k`` as a TIMESTAMP literal (every engine reads the same literal)."""
-        return f"TIMESTAMP '{datetime(1970, 1, 1) + timedelta(days=self.first_day + k * self.step_days):%Y-%m-%d %H:%M:%S}'"
+        return f"TIMESTAMP '{datetime(1970, 1, 1) + timedelta(days=self.day(k)):%Y-%m-%d %H:%M:%S}'"
 
 
 def _day(ts: str) -> str:
@@ -195,8 +199,7 @@ def _edges(grid: Grid, spec: FeatureSpec) -> list[str]:
     terms = [f"{last} - {WORD_DAYS} * (({last} - day + {WORD_DAYS - 1}) // {WORD_DAYS})"]
     for w in (0,) + tuple(spec.windows_days):
         k = f"least({grid.count - 1}, (day + {w} - {grid.first_day}) // {grid.step_days})"
-        terms.append(f"CASE WHEN day + {w} >= {grid.first_day} "
-                     f"THEN {grid.first_day} + {grid.step_days} * {k} - {w} END")
+        terms.append(f"CASE WHEN day + {w} >= {grid.first_day} THEN {grid.day_of(k)} - {w} END")
     return terms
 
 
@@ -269,7 +272,7 @@ def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signa
     Distinct active days are the cells' day bitmaps OR-ed per word (popcounts under each
     window's mask come later, in ``_days_in_window``): exact, with no distinct count.
     """
-    day = grid.first_day + k * grid.step_days
+    day = grid.day(k)
     windows = spec.windows_days
     kind = "CASE " + " ".join(f"WHEN {x.sql()} THEN {i}" for i, x in enumerate(kinds)) + " END" if kinds else "NULL"
     flags = [f"CAST(b0 >= {day - w} AS DOUBLE) AS in_{w}" for w in windows]
@@ -303,13 +306,13 @@ def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signa
 
 def _words(grid: Grid, k: int, days: int) -> range:
     """The bitmap words holding the ``days`` days before cutoff ``k`` (bits count days before the last cutoff)."""
-    ago = (grid.count - 1 - k) * grid.step_days  # days from cutoff k to the last cutoff
+    ago = grid.last_day - grid.day(k)  # bits count days before the last cutoff
     return range(ago // WORD_DAYS, (ago + days - 1) // WORD_DAYS + 1)
 
 
 def _days_in_window(grid: Grid, k: int, kind: str, w: int) -> str:
     """SQL: set bits of the ``kind`` day bitmap within the last ``w`` days before cutoff ``k``."""
-    ago = (grid.count - 1 - k) * grid.step_days
+    ago = grid.last_day - grid.day(k)
     terms = []
     for i in _words(grid, k, w):
         lo, hi = max(ago, WORD_DAYS * i) - WORD_DAYS * i, min(ago + w, WORD_DAYS * (i + 1)) - WORD_DAYS * i
