@@ -96,8 +96,13 @@ def render_size(entry: dict) -> str:
     quality = entry.get("quality")
     if quality:
         counts = quality.get("counts", {})
-        out += ["", f"Model quality on the out-of-time test ({counts.get('test_rows', 0):,} rows, "
-                    f"{counts.get('test_positives', 0):,} positives), as written by `leadscore train --truth`:", "",
+        rate = quality.get("negative_sample_rate", 1.0)
+        sampled = (f"; trained and evaluated on every positive and {rate:.0%} of the negatives, weighted "
+                   f"(`train.negative_sample_rate`: {counts.get('test_rows', 0):,} rows read), so the metrics are "
+                   "estimates for all rows" if rate < 1 else "")
+        rows = counts.get("test_rows_represented", counts.get("test_rows", 0))
+        out += ["", f"Model quality on the out-of-time test ({rows:,} rows, {counts.get('test_positives', 0):,} "
+                    f"positives{sampled}), as written by `leadscore train --truth`:", "",
                 "| scorer | " + " | ".join(title for _, title, _ in QUALITY_COLUMNS) + " |",
                 "|---|" + "---:|" * len(QUALITY_COLUMNS)]
         test = quality["test"]

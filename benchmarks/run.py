@@ -47,6 +47,9 @@ PEER_STEPS = ("pandas-1", "pandas-12", "featuretools-1", "featuretools-12")
 # a benchmark measures the pipeline, not the model's gates: a small world may fail them, and scoring needs a champion
 RELAXED_GATES = {"min_roc_auc": 0.0, "min_pr_auc": 0.0, "max_brier": 1.0, "max_ece": 1.0,
                  "min_pr_auc_gain_over_rules": -1.0}
+# above this many leads, training reads every positive and a weighted sample of the negatives
+# (train.negative_sample_rate = this / leads): 1M leads make ~16.7M training rows, ~70 GiB unsampled
+FULL_TRAINING_MAX_LEADS = 100_000
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,8 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
     data = Path(given_data).resolve() if given_data else cached_data_path(work, leads, options.seed)
     repeats = options.repeats if leads <= options.repeat_max_leads else 1
     context = SizeContext(leads=leads, seed=options.seed, data=data, folder=folder,
-                          params=write_params(folder, data), options=options, validate_command=validation_command())
+                          params=write_params(folder, data, leads), options=options,
+                          validate_command=validation_command())
     entry = {"leads": leads, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
              "machine": machine(), "code": code_version(), "repeats": repeats,
              "seed": None if given_data else options.seed,  # an export given with --data has its own seed
@@ -271,7 +275,8 @@ def bench_size(leads: int, options, command: str, given_data: str | None, failed
     if entry["steps"]["train"]["status"] == "ok" and metrics.exists():
         written = json.loads(metrics.read_text())
         entry["quality"] = {"test": written["test"], "counts": written.get("counts", {}),
-                            "gates": "relaxed for the benchmark (see RELAXED_GATES in benchmarks/run.py)"}
+                            "gates": "relaxed for the benchmark (see RELAXED_GATES in benchmarks/run.py)",
+                            "negative_sample_rate": min(1.0, FULL_TRAINING_MAX_LEADS / leads)}
     return entry
 
 
@@ -383,8 +388,9 @@ def cached_data_path(work: Path, leads: int, seed: int) -> Path:
     return path
 
 
-def write_params(folder: Path, data: Path) -> Path:
-    """The project's params.yaml with this size's data, MLflow store and outputs, and gates relaxed."""
+def write_params(folder: Path, data: Path, leads: int) -> Path:
+    """The project's params.yaml with this size's data, MLflow store and outputs, gates relaxed, and
+    negatives sampled for training above ``FULL_TRAINING_MAX_LEADS``."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["dir"] = str(data)
     params["mlflow"] = {**params.get("mlflow", {}), "experiment": "bench",
@@ -393,6 +399,7 @@ def write_params(folder: Path, data: Path) -> Path:
     params["score"] = {**params.get("score", {}), "db_url": f"sqlite:///{folder / 'score' / 'leadscore.db'}",
                        "out_dir": str(folder / "score")}
     params["train"]["gates"] = RELAXED_GATES
+    params["train"]["negative_sample_rate"] = min(1.0, FULL_TRAINING_MAX_LEADS / leads)
     if "validation" in params:  # its reports land in the size's folder too
         params["validation"] = {**params["validation"], "out_dir": str(folder / "validation")}
     path = folder / "params.yaml"

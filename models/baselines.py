@@ -59,9 +59,9 @@ class RuleScore:
     def __init__(self, spec: RuleSpec):
         self.spec = spec
 
-    def fit(self, X_val: pd.DataFrame, y_val) -> RuleScore:
+    def fit(self, X_val: pd.DataFrame, y_val, sample_weight=None) -> RuleScore:
         self.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
-        self.isotonic_.fit(rule_points(X_val, self.spec), np.asarray(y_val, float))
+        self.isotonic_.fit(rule_points(X_val, self.spec), np.asarray(y_val, float), sample_weight=sample_weight)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:

@@ -8,10 +8,16 @@ training -- with isotonic or sigmoid, whichever predicts that block better
 (chosen by cross-fitting over its cutoffs). The booster trained on the train block
 is kept as it is (not refitted on train + validation), so the calibrator describes
 exactly the model that is shipped.
+
+The one exception to "no weights": a training set whose negatives were sampled
+(``train.negative_sample_rate``) weights each kept negative by the rows it stands for.
+Weighted, the booster, the early stopping and the calibrator see the population's base
+rate again, so the probabilities stay honest.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import lightgbm as lgb
@@ -80,7 +86,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
                 X[column] = pd.to_numeric(X[column], errors="coerce").astype("float64")
         return X
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, val_groups=None):
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, val_groups=None, sample_weight=None, val_weight=None):
         self.feature_names_in_ = np.array(list(X.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.categories_ = {
@@ -95,18 +101,21 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
             n_estimators=self.max_rounds, random_state=self.random_state, deterministic=True,
             force_row_wise=True, n_jobs=self.threads, verbose=-1,
         )
-        self.booster_.fit(Xt, np.asarray(y), eval_X=(Xv,), eval_y=(np.asarray(y_val),), eval_metric="binary_logloss",
+        val_weight = None if val_weight is None else np.asarray(val_weight, float)
+        self.booster_.fit(Xt, np.asarray(y), sample_weight=None if sample_weight is None else np.asarray(sample_weight, float),
+                          eval_X=(Xv,), eval_y=(np.asarray(y_val),), eval_sample_weight=None if val_weight is None else [val_weight],
+                          eval_metric="binary_logloss",
                           callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
         self.best_iteration_ = int(self.booster_.best_iteration_ or self.max_rounds)
-        self.calibration_brier_ = self._calibration_scores(Xv, np.asarray(y_val), val_groups)
+        self.calibration_brier_ = self._calibration_scores(Xv, np.asarray(y_val), val_groups, val_weight)
         self.calibration_method_ = (self.calibration if self.calibration != "auto"
                                     else min(self.calibration_brier_, key=self.calibration_brier_.get))
-        self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(self.booster_), method=self.calibration_method_)
-        self.calibrator_.fit(Xv, np.asarray(y_val))
+        self.calibrator_ = _calibrate(self.booster_, self.calibration_method_, Xv, np.asarray(y_val), val_weight)
         return self
 
-    def _calibration_scores(self, Xv, y_val, groups) -> dict[str, float]:
+    def _calibration_scores(self, Xv, y_val, groups, weight) -> dict[str, float]:
         """Brier of each calibration method on the validation block, fitted on one half, scored on the other."""
+        weight = np.ones(len(y_val)) if weight is None else weight
         groups = np.asarray(groups) if groups is not None else np.arange(len(y_val)) % 2
         halves = np.isin(groups, np.unique(groups)[: max(1, len(np.unique(groups)) // 2)])
         scores = {}
@@ -115,9 +124,9 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
             for fit_mask in (halves, ~halves):
                 if y_val[fit_mask].sum() == 0 or y_val[~fit_mask].sum() == 0:
                     continue
-                calibrator = CalibratedClassifierCV(FrozenEstimator(self.booster_), method=method)
-                calibrator.fit(Xv[fit_mask], y_val[fit_mask])
-                losses.append(brier_score_loss(y_val[~fit_mask], calibrator.predict_proba(Xv[~fit_mask])[:, 1]))
+                calibrator = _calibrate(self.booster_, method, Xv[fit_mask], y_val[fit_mask], weight[fit_mask])
+                losses.append(brier_score_loss(y_val[~fit_mask], calibrator.predict_proba(Xv[~fit_mask])[:, 1],
+                                               sample_weight=weight[~fit_mask]))
             scores[method] = float(np.mean(losses)) if losses else float("inf")
         return scores
 
@@ -142,3 +151,13 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         """SHAP values (log-odds) per feature and row, from LightGBM's TreeSHAP; the last column is the bias."""
         values = self.booster_.predict(self.prepare(X), pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.feature_names_in_, "_bias"], index=X.index)
+
+
+def _calibrate(booster, method: str, X, y, weight) -> CalibratedClassifierCV:
+    """The calibrator of a frozen booster on (X, y), with row weights when the rows were sampled."""
+    calibrator = CalibratedClassifierCV(FrozenEstimator(booster), method=method)
+    with warnings.catch_warnings():
+        # scikit-learn warns that a FrozenEstimator ignores the weights: it is frozen on purpose, and
+        # the weights reach the calibration itself, which is what they are for
+        warnings.filterwarnings("ignore", message="Since FrozenEstimator does not appear to accept sample_weight")
+        return calibrator.fit(X, y, sample_weight=weight)

@@ -4,6 +4,11 @@ Lift and recall at the top k % answer marketing's question ("if sales calls the 
 10 %, what share of next quarter's wins do they reach?"); precision at the weekly
 capacity answers sales' ("of the N leads we can call each week, how many buy?");
 Brier score and expected calibration error check the probabilities themselves.
+
+Every metric takes optional row weights. A training set whose negatives were sampled
+(``train.negative_sample_rate``) weights each kept negative by how many it stands for,
+so a weighted metric estimates the metric on the whole population: a weight of k is
+the same as k copies of the row (the tests hold every function to that).
 """
 
 from __future__ import annotations
@@ -15,35 +20,63 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 TOP_FRACTIONS = (0.05, 0.10, 0.20)
 
 
-def expected_calibration_error(y, p, bins: int = 10) -> float:
+def _weights(w, n: int) -> np.ndarray:
+    return np.ones(n) if w is None else np.asarray(w, float)
+
+
+def equal_weight_bins(order: np.ndarray, weight=None, bins: int = 10) -> list[np.ndarray]:
+    """``order`` cut into ``bins`` consecutive groups of (nearly) equal total weight.
+
+    Unweighted, these are equal-count bins (``np.array_split``); a row of weight k counts
+    as k rows, so a sampled set and the population it stands for get the same bins.
+    """
+    if weight is None:
+        return np.array_split(order, bins)
+    cumulative = np.cumsum(np.asarray(weight, float)[order])
+    total = cumulative[-1] if len(cumulative) else 0.0
+    # a row goes to the bin its weight's midpoint falls in
+    position = np.minimum(((cumulative - np.asarray(weight, float)[order] / 2) / max(total, 1e-300) * bins).astype(int),
+                          bins - 1)
+    return [order[position == b] for b in range(bins)]
+
+
+def expected_calibration_error(y, p, bins: int = 10, weight=None) -> float:
     """Mean |observed rate - mean probability| over equal-count bins, weighted by bin size."""
     y, p = np.asarray(y, float), np.asarray(p, float)
+    w = _weights(weight, len(y))
     order = np.argsort(p, kind="stable")
     error = 0.0
-    for chunk in np.array_split(order, bins):
-        if len(chunk):
-            error += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
-    return error / len(y)
+    for chunk in equal_weight_bins(order, weight, bins):
+        if len(chunk) and w[chunk].sum() > 0:
+            error += w[chunk].sum() * abs(np.average(y[chunk], weights=w[chunk]) - np.average(p[chunk], weights=w[chunk]))
+    return error / w.sum()
 
 
-def top_fraction(y, score, fraction: float) -> tuple[float, float]:
-    """(lift, recall) among the top ``fraction`` of rows by score."""
+def top_fraction(y, score, fraction: float, weight=None) -> tuple[float, float]:
+    """(lift, recall) among the top ``fraction`` of rows (of the total weight) by score."""
     y, score = np.asarray(y, float), np.asarray(score, float)
-    n = max(1, int(round(len(y) * fraction)))
-    top = np.argsort(-score, kind="stable")[:n]
-    base = y.mean()
-    rate = y[top].mean()
-    return (rate / base if base > 0 else float("nan")), (y[top].sum() / y.sum() if y.sum() > 0 else float("nan"))
+    w = _weights(weight, len(y))
+    order = np.argsort(-score, kind="stable")
+    before = np.cumsum(w[order]) - w[order]  # the weight ranked above each row
+    top = order[before < max(1, round(w.sum() * fraction)) - 1e-9]
+    base = np.average(y, weights=w)
+    rate = np.average(y[top], weights=w[top])
+    wins = (w * y).sum()
+    return (rate / base if base > 0 else float("nan")), ((w[top] * y[top]).sum() / wins if wins > 0 else float("nan"))
 
 
-def precision_at_capacity(y, score, cutoff, capacity: int) -> float:
+def precision_at_capacity(y, score, cutoff, capacity: int, weight=None) -> float:
     """Mean over cutoffs of the win rate among the ``capacity`` best-scored leads of that week."""
-    frame = pd.DataFrame({"y": np.asarray(y, float), "s": np.asarray(score, float), "c": np.asarray(cutoff)})
-    per_cutoff = frame.sort_values("s", ascending=False, kind="stable").groupby("c").head(capacity).groupby("c")["y"].mean()
-    return float(per_cutoff.mean())
+    frame = pd.DataFrame({"y": np.asarray(y, float), "s": np.asarray(score, float), "c": np.asarray(cutoff),
+                          "w": _weights(weight, len(np.asarray(y)))})
+    frame = frame.sort_values("s", ascending=False, kind="stable")
+    before = frame.groupby("c", sort=False)["w"].cumsum() - frame["w"]
+    top = frame[before < capacity - 1e-9]
+    top = top.assign(yw=top["y"] * top["w"]).groupby("c")[["yw", "w"]].sum()
+    return float((top["yw"] / top["w"]).mean())
 
 
-def evaluate(y, probability, cutoff, capacity: int, ranking=None) -> dict[str, float]:
+def evaluate(y, probability, cutoff, capacity: int, ranking=None, weight=None) -> dict[str, float]:
     """Ranking metrics on ``ranking`` (default: the probability), probability metrics on ``probability``.
 
     A monotone calibration (isotonic) makes ties that the list sales works from does not
@@ -52,44 +85,62 @@ def evaluate(y, probability, cutoff, capacity: int, ranking=None) -> dict[str, f
     y = np.asarray(y, float)
     p = np.asarray(probability, float)
     r = p if ranking is None else np.asarray(ranking, float)
+    w = None if weight is None else np.asarray(weight, float)
     out = {
-        "roc_auc": float(roc_auc_score(y, r)) if 0 < y.sum() < len(y) else float("nan"),
-        "pr_auc": float(average_precision_score(y, r)) if y.sum() > 0 else float("nan"),
-        "brier": float(brier_score_loss(y, np.clip(p, 0, 1))),
-        "ece": float(expected_calibration_error(y, p)),
-        "precision_at_capacity": precision_at_capacity(y, r, cutoff, capacity),
-        "base_rate": float(y.mean()),
-        "mean_probability": float(p.mean()),
+        "roc_auc": float(roc_auc_score(y, r, sample_weight=w)) if 0 < y.sum() < len(y) else float("nan"),
+        "pr_auc": float(average_precision_score(y, r, sample_weight=w)) if y.sum() > 0 else float("nan"),
+        "brier": float(brier_score_loss(y, np.clip(p, 0, 1), sample_weight=w)),
+        "ece": float(expected_calibration_error(y, p, weight=w)),
+        "precision_at_capacity": precision_at_capacity(y, r, cutoff, capacity, weight=w),
+        "base_rate": float(np.average(y, weights=w)),
+        "mean_probability": float(np.average(p, weights=w)),
     }
     for fraction in TOP_FRACTIONS:
-        lift, recall = top_fraction(y, r, fraction)
+        lift, recall = top_fraction(y, r, fraction, weight=w)
         tag = f"top{int(fraction * 100)}"
         out[f"lift_{tag}"], out[f"recall_{tag}"] = float(lift), float(recall)
     return out
 
 
-def decile_table(y, probability) -> pd.DataFrame:
-    """Rows, positives, rate and cumulative recall per score decile (1 = best)."""
-    frame = pd.DataFrame({"y": np.asarray(y, float), "p": np.asarray(probability, float)})
-    frame["decile"] = 10 - pd.qcut(frame["p"].rank(method="first"), 10, labels=False)
-    table = frame.groupby("decile").agg(rows=("y", "size"), positives=("y", "sum"), mean_probability=("p", "mean"))
+def decile_table(y, probability, weight=None) -> pd.DataFrame:
+    """Rows, positives, rate and cumulative recall per score decile (1 = best).
+
+    With weights, deciles hold equal weight and rows and positives are the rows they stand for.
+    """
+    y, p = np.asarray(y, float), np.asarray(probability, float)
+    w = _weights(weight, len(y))
+    decile = np.empty(len(y), int)
+    for number, rows in enumerate(equal_weight_bins(np.argsort(-p, kind="stable"), weight, 10), start=1):
+        decile[rows] = number
+    frame = pd.DataFrame({"decile": decile, "w": w, "yw": y * w, "pw": p * w})
+    table = frame.groupby("decile").sum()
+    table = pd.DataFrame({"rows": table["w"], "positives": table["yw"], "mean_probability": table["pw"] / table["w"]})
     table["rate"] = table["positives"] / table["rows"]
     table["cumulative_recall"] = table["positives"].cumsum() / max(1.0, table["positives"].sum())
-    table["lift"] = table["rate"] / frame["y"].mean() if frame["y"].mean() > 0 else np.nan
+    base = (y * w).sum() / w.sum()
+    table["lift"] = table["rate"] / base if base > 0 else np.nan
+    if weight is None:
+        table[["rows", "positives"]] = table[["rows", "positives"]].astype(int)
     return table.reset_index()
 
 
-def by_segment(frame: pd.DataFrame, segment: str, y: str, p: str, min_positives: int = 5) -> pd.DataFrame:
-    """ROC AUC, PR AUC, Brier and rates per value of ``segment`` (segments with too few positives are marked)."""
+def by_segment(frame: pd.DataFrame, segment: str, y: str, p: str, min_positives: int = 5,
+               weight: str | None = None) -> pd.DataFrame:
+    """ROC AUC, PR AUC, Brier and rates per value of ``segment`` (segments with too few positives are marked).
+
+    ``weight`` names a column of row weights (a sampled set); rows and positives are then the rows they stand for.
+    """
     rows = []
     for value, part in frame.groupby(frame[segment].astype("string").fillna("(missing)"), sort=True):
-        positives = int(part[y].sum())
+        w = part[weight].to_numpy(float) if weight else np.ones(len(part))
+        labels = part[y].to_numpy(float)
+        positives = int(labels.sum())
         enough = min_positives <= positives < len(part)
         rows.append({
-            "segment": segment, "value": value, "rows": len(part), "positives": positives,
-            "rate": part[y].mean(), "mean_probability": part[p].mean(),
-            "roc_auc": roc_auc_score(part[y], part[p]) if enough else np.nan,
-            "pr_auc": average_precision_score(part[y], part[p]) if enough else np.nan,
-            "brier": brier_score_loss(part[y], part[p]),
+            "segment": segment, "value": value, "rows": round(w.sum()), "positives": round((w * labels).sum()),
+            "rate": np.average(labels, weights=w), "mean_probability": np.average(part[p], weights=w),
+            "roc_auc": roc_auc_score(labels, part[p], sample_weight=w) if enough else np.nan,
+            "pr_auc": average_precision_score(labels, part[p], sample_weight=w) if enough else np.nan,
+            "brier": brier_score_loss(labels, part[p], sample_weight=w),
         })
     return pd.DataFrame(rows)

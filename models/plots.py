@@ -1,7 +1,8 @@
 """The pictures a data scientist checks before trusting a model: ROC, PR, reliability, gains, importance.
 
 Each function takes the test predictions and returns a matplotlib Figure; the caller
-decides where it goes (MLflow, a report, a notebook).
+decides where it goes (MLflow, a report, a notebook). Predictions of a sampled set carry
+row weights (``sample_weight``), and every curve uses them: it shows the population.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from models.metrics import equal_weight_bins  # noqa: E402
+from models.training import WEIGHT, weights  # noqa: E402
 
 COLOURS = {"model": "#1f5fbf", "logistic": "#7b8794", "rules": "#d9822b", "oracle": "#2e9e5b"}
 LABELS = {"model": "leadscore (calibrated)", "logistic": "logistic regression", "rules": "points score",
@@ -33,7 +37,7 @@ def _figure(title: str):
 def roc(predictions: pd.DataFrame):
     fig, ax = _figure("ROC on the out-of-time test")
     for s in _scorers(predictions):
-        fpr, tpr, _ = roc_curve(predictions["label"], predictions[s])
+        fpr, tpr, _ = roc_curve(predictions["label"], predictions[s], sample_weight=weights(predictions))
         ax.plot(fpr, tpr, color=COLOURS[s], label=LABELS[s])
     ax.plot([0, 1], [0, 1], ls=":", color="black", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate")
@@ -44,9 +48,11 @@ def roc(predictions: pd.DataFrame):
 def precision_recall(predictions: pd.DataFrame):
     fig, ax = _figure("Precision-recall on the out-of-time test")
     for s in _scorers(predictions):
-        precision, recall, _ = precision_recall_curve(predictions["label"], predictions[s])
+        precision, recall, _ = precision_recall_curve(predictions["label"], predictions[s],
+                                                      sample_weight=weights(predictions))
         ax.plot(recall, precision, color=COLOURS[s], label=LABELS[s])
-    ax.axhline(predictions["label"].mean(), ls=":", color="black", lw=0.8, label="base rate")
+    ax.axhline(np.average(predictions["label"], weights=weights(predictions)), ls=":", color="black", lw=0.8,
+               label="base rate")
     ax.set(xlabel="recall", ylabel="precision")
     ax.legend(loc="upper right", fontsize=8)
     return fig
@@ -56,13 +62,15 @@ def reliability(predictions: pd.DataFrame, bins: int = 10):
     """Mean predicted probability against the observed rate, in equal-count bins."""
     fig, ax = _figure("Calibration: predicted vs observed")
     top = 0.0
+    w = weights(predictions)
+    w_all = np.ones(len(predictions)) if w is None else w
     for s in ("model", "model_uncalibrated", "oracle"):
         if s not in predictions:
             continue
         order = np.argsort(predictions[s].to_numpy(), kind="stable")
-        groups = np.array_split(order, bins)
-        x = [predictions[s].to_numpy()[g].mean() for g in groups]
-        y = [predictions["label"].to_numpy()[g].mean() for g in groups]
+        groups = [g for g in equal_weight_bins(order, w, bins) if len(g)]
+        x = [np.average(predictions[s].to_numpy()[g], weights=w_all[g]) for g in groups]
+        y = [np.average(predictions["label"].to_numpy()[g], weights=w_all[g]) for g in groups]
         top = max(top, *x, *y)
         ax.plot(x, y, marker="o", color=COLOURS.get(s, "#9aa5b1"), label=LABELS.get(s, "leadscore before calibration"))
     ax.plot([0, top], [0, top], ls=":", color="black", lw=0.8, label="perfect calibration")
@@ -74,20 +82,24 @@ def reliability(predictions: pd.DataFrame, bins: int = 10):
 def cumulative_gains(predictions: pd.DataFrame):
     """Share of all wins reached when sales works down the ranked list."""
     fig, ax = _figure("Cumulative gains: wins reached by calling the top x%")
-    y = predictions["label"].to_numpy(float)
+    w = predictions[WEIGHT].to_numpy(float) if WEIGHT in predictions else np.ones(len(predictions))
+    y = predictions["label"].to_numpy(float) * w
     for s in _scorers(predictions):
         order = np.argsort(-predictions[s].to_numpy(), kind="stable")
         gains = np.concatenate([[0], np.cumsum(y[order]) / max(1, y.sum())])
-        ax.plot(np.linspace(0, 100, len(gains)), gains * 100, color=COLOURS[s], label=LABELS[s])
+        contacted = np.concatenate([[0], np.cumsum(w[order]) / w.sum()])
+        ax.plot(contacted * 100, gains * 100, color=COLOURS[s], label=LABELS[s])
     ax.plot([0, 100], [0, 100], ls=":", color="black", lw=0.8, label="random")
     ax.set(xlabel="% of leads contacted (best first)", ylabel="% of wins reached")
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
-def feature_importance(contributions: pd.DataFrame, top: int = 20):
-    """Mean |SHAP| per feature: what moves the score, on the test rows."""
-    importance = contributions.drop(columns="_bias").abs().mean().sort_values(ascending=True).tail(top)
+def feature_importance(contributions: pd.DataFrame, top: int = 20, weight=None):
+    """Mean |SHAP| per feature: what moves the score, on the test rows (``weight``: a sampled set's row weights)."""
+    magnitude = contributions.drop(columns="_bias").abs()
+    mean = magnitude.mean() if weight is None else magnitude.mul(np.asarray(weight, float), axis=0).sum() / np.sum(weight)
+    importance = mean.sort_values(ascending=True).tail(top)
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(importance) + 1.2), dpi=110)
     ax.barh(importance.index, importance.values, color=COLOURS["model"])
     ax.set_title("Feature importance (mean |SHAP|, log-odds)", fontsize=11)

@@ -13,33 +13,46 @@ import pandas as pd
 EPSILON = 1e-4
 
 
-def reference_profile(frame: pd.DataFrame, categorical: list[str], scores: np.ndarray | None = None) -> dict:
+def reference_profile(frame: pd.DataFrame, categorical: list[str], scores: np.ndarray | None = None,
+                      weight: np.ndarray | None = None) -> dict:
+    """The profile of ``frame``; ``weight`` (a sampled set's row weights) makes it the profile of the rows
+    the sample stands for, not of the sample, whose positives are over-represented."""
+    w = None if weight is None else np.asarray(weight, float)
     profile: dict = {"numeric": {}, "categorical": {}}
     for column in frame.columns:
         values = frame[column]
         if column in categorical:
-            shares = values.astype("string").fillna("(missing)").value_counts(normalize=True)
+            levels = values.astype("string").fillna("(missing)")
+            shares = (levels.value_counts(normalize=True) if w is None else
+                      pd.Series(w, index=values.index).groupby(levels).sum().sort_values(ascending=False) / w.sum())
             profile["categorical"][column] = {str(k): float(v) for k, v in shares.items()}
         else:
-            profile["numeric"][column] = _numeric_profile(values.to_numpy(float))
+            profile["numeric"][column] = _numeric_profile(values.to_numpy(float), w)
     if scores is not None:
-        profile["score"] = _numeric_profile(np.asarray(scores, float))
+        profile["score"] = _numeric_profile(np.asarray(scores, float), w)
     return profile
 
 
-def _numeric_profile(values: np.ndarray) -> dict:
-    finite = values[~np.isnan(values)]
-    edges = np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9))) if len(finite) else np.array([])
-    return {"edges": edges.tolist(), "shares": _shares(values, edges).tolist()}
+def _numeric_profile(values: np.ndarray, weight: np.ndarray | None) -> dict:
+    present = ~np.isnan(values)
+    deciles = np.linspace(0.1, 0.9, 9)
+    if not present.any():
+        edges = np.array([])
+    elif weight is None:
+        edges = np.unique(np.quantile(values[present], deciles))
+    else:  # numpy's only weighted quantile: the smallest value whose cumulative weight reaches q
+        edges = np.unique(np.quantile(values[present], deciles, weights=weight[present], method="inverted_cdf"))
+    return {"edges": edges.tolist(), "shares": _shares(values, edges, weight).tolist()}
 
 
-def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def _shares(values: np.ndarray, edges: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Share of values per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
+    w = np.ones(len(values)) if weight is None else weight
     missing = np.isnan(values)
     bins = np.searchsorted(edges, values[~missing], side="left")
-    counts = np.bincount(bins, minlength=len(edges) + 1).astype(float)
-    counts = np.append(counts, missing.sum())
-    return counts / max(1, len(values))
+    counts = np.bincount(bins, weights=w[~missing], minlength=len(edges) + 1)
+    counts = np.append(counts, w[missing].sum())
+    return counts / max(1e-300, w.sum()) if len(values) else counts
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:

@@ -41,21 +41,37 @@ def assign_tiers(probability: np.ndarray, rank: np.ndarray, spec: TierSpec) -> n
     return np.select([probability >= a, probability >= b, probability >= c], ["A", "B", "C"], "D")
 
 
-def rank_within(frame: pd.DataFrame, score: str, group: str) -> np.ndarray:
-    """1-based rank of each row within its group, best first; ties broken by lead_id for stability."""
+def rank_within(frame: pd.DataFrame, score: str, group: str, weight: str | None = None) -> np.ndarray:
+    """1-based rank of each row within its group, best first; ties broken by lead_id for stability.
+
+    With ``weight`` (a column of a sampled set), a row's rank counts the rows that the rows
+    above it stand for, so capacity tiers cut where they would in the whole population.
+    """
     ordered = frame.sort_values([group, score, "lead_id"], ascending=[True, False, True], kind="stable")
-    ranks = ordered.groupby(group, sort=False).cumcount() + 1
+    if weight is None:
+        ranks = ordered.groupby(group, sort=False).cumcount() + 1
+    else:
+        ranks = ordered.groupby(group, sort=False)[weight].cumsum() - ordered[weight] + 1
     return ranks.reindex(frame.index).to_numpy()
 
 
-def tier_table(frame: pd.DataFrame, tier: str = "tier", label: str | None = "label", probability: str = "probability"):
-    """Rows, expected wins and (when labels are known) observed wins, lift and recall per tier."""
-    grouped = frame.groupby(tier)
-    table = pd.DataFrame({"leads": grouped.size(), "expected_wins": grouped[probability].sum()}).reindex(TIERS).fillna(0)
+def tier_table(frame: pd.DataFrame, tier: str = "tier", label: str | None = "label", probability: str = "probability",
+               weight: str | None = None):
+    """Rows, expected wins and (when labels are known) observed wins, lift and recall per tier.
+
+    With ``weight`` (a column of a sampled set), leads and wins are the rows they stand for.
+    """
+    w = frame[weight].astype(float) if weight else pd.Series(1.0, index=frame.index)
+    grouped = frame.assign(_w=w, _pw=w * frame[probability]).groupby(tier)
+    table = pd.DataFrame({"leads": grouped["_w"].sum(), "expected_wins": grouped["_pw"].sum()}).reindex(TIERS).fillna(0)
+    if weight is None:
+        table["leads"] = table["leads"].astype(int)
     if label is not None and label in frame:
-        wins = grouped[label].sum().reindex(TIERS).fillna(0)
+        labels = frame[label].astype(float)
+        wins = (labels * w).groupby(frame[tier]).sum().reindex(TIERS).fillna(0)
         table["wins"] = wins
         table["win_rate"] = wins / table["leads"].where(table["leads"] > 0)
-        table["lift"] = table["win_rate"] / frame[label].mean() if frame[label].mean() > 0 else np.nan
-        table["cumulative_recall"] = wins.cumsum() / max(1.0, frame[label].sum())
+        base = (labels * w).sum() / w.sum()
+        table["lift"] = table["win_rate"] / base if base > 0 else np.nan
+        table["cumulative_recall"] = wins.cumsum() / max(1.0, (labels * w).sum())
     return table.reset_index().rename(columns={"index": "tier"})

@@ -13,6 +13,9 @@ from models.metrics import by_segment, decile_table, evaluate
 from models.splits import SplitSpec, TimeSplit, time_split
 
 ID_COLUMNS = ("lead_id", "account_id", "cutoff", "label", "journey_stage")
+# the rows a row stands for, when the training set's negatives were sampled (see pipelines/train.py:
+# load_training_set); never a feature
+WEIGHT = "sample_weight"
 SEGMENTS = ("industry", "lead_source", "journey_stage")
 
 
@@ -39,6 +42,10 @@ class TrainSpec(BaseModel):
     capacity_per_week: int = Field(50, ge=1, description="leads sales can call per week: precision is measured there")
     min_positives_train: int = Field(30, ge=1)
     min_positives_test: int = Field(10, ge=1)
+    negative_sample_rate: float = Field(
+        1.0, gt=0, le=1, description="share of negative rows kept for training and evaluation (all positives are "
+        "kept; kept negatives are weighted by the rows they stand for). 1: no sampling. Below 1 lets a training "
+        "set larger than memory train: 0.1 at 1M leads keeps ~1.8M of 16.7M rows")
 
     @model_validator(mode="before")
     @classmethod
@@ -74,7 +81,12 @@ class TrainingResult:
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ID_COLUMNS]
+    return [c for c in frame.columns if c not in ID_COLUMNS and c != WEIGHT]
+
+
+def weights(frame: pd.DataFrame):
+    """The frame's row weights, or None when its rows were not sampled (every row stands for itself)."""
+    return frame[WEIGHT].to_numpy(float) if WEIGHT in frame else None
 
 
 def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
@@ -85,6 +97,8 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
     blocks = {name: frame[frame["cutoff"].isin(getattr(split, name))] for name in ("train", "validation", "test")}
     counts = {f"{name}_{what}": int(v) for name, block in blocks.items()
               for what, v in (("rows", len(block)), ("positives", block["label"].sum()))}
+    if WEIGHT in frame:  # a sampled set: also the rows it stands for
+        counts |= {f"{name}_rows_represented": int(round(block[WEIGHT].sum())) for name, block in blocks.items()}
     _require_positives(counts, spec)
     features = feature_columns(frame)
     categorical = [c for c in categorical if c in features]
@@ -97,12 +111,14 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
 
         booster, tuned_score = tune(train_, val, features, categorical, spec.booster, tune_trials, spec.seed)
     model = LeadPropensityModel.from_spec(booster, categorical, spec.seed)
-    model.fit(train_[features], train_["label"], val[features], val["label"], val_groups=val["cutoff"])
-    rules = RuleScore(spec.rules).fit(val, val["label"])
+    model.fit(train_[features], train_["label"], val[features], val["label"], val_groups=val["cutoff"],
+              sample_weight=weights(train_), val_weight=weights(val))
+    rules = RuleScore(spec.rules).fit(val, val["label"], sample_weight=weights(val))
     logistic = logistic_regression(numeric, categorical, spec.seed)
-    logistic.fit(as_object(train_[features], categorical), train_["label"])
+    logistic.fit(as_object(train_[features], categorical), train_["label"], model__sample_weight=weights(train_))
 
-    predictions = test[["lead_id", "cutoff", "label", *[s for s in SEGMENTS if s in test]]].copy()
+    kept = ["lead_id", "cutoff", "label", *SEGMENTS, WEIGHT]
+    predictions = test[[c for c in kept if c in test]].copy()
     predictions["model"] = model.predict_proba(test[features])[:, 1]
     predictions["model_uncalibrated"] = model.uncalibrated_proba(test[features])
     predictions["rules"] = rules.predict_proba(test)[:, 1]
@@ -118,17 +134,19 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
             predictions = predictions.drop(columns="p_true")
     ranking = {"model": "model_uncalibrated", "rules": "rules_points"}
     metrics = {name: evaluate(predictions["label"], predictions[name], predictions["cutoff"], spec.capacity_per_week,
-                              ranking=predictions[ranking.get(name, name)])
+                              ranking=predictions[ranking.get(name, name)], weight=weights(predictions))
                for name in scorers}
     if "oracle" in metrics:
         metrics["model_vs_oracle"] = {
             k: metrics["model"][k] / metrics["oracle"][k]
             for k in ("roc_auc", "pr_auc", "lift_top10") if metrics["oracle"][k]
         }
-    segments = pd.concat([by_segment(predictions, s, "label", "model") for s in SEGMENTS if s in predictions],
-                         ignore_index=True)
+    weight = WEIGHT if WEIGHT in predictions else None
+    segments = pd.concat([by_segment(predictions, s, "label", "model", weight=weight) for s in SEGMENTS
+                          if s in predictions], ignore_index=True)
     result = TrainingResult(model, rules, logistic, split, metrics, predictions, segments,
-                            decile_table(predictions["label"], predictions["model"]), counts, booster=booster,
+                            decile_table(predictions["label"], predictions["model"], weights(predictions)), counts,
+                            booster=booster,
                             tuned_validation_pr_auc=tuned_score)
     result.gate_failures = check_gates(metrics, spec.gates)
     return result

@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from models.estimator import BoosterSpec, LeadPropensityModel
+from models.training import weights
 
 
 def tune(train: pd.DataFrame, validation: pd.DataFrame, features: list[str], categorical: list[str],
@@ -37,8 +38,10 @@ def tune(train: pd.DataFrame, validation: pd.DataFrame, features: list[str], cat
             "calibration": "sigmoid",
         })
         model = LeadPropensityModel.from_spec(spec, categorical, seed)
-        model.fit(train[features], train["label"], stop[features], stop["label"], val_groups=stop["cutoff"])
-        return average_precision_score(score["label"], model.uncalibrated_proba(score[features]))
+        model.fit(train[features], train["label"], stop[features], stop["label"], val_groups=stop["cutoff"],
+                  sample_weight=weights(train), val_weight=weights(stop))
+        return average_precision_score(score["label"], model.uncalibrated_proba(score[features]),
+                                       sample_weight=weights(score))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))

@@ -200,6 +200,9 @@ def train(
     _warn(summary["warnings"])
     typer.echo(f"split: {summary['split']}")
     typer.echo(f"counts: {summary['counts']}")
+    if config.train.negative_sample_rate < 1:
+        typer.echo(f"sampled: every positive and {config.train.negative_sample_rate:.0%} of the negatives, weighted "
+                   "by the rows they stand for (train.negative_sample_rate); metrics are for all rows")
     header = f"  {'':<20}{'ROC AUC':>8}{'PR AUC':>8}{'lift@10%':>9}{'recall@10%':>11}{'prec@cap':>9}{'Brier':>8}{'ECE':>7}"
     typer.echo("out-of-time test:\n" + header)
     for name, m in summary["metrics"].items():

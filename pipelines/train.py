@@ -20,8 +20,9 @@ from models.metrics import evaluate
 from models.profile import reference_profile
 from models.registry import MODEL_NAME, LeadPropensityPyfunc, alias_version, load, log_model, register, set_alias
 from models.tiers import assign_tiers, rank_within, tier_table
-from models.training import feature_columns, naive_utc, train
+from models.training import WEIGHT, feature_columns, naive_utc, train, weights
 from pipelines.config import MlflowSpec, Params
+from pipelines.sampling import sample_negatives
 from pipelines.stages import atomic_path
 
 
@@ -79,10 +80,16 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def load_training_set(path: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
+def load_training_set(path: Path, negative_sample_rate: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """The training set; below a rate of 1, every positive and that share of the negatives, weighted
+    (``pipelines/sampling.py``), so that a set larger than memory can train."""
+    frame = pd.read_parquet(path) if negative_sample_rate >= 1 else sample_negatives(path, negative_sample_rate, seed)
     frame["cutoff"] = naive_utc(frame["cutoff"])
     return frame
+
+
+def load_for_training(path: Path, config: Params) -> pd.DataFrame:
+    return load_training_set(path, config.train.negative_sample_rate, config.train.seed)
 
 
 def load_truth(path: Path | None) -> pd.DataFrame | None:
@@ -99,7 +106,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
 
     checked = validate_training_file(training_set, config.validation)
     checked.raise_for_errors()  # before MLflow sees a run
-    frame = load_training_set(training_set)
+    frame = load_for_training(training_set, config)
     feats = manifest(config.features, config.data.event_types, config.data.extra_lead_attributes)
     categorical = categorical_features(feats)
     result = train(frame, categorical, config.spine.horizon_days, config.train, load_truth(truth_path), tune_trials)
@@ -108,7 +115,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     contributions = result.model.contributions(test[features])
     # The drift reference is the most recent block the model was checked on (the out-of-time test):
     # it is the population closest to the weeks the model will score.
-    profile = reference_profile(test[features], categorical, result.model.predict_proba(test[features])[:, 1])
+    profile = reference_profile(test[features], categorical, result.model.predict_proba(test[features])[:, 1],
+                                weight=weights(test))
     store = configure_mlflow(config.mlflow, experiment)
     summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
@@ -117,7 +125,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     with mlflow.start_run() as run:
         mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": config.features.model_dump(mode="json"),
                                  "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),
-                                 "seed": config.train.seed, "capacity_per_week": config.train.capacity_per_week}))
+                                 "seed": config.train.seed, "capacity_per_week": config.train.capacity_per_week,
+                                 "negative_sample_rate": config.train.negative_sample_rate}))
         mlflow.set_tags({"training_set_digest": file_digest(training_set), "calibration": result.model.calibration_method_,
                          "split": result.split.describe(), "gates": "passed" if not result.gate_failures else "failed"})
         mlflow.log_metrics({**result.counts, "best_iteration": result.model.best_iteration_,
@@ -126,14 +135,14 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
         if result.tuned_validation_pr_auc is not None:
             mlflow.log_metric("tuned_validation_pr_auc", result.tuned_validation_pr_auc)
         plots_dir = out_dir / "plots"
-        _write_figures(result, contributions, plots_dir)  # rendered once: logged here, read by DVC there
+        _write_figures(result, contributions, plots_dir, weights(test))  # rendered once: logged here, read by DVC there
         mlflow.log_artifacts(str(plots_dir), "plots")
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             result.deciles.to_csv(tmp / "deciles.csv", index=False)
             result.segments.to_csv(tmp / "segments.csv", index=False)
             test_tiers = _with_tiers(result.test_predictions, config)
-            tier_table(test_tiers).to_csv(tmp / "tiers.csv", index=False)
+            tier_table(test_tiers, weight=WEIGHT if WEIGHT in test_tiers else None).to_csv(tmp / "tiers.csv", index=False)
             (tmp / "feature_profile.json").write_text(json.dumps(profile))
             (tmp / "feature_manifest.json").write_text(json.dumps([asdict(f) for f in feats], indent=1))
             mlflow.log_artifacts(str(tmp))
@@ -156,15 +165,15 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
 
 def _with_tiers(predictions: pd.DataFrame, config: Params) -> pd.DataFrame:
     frame = predictions.rename(columns={"model": "probability"})
-    frame["rank"] = rank_within(frame, "model_uncalibrated", "cutoff")
+    frame["rank"] = rank_within(frame, "model_uncalibrated", "cutoff", weight=WEIGHT if WEIGHT in frame else None)
     frame["tier"] = assign_tiers(frame["probability"].to_numpy(), frame["rank"], config.tiers)
     return frame
 
 
-def _write_figures(result, contributions, folder: Path) -> None:
+def _write_figures(result, contributions, folder: Path, weight) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     figures = {name: make(result.test_predictions) for name, make in plots.ALL.items()}
-    figures["feature_importance"] = plots.feature_importance(contributions)
+    figures["feature_importance"] = plots.feature_importance(contributions, weight=weight)
     figures["lift_by_decile"] = plots.lift_by_decile(result.deciles)
     for name, figure in figures.items():
         figure.savefig(folder / f"{name}.png", bbox_inches="tight")
@@ -180,8 +189,9 @@ def _write_dvc_outputs(result, out_dir: Path, summary: dict) -> None:
         tmp.write_text(json.dumps(metrics, indent=2))
     predictions = result.test_predictions
     gains = predictions.sort_values("model_uncalibrated", ascending=False, kind="stable").reset_index(drop=True)
-    gains = pd.DataFrame({"contacted_share": (gains.index + 1) / len(gains),
-                          "wins_reached_share": gains["label"].cumsum() / max(1, gains["label"].sum())})
+    w = gains[WEIGHT] if WEIGHT in gains else pd.Series(1.0, index=gains.index)
+    wins = gains["label"] * w
+    gains = pd.DataFrame({"contacted_share": w.cumsum() / w.sum(), "wins_reached_share": wins.cumsum() / max(1, wins.sum())})
     with atomic_path(out_dir / "gains.csv") as tmp:
         gains.iloc[:: max(1, len(gains) // 200)].to_csv(tmp, index=False)
     with atomic_path(out_dir / "deciles.csv") as tmp:
@@ -202,7 +212,8 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 def evaluate_on_recent(model, frame: pd.DataFrame, cutoffs: int, capacity: int) -> dict:
     recent = sorted(frame["cutoff"].unique())[-cutoffs:]
     block = frame[frame["cutoff"].isin(recent)]
-    metrics = evaluate(block["label"], model.predict(block), block["cutoff"], capacity, ranking=model.rank_score(block))
+    metrics = evaluate(block["label"], model.predict(block), block["cutoff"], capacity, ranking=model.rank_score(block),
+                       weight=weights(block))
     return metrics | {"cutoffs": [str(t)[:10] for t in recent]}
 
 
@@ -233,7 +244,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
         return f"champion is already version {champion}"
     if training_set is None:
         raise ValueError("comparing challenger with champion needs labelled data: pass --training-set")
-    frame = load_training_set(training_set)
+    frame = load_for_training(training_set, config)
     cutoffs = config.train.split.test_cutoffs
     scores = {name: evaluate_on_recent(load(f"models:/{MODEL_NAME}/{v}"), frame, cutoffs,
                                        config.train.capacity_per_week)
@@ -253,14 +264,15 @@ def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame
     """The champion on recent matured cutoffs: lift and recall per tier, as sales would have worked the list."""
     configure_mlflow(config.mlflow)
     model = load(registry_model(model_uri))
-    frame = load_training_set(training_set)
+    frame = load_for_training(training_set, config)
     recent = sorted(frame["cutoff"].unique())[-config.train.split.test_cutoffs:]
     block = frame[frame["cutoff"].isin(recent)].copy()
+    weight = WEIGHT if WEIGHT in block else None
     block["probability"] = model.predict(block)
     block["rank_score"] = model.rank_score(block)
-    block["rank"] = rank_within(block, "rank_score", "cutoff")
+    block["rank"] = rank_within(block, "rank_score", "cutoff", weight=weight)
     block["tier"] = assign_tiers(block["probability"].to_numpy(), block["rank"], config.tiers)
-    table = tier_table(block)
+    table = tier_table(block, weight=weight)
     table.attrs["cutoffs"] = [str(t)[:10] for t in recent]
     table.attrs["model_version"] = model.version
     return table

@@ -93,6 +93,28 @@ def test_the_tables_show_every_step_ratio_and_outcome():
     assert "27,837 rows, 303 positives" in text
 
 
+def test_a_sampled_training_says_so_and_counts_the_rows_it_stands_for():
+    results = _results()
+    quality = results["sizes"]["10000"]["quality"]
+    quality["negative_sample_rate"] = 0.1
+    quality["counts"] = {"test_rows": 2_900, "test_rows_represented": 27_837, "test_positives": 303}
+    text = report.render(results, only=["10000"])
+    assert "(27,837 rows, 303 positives; trained and evaluated on every positive and 10% of the negatives" in text
+    assert "2,900 rows read" in text
+
+
+def test_the_benchmark_samples_negatives_only_above_the_full_training_size(tmp_path):
+    from benchmarks.run import FULL_TRAINING_MAX_LEADS, write_params
+    from pipelines.config import load_params
+
+    rates = {}
+    for leads in (10_000, FULL_TRAINING_MAX_LEADS, 1_000_000):
+        folder = tmp_path / str(leads)
+        folder.mkdir()
+        rates[leads] = load_params(write_params(folder, tmp_path / "data", leads)).train.negative_sample_rate
+    assert rates == {10_000: 1.0, FULL_TRAINING_MAX_LEADS: 1.0, 1_000_000: FULL_TRAINING_MAX_LEADS / 1_000_000}
+
+
 def test_the_generated_section_replaces_only_itself():
     hand_written = "# Benchmarks\n\nintro\n\n{block}\n\n## Analysis\n\nwritten by hand\n"
     first = report.replace_section(hand_written.format(block=f"{report.BEGIN}\nold\n{report.END}"), "new table")

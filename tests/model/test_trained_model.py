@@ -112,6 +112,39 @@ def test_model_probabilities_are_calibrated_out_of_time(champion):
     assert model["mean_probability"] == pytest.approx(model["base_rate"], rel=0.5)
 
 
+@pytest.fixture(scope="module")
+def sampled(world, training_set):
+    """The model trained on every positive and 30 % of the negatives, weighted (train.negative_sample_rate)."""
+    from features.definitions import categorical_features, manifest
+    from models.training import train
+    from pipelines.train import load_for_training
+
+    config = world["config"]
+    config = config.model_copy(update={"train": config.train.model_copy(update={"negative_sample_rate": 0.3})})
+    frame = load_for_training(training_set, config)
+    categorical = categorical_features(manifest(config.features, config.data.event_types,
+                                                config.data.extra_lead_attributes))
+    return train(frame, categorical, config.spine.horizon_days, config.train)
+
+
+def test_sampled_training_reads_a_third_of_the_rows_and_stands_for_all(sampled, champion):
+    full = champion["counts"]
+    for block in ("train", "validation", "test"):
+        assert sampled.counts[f"{block}_positives"] == full[f"{block}_positives"]
+        assert sampled.counts[f"{block}_rows"] < 0.4 * full[f"{block}_rows"]
+        assert sampled.counts[f"{block}_rows_represented"] == full[f"{block}_rows"]
+
+
+def test_sampled_training_keeps_the_population_base_rate_and_calibration(sampled, champion):
+    model, full = sampled.metrics["model"], champion["metrics"]["model"]
+    assert model["base_rate"] == pytest.approx(full["base_rate"], rel=1e-9)  # the weights restore it exactly
+    assert model["mean_probability"] == pytest.approx(model["base_rate"], rel=0.5)
+    assert model["ece"] < 0.02
+    assert model["roc_auc"] > full["roc_auc"] - 0.03
+    # unweighted, the sample's positives would be three times as frequent: the calibration saw the weights
+    assert model["mean_probability"] < 2 * full["base_rate"]
+
+
 # -- behaviour ---------------------------------------------------------------------------------------------------
 
 def with_recent_intent(rows: pd.DataFrame, windows=(7, 30, 90, 365)) -> pd.DataFrame:

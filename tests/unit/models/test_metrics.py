@@ -143,3 +143,52 @@ def test_evaluate_reports_the_hand_computed_values():
 def test_evaluate_with_a_single_class_gives_nan_auc_not_an_error():
     out = evaluate(np.zeros(10), SCORE, pd.Series([0] * 10), capacity=2)
     assert np.isnan(out["roc_auc"]) and np.isnan(out["pr_auc"])
+
+
+# -- row weights (a set whose negatives were sampled): a weight of k is k copies of the row -----------------------
+
+@pytest.fixture(scope="module")
+def weighted():
+    rng = np.random.default_rng(5)
+    p = rng.beta(1, 15, 2000)
+    return {"y": (rng.random(2000) < p).astype(int), "p": p, "cutoff": rng.integers(0, 3, 2000),
+            "k": rng.integers(1, 4, 2000)}
+
+
+def copies(case, *names):
+    return [np.repeat(case[n], case["k"]) for n in names]
+
+
+def test_weighted_metrics_equal_the_metrics_of_copied_rows(weighted):
+    got = evaluate(weighted["y"], weighted["p"], weighted["cutoff"], capacity=50, weight=weighted["k"])
+    want = evaluate(*copies(weighted, "y", "p", "cutoff"), capacity=50)
+    unweighted = evaluate(weighted["y"], weighted["p"], weighted["cutoff"], capacity=50)
+    for name in ("roc_auc", "pr_auc", "brier", "base_rate", "mean_probability", "recall_top10", "recall_top20"):
+        assert got[name] == pytest.approx(want[name], rel=1e-9), name
+    # metrics that cut the ranked list may split one row's copies: equal up to that one row
+    for name in ("ece", "precision_at_capacity", "lift_top10", "lift_top5"):
+        assert got[name] == pytest.approx(want[name], rel=0.05), name
+    assert got["roc_auc"] != pytest.approx(unweighted["roc_auc"], rel=1e-3)  # the weights do matter here
+
+
+def test_weighted_ece_with_whole_bins_is_exact():
+    # 10 bins of equal weight: each row weighs 2, and copies never straddle a bin edge
+    y, p = calibrated_bins()
+    w = np.full(len(y), 2.0)
+    assert expected_calibration_error(y, p + 0.05, weight=w) == pytest.approx(0.05)
+    assert expected_calibration_error(y, p, weight=w) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_weighted_deciles_count_the_rows_they_stand_for(weighted):
+    table = decile_table(weighted["y"], weighted["p"], weight=weighted["k"])
+    assert table["rows"].sum() == pytest.approx(weighted["k"].sum())
+    assert table["positives"].sum() == pytest.approx((weighted["y"] * weighted["k"]).sum())
+    expanded = decile_table(*copies(weighted, "y", "p"))
+    assert table["rows"].to_numpy() == pytest.approx(expanded["rows"].to_numpy(), abs=3)  # up to one row's copies
+    assert np.average(table["lift"], weights=table["rows"]) == pytest.approx(1.0)
+
+
+def test_weighted_precision_at_capacity_counts_weight_not_rows():
+    # one week: the best row stands for 2 leads, so a capacity of 2 is that row alone
+    assert precision_at_capacity([1, 0, 0], [0.9, 0.8, 0.7], [0, 0, 0], capacity=2, weight=[2, 1, 1]) == 1.0
+    assert precision_at_capacity([1, 0, 0], [0.9, 0.8, 0.7], [0, 0, 0], capacity=2) == 0.5
