@@ -13,8 +13,7 @@ from models.metrics import by_segment, decile_table, evaluate
 from models.splits import SplitSpec, TimeSplit, time_split
 
 ID_COLUMNS = ("lead_id", "account_id", "cutoff", "label", "journey_stage")
-# the rows a row stands for, when the training set's negatives were sampled (see pipelines/train.py:
-# load_training_set); never a feature
+# the rows a row stands for, when the training set's negatives were sampled (pipelines/sampling.py); never a feature
 WEIGHT = "sample_weight"
 SEGMENTS = ("industry", "lead_source", "journey_stage")
 
