@@ -196,6 +196,14 @@ def plot(results: dict, path: Path) -> None:
         style = "--" if name.startswith(("pandas", "featuretools")) else "-"
         left.plot(xs, [s["wall_s"] for _, s in points], style, marker="o", label=name)
         right.plot(xs, [s["peak_rss_bytes"] / 2**30 for _, s in points], style, marker="o", label=name)
+        if name == "train":  # a size that trained on sampled negatives is not the same work: say so on the point
+            for entry in entries:
+                rate = entry.get("quality", {}).get("negative_sample_rate", 1.0)
+                if rate < 1 and entry["steps"].get(name, {}).get("status") == "ok":
+                    step = entry["steps"][name]
+                    for axis, y in ((left, step["wall_s"]), (right, step["peak_rss_bytes"] / 2**30)):
+                        axis.annotate(f"train: {rate:.0%} of negatives", (entry["events"], y), fontsize=7,
+                                      xytext=(-6, 6), textcoords="offset points", ha="right")
     for axis, title, unit in ((left, "wall time", "seconds"), (right, "peak resident memory", "GiB")):
         axis.set_xscale("log")
         axis.set_yscale("log")
