@@ -88,6 +88,11 @@ def weights(frame: pd.DataFrame):
     return frame[WEIGHT].to_numpy(float) if WEIGHT in frame else None
 
 
+def weight_column(frame: pd.DataFrame) -> str | None:
+    """The name of the frame's weight column, or None: for the functions that take a column name."""
+    return WEIGHT if WEIGHT in frame else None
+
+
 def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
           truth: pd.DataFrame | None = None, tune_trials: int = 0) -> TrainingResult:
     """Fit on the train block, stop early and calibrate on validation, evaluate everything on test."""
@@ -140,9 +145,8 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
             k: metrics["model"][k] / metrics["oracle"][k]
             for k in ("roc_auc", "pr_auc", "lift_top10") if metrics["oracle"][k]
         }
-    weight = WEIGHT if WEIGHT in predictions else None
-    segments = pd.concat([by_segment(predictions, s, "label", "model", weight=weight) for s in SEGMENTS
-                          if s in predictions], ignore_index=True)
+    segments = pd.concat([by_segment(predictions, s, "label", "model", weight=weight_column(predictions))
+                          for s in SEGMENTS if s in predictions], ignore_index=True)
     result = TrainingResult(model, rules, logistic, split, metrics, predictions, segments,
                             decile_table(predictions["label"], predictions["model"], weights(predictions)), counts,
                             booster=booster,

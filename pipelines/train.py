@@ -20,7 +20,7 @@ from models.metrics import evaluate
 from models.profile import reference_profile
 from models.registry import MODEL_NAME, LeadPropensityPyfunc, alias_version, load, log_model, register, set_alias
 from models.tiers import assign_tiers, rank_within, tier_table
-from models.training import WEIGHT, feature_columns, naive_utc, train, weights
+from models.training import WEIGHT, feature_columns, naive_utc, train, weight_column, weights
 from pipelines.config import MlflowSpec, Params
 from pipelines.sampling import sample_negatives
 from pipelines.stages import atomic_path
@@ -142,7 +142,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
             result.deciles.to_csv(tmp / "deciles.csv", index=False)
             result.segments.to_csv(tmp / "segments.csv", index=False)
             test_tiers = _with_tiers(result.test_predictions, config)
-            tier_table(test_tiers, weight=WEIGHT if WEIGHT in test_tiers else None).to_csv(tmp / "tiers.csv", index=False)
+            tier_table(test_tiers, weight=weight_column(test_tiers)).to_csv(tmp / "tiers.csv", index=False)
             (tmp / "feature_profile.json").write_text(json.dumps(profile))
             (tmp / "feature_manifest.json").write_text(json.dumps([asdict(f) for f in feats], indent=1))
             mlflow.log_artifacts(str(tmp))
@@ -165,7 +165,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
 
 def _with_tiers(predictions: pd.DataFrame, config: Params) -> pd.DataFrame:
     frame = predictions.rename(columns={"model": "probability"})
-    frame["rank"] = rank_within(frame, "model_uncalibrated", "cutoff", weight=WEIGHT if WEIGHT in frame else None)
+    frame["rank"] = rank_within(frame, "model_uncalibrated", "cutoff", weight=weight_column(frame))
     frame["tier"] = assign_tiers(frame["probability"].to_numpy(), frame["rank"], config.tiers)
     return frame
 
@@ -267,7 +267,7 @@ def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame
     frame = load_for_training(training_set, config)
     recent = sorted(frame["cutoff"].unique())[-config.train.split.test_cutoffs:]
     block = frame[frame["cutoff"].isin(recent)].copy()
-    weight = WEIGHT if WEIGHT in block else None
+    weight = weight_column(block)
     block["probability"] = model.predict(block)
     block["rank_score"] = model.rank_score(block)
     block["rank"] = rank_within(block, "rank_score", "cutoff", weight=weight)
