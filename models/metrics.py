@@ -20,7 +20,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 TOP_FRACTIONS = (0.05, 0.10, 0.20)
 
 
-def _weights(w, n: int) -> np.ndarray:
+def row_weights(w, n: int) -> np.ndarray:
+    """``w`` as an array, or ones for ``n`` rows that were not sampled."""
     return np.ones(n) if w is None else np.asarray(w, float)
 
 
@@ -43,7 +44,7 @@ def equal_weight_bins(order: np.ndarray, weight=None, bins: int = 10) -> list[np
 def expected_calibration_error(y, p, bins: int = 10, weight=None) -> float:
     """Mean |observed rate - mean probability| over equal-count bins, weighted by bin size."""
     y, p = np.asarray(y, float), np.asarray(p, float)
-    w = _weights(weight, len(y))
+    w = row_weights(weight, len(y))
     order = np.argsort(p, kind="stable")
     error = 0.0
     for chunk in equal_weight_bins(order, weight, bins):
@@ -55,7 +56,7 @@ def expected_calibration_error(y, p, bins: int = 10, weight=None) -> float:
 def top_fraction(y, score, fraction: float, weight=None) -> tuple[float, float]:
     """(lift, recall) among the top ``fraction`` of rows (of the total weight) by score."""
     y, score = np.asarray(y, float), np.asarray(score, float)
-    w = _weights(weight, len(y))
+    w = row_weights(weight, len(y))
     order = np.argsort(-score, kind="stable")
     before = np.cumsum(w[order]) - w[order]  # the weight ranked above each row
     top = order[before < max(1, round(w.sum() * fraction)) - 1e-9]
@@ -65,10 +66,18 @@ def top_fraction(y, score, fraction: float, weight=None) -> tuple[float, float]:
     return (rate / base if base > 0 else float("nan")), ((w[top] * y[top]).sum() / wins if wins > 0 else float("nan"))
 
 
+def gains_curve(y, score, weight=None) -> tuple[np.ndarray, np.ndarray]:
+    """(share of leads contacted, share of wins reached) after each row, working down the list by score."""
+    w = row_weights(weight, len(np.asarray(y)))
+    order = np.argsort(-np.asarray(score, float), kind="stable")
+    wins = np.asarray(y, float)[order] * w[order]
+    return np.cumsum(w[order]) / w.sum(), np.cumsum(wins) / max(1, wins.sum())
+
+
 def precision_at_capacity(y, score, cutoff, capacity: int, weight=None) -> float:
     """Mean over cutoffs of the win rate among the ``capacity`` best-scored leads of that week."""
     frame = pd.DataFrame({"y": np.asarray(y, float), "s": np.asarray(score, float), "c": np.asarray(cutoff),
-                          "w": _weights(weight, len(np.asarray(y)))})
+                          "w": row_weights(weight, len(np.asarray(y)))})
     frame = frame.sort_values("s", ascending=False, kind="stable")
     before = frame.groupby("c", sort=False)["w"].cumsum() - frame["w"]
     top = frame[before < capacity - 1e-9]
@@ -108,7 +117,7 @@ def decile_table(y, probability, weight=None) -> pd.DataFrame:
     With weights, deciles hold equal weight and rows and positives are the rows they stand for.
     """
     y, p = np.asarray(y, float), np.asarray(probability, float)
-    w = _weights(weight, len(y))
+    w = row_weights(weight, len(y))
     decile = np.empty(len(y), int)
     for number, rows in enumerate(equal_weight_bins(np.argsort(-p, kind="stable"), weight, 10), start=1):
         decile[rows] = number

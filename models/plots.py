@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from models.metrics import equal_weight_bins  # noqa: E402
-from models.training import WEIGHT, weights  # noqa: E402
+from models.metrics import equal_weight_bins, gains_curve, row_weights  # noqa: E402
+from models.training import weights  # noqa: E402
 
 COLOURS = {"model": "#1f5fbf", "logistic": "#7b8794", "rules": "#d9822b", "oracle": "#2e9e5b"}
 LABELS = {"model": "leadscore (calibrated)", "logistic": "logistic regression", "rules": "points score",
@@ -63,7 +63,7 @@ def reliability(predictions: pd.DataFrame, bins: int = 10):
     fig, ax = _figure("Calibration: predicted vs observed")
     top = 0.0
     w = weights(predictions)
-    w_all = np.ones(len(predictions)) if w is None else w
+    w_all = row_weights(w, len(predictions))
     for s in ("model", "model_uncalibrated", "oracle"):
         if s not in predictions:
             continue
@@ -82,13 +82,9 @@ def reliability(predictions: pd.DataFrame, bins: int = 10):
 def cumulative_gains(predictions: pd.DataFrame):
     """Share of all wins reached when sales works down the ranked list."""
     fig, ax = _figure("Cumulative gains: wins reached by calling the top x%")
-    w = predictions[WEIGHT].to_numpy(float) if WEIGHT in predictions else np.ones(len(predictions))
-    y = predictions["label"].to_numpy(float) * w
     for s in _scorers(predictions):
-        order = np.argsort(-predictions[s].to_numpy(), kind="stable")
-        gains = np.concatenate([[0], np.cumsum(y[order]) / max(1, y.sum())])
-        contacted = np.concatenate([[0], np.cumsum(w[order]) / w.sum()])
-        ax.plot(contacted * 100, gains * 100, color=COLOURS[s], label=LABELS[s])
+        contacted, reached = gains_curve(predictions["label"], predictions[s], weights(predictions))
+        ax.plot(np.append(0, contacted) * 100, np.append(0, reached) * 100, color=COLOURS[s], label=LABELS[s])
     ax.plot([0, 100], [0, 100], ls=":", color="black", lw=0.8, label="random")
     ax.set(xlabel="% of leads contacted (best first)", ylabel="% of wins reached")
     ax.legend(loc="lower right", fontsize=8)

@@ -16,11 +16,11 @@ import pandas as pd
 
 from features.definitions import categorical_features, manifest
 from models import plots
-from models.metrics import evaluate
+from models.metrics import evaluate, gains_curve
 from models.profile import reference_profile
 from models.registry import MODEL_NAME, LeadPropensityPyfunc, alias_version, load, log_model, register, set_alias
 from models.tiers import assign_tiers, rank_within, tier_table
-from models.training import WEIGHT, feature_columns, naive_utc, train, weight_column, weights
+from models.training import feature_columns, naive_utc, train, weight_column, weights
 from pipelines.config import MlflowSpec, Params
 from pipelines.sampling import sample_negatives
 from pipelines.stages import atomic_path
@@ -188,10 +188,8 @@ def _write_dvc_outputs(result, out_dir: Path, summary: dict) -> None:
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     predictions = result.test_predictions
-    gains = predictions.sort_values("model_uncalibrated", ascending=False, kind="stable").reset_index(drop=True)
-    w = gains[WEIGHT] if WEIGHT in gains else pd.Series(1.0, index=gains.index)
-    wins = gains["label"] * w
-    gains = pd.DataFrame({"contacted_share": w.cumsum() / w.sum(), "wins_reached_share": wins.cumsum() / max(1, wins.sum())})
+    contacted, reached = gains_curve(predictions["label"], predictions["model_uncalibrated"], weights(predictions))
+    gains = pd.DataFrame({"contacted_share": contacted, "wins_reached_share": reached})
     with atomic_path(out_dir / "gains.csv") as tmp:
         gains.iloc[:: max(1, len(gains) // 200)].to_csv(tmp, index=False)
     with atomic_path(out_dir / "deciles.csv") as tmp:

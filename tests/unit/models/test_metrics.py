@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.metrics import decile_table, evaluate, expected_calibration_error, precision_at_capacity, top_fraction
+from models.metrics import (decile_table, evaluate, expected_calibration_error, gains_curve, precision_at_capacity,
+                            top_fraction)
 
 # 10 leads ranked best first; wins at ranks 1, 4 and 10 (base rate 0.3)
 Y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 0, 1])
@@ -192,3 +193,12 @@ def test_weighted_precision_at_capacity_counts_weight_not_rows():
     # one week: the best row stands for 2 leads, so a capacity of 2 is that row alone
     assert precision_at_capacity([1, 0, 0], [0.9, 0.8, 0.7], [0, 0, 0], capacity=2, weight=[2, 1, 1]) == 1.0
     assert precision_at_capacity([1, 0, 0], [0.9, 0.8, 0.7], [0, 0, 0], capacity=2) == 0.5
+
+
+def test_gains_curve_reaches_every_win_and_weights_count_as_copies(weighted):
+    contacted, reached = gains_curve(weighted["y"], weighted["p"], weighted["k"])
+    assert contacted[-1] == pytest.approx(1.0) and reached[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(reached) >= 0)
+    copied_contacted, copied_reached = gains_curve(*copies(weighted, "y", "p"))
+    # the curve of the copies passes through every point of the weighted curve (the last copy of each row)
+    np.testing.assert_allclose(np.interp(contacted, copied_contacted, copied_reached), reached, rtol=1e-9)
