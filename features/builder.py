@@ -13,8 +13,12 @@ cutoff. The plan, chosen by measurement on 100M-event logs (see BENCHMARKS.md):
 3. *Per cutoff*, one grouped pass over the cells computes every windowed count, page
    time, recency and active-day bitmap of every lead as sums of 0/1 flags, then the
    buying committee is summed from those per-lead rows.
-4. *Distinct content* is the one feature that needs the (lead, item) grain; a
-   bitmap of the cutoffs each pair is live at serves every cutoff in one pass.
+4. *Distinct content* needs the (lead, item) grain, so the cells carry it too: items
+   are numbered densely, and a cell is also keyed by its word of 63 items and keeps a
+   bitmap of the items it touched. Per cutoff, OR-ing a lead's bitmaps word by word
+   within each window and counting bits gives the distinct items, exactly, without a
+   second grouping of the events (at 1M leads that grouping of 41M (lead, item) pairs
+   cost as much as the cells themselves).
 
 Cutoffs are whole UTC days on a regular grid (or a single day); day numbers are
 integers, so all window arithmetic is integer arithmetic on precomputed bounds.
@@ -35,9 +39,10 @@ from features.titles import title_sql
 US_PER_DAY = 86_400_000_000
 # Rows sorted to put each lead's rows side by side (see ``_cells``); only adjacency matters, not the order.
 LEAD_ORDER = "hash(lead_id)"
-# Active days are bitmaps of days before the cutoff in signed 64-bit words: Spark has no unsigned integer, and
-# DuckDB refuses to shift into a BIGINT's sign bit, so a word holds 63 days (365 days still take 6 words).
+# Active days and touched items are bitmaps in signed 64-bit words: Spark has no unsigned integer, and DuckDB
+# refuses to shift into a BIGINT's sign bit, so a word holds 63 days (365 days still take 6 words) or 63 items.
 WORD_DAYS = 63
+WORD_ITEMS = 63
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,6 @@ def build_features(
     attributed = _attributed(grid, spec, has_identities and con.exists("identities"))
     cells = _cells(con, grid, spec, attributed)
     kinds = _kinds(con, cells, sigs)
-    content = _distinct_content(con, grid, spec, attributed)
     feats = manifest(spec, event_types, extra_lead_attributes)
     spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
     seniority, function = title_sql("title")
@@ -129,13 +133,14 @@ def build_features(
     for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
         _lead_activity(con, grid, spec, sigs, kinds, cells, k)
         _account_activity(con, grid, spec, k, has_deals)
+        _distinct_content(con, grid, spec, cells, k)
         rows = f"""
             WITH assembled AS (
                 SELECT s.*, l.account_id, {_feature_columns(grid, spec, extra_lead_attributes, feats, k)}
                 FROM {spine} s
                 JOIN leads l ON l.lead_id = s.lead_id
                 LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
-                LEFT JOIN {content} c ON c.lead_id = s.lead_id AND c.k = {k}
+                LEFT JOIN _content_k c ON c.lead_id = s.lead_id
                 LEFT JOIN _account_k ac ON ac.account_id = l.account_id
                 LEFT JOIN _titles t ON t.lead_id = s.lead_id
                 WHERE s.cutoff = {grid.timestamp_of(k)}
@@ -154,7 +159,7 @@ def build_features(
     return out
 
 
-SCRATCH_TABLES = ("_cells", "_content", "_content_chunk", "_lead_k", "_account_k", "_titles")
+SCRATCH_TABLES = ("_items", "_cells", "_content_k", "_lead_k", "_account_k", "_titles")
 
 
 def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
@@ -204,16 +209,22 @@ def _edges(grid: Grid, spec: FeatureSpec) -> list[str]:
 
 
 def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
-    """Known events folded once into cells of (lead, bucket, first known cutoff, kind).
+    """Known events folded once into cells of (lead, bucket, first known cutoff, kind, item word).
 
     Buckets are cut at every window edge of every cutoff (see ``_edges``), so each
     cutoff's windows are unions of whole buckets: the grid shares this one grouping of
     the events, and each cutoff then reads a few cells per lead instead of its events.
-    A cell keeps its count, page time, latest day and a bitmap of its active days (bits
-    are days before the last cutoff, 63 per word; a bucket lies inside one word).
+    A cell keeps its count, page time, latest day, a bitmap of its active days (bits
+    are days before the last cutoff, 63 per word; a bucket lies inside one word) and a
+    bitmap of the items it touched (items are numbered in ``_items``; the cell's
+    ``word`` says which 63 of them its bits stand for, NULL for events without content).
     """
     last = grid.last_day
-    keys = "lead_id, b0, lo, event_type, content_type, stitched"
+    # dense item numbers, in content_id order: items of a lead's cells then share few words
+    con.create_table("_items", """
+        SELECT content_id, CAST(row_number() OVER (ORDER BY content_id) - 1 AS INTEGER) AS item
+        FROM (SELECT DISTINCT content_id FROM events WHERE content_id IS NOT NULL)""")
+    keys = "lead_id, b0, lo, event_type, content_type, stitched, word"
     cells = f"""
         SELECT {keys},
                -- DOUBLE sums of whole numbers are exact and keep the per-lead aggregation state small
@@ -222,8 +233,10 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
                CAST(sum(CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0)
                              ELSE 0 END) AS DOUBLE) AS dwell_ms,
                max(day) AS last_day,
-               bit_or(CAST(1 AS BIGINT) << CAST(({last - 1} - day) % {WORD_DAYS} AS INTEGER)) AS days
-        FROM (SELECT *, greatest({', '.join(_edges(grid, spec))}) AS b0 FROM ({attributed}))
+               bit_or(CAST(1 AS BIGINT) << CAST(({last - 1} - day) % {WORD_DAYS} AS INTEGER)) AS days,
+               bit_or(CAST(1 AS BIGINT) << CAST(item % {WORD_ITEMS} AS INTEGER)) AS items
+        FROM (SELECT a.*, i.item, i.item // {WORD_ITEMS} AS word, greatest({', '.join(_edges(grid, spec))}) AS b0
+              FROM ({attributed}) a LEFT JOIN _items i ON i.content_id = a.content_id)
         GROUP BY {keys}"""
     # A lead's cells side by side: each cutoff's per-lead pass then updates one group at a time
     # (measured at 1M: 12.6 s a pass, 60 s on unsorted cells). Sorting on the hash of the key
@@ -321,56 +334,22 @@ def _days_in_window(grid: Grid, k: int, kind: str, w: int) -> str:
     return " + ".join(terms)
 
 
-def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
-    """TEMP TABLE ``_content`` (lead_id, k, distinct_content_<w>d): distinct items touched in each window.
+def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, cells: str, k: int) -> None:
+    """TEMP TABLE ``_content_k`` (lead_id, distinct_content_<w>d): distinct items touched in each window at ``k``.
 
-    Per (lead, item) pair, the cutoffs at which the item is in a window form a bitmap
-    (an event known from cutoff ``lo`` and inside the window until cutoff ``end`` sets
-    bits lo..end-1); the pairs' bitmaps are OR-ed and a cutoff's count is the number
-    of pairs with its bit set. One grouped pass over the events serves every cutoff,
-    in chunks of at most 62 cutoffs (the bits of one integer).
+    A lead's item bitmaps are OR-ed word by word over its cells inside each window, and
+    the set bits counted: an item touched in several cells (days, kinds) counts once.
     """
-    chunk = 62  # bits 0..62 of a signed 64-bit integer: (1 << 62) is the largest mask term
-    if grid.count == 1:
-        # One cutoff: a pair's latest day says which windows it is in. The narrow state per pair
-        # keeps the (lead, item) hash table -- the build's largest -- within memory at 100M events.
-        day = grid.first_day
-        counts = ", ".join(f"CAST(count(*) FILTER (WHERE last_day >= {day - w}) AS BIGINT) AS distinct_content_{w}d"
-                           for w in spec.windows_days)
-        return con.create_table("_content", f"""
-            SELECT lead_id, CAST(0 AS INTEGER) AS k, {counts}
-            FROM (SELECT lead_id, content_id, max(day) AS last_day FROM ({attributed})
-                  WHERE content_id IS NOT NULL AND lo = 0 AND day >= {day - spec.lookback_days}
-                  GROUP BY lead_id, content_id)
-            GROUP BY lead_id""")
-    for c0 in range(0, grid.count, chunk):
-        n = min(chunk, grid.count - c0)
-        masks = []
-        for w in spec.windows_days:
-            lo = f"greatest(lo - {c0}, 0)"
-            hi = f"least({grid.first_after(f'day + {w}')} - {c0}, {n})"
-            masks.append(f"bit_or(CASE WHEN {hi} > {lo} THEN (CAST(1 AS BIGINT) << CAST({hi} AS INTEGER)) "
-                         f"- (CAST(1 AS BIGINT) << CAST({lo} AS INTEGER)) END) AS m_{w}")
-        counts = [f"CAST(sum(CAST((m_{w} >> {j}) & 1 AS DOUBLE)) AS BIGINT) AS d_{j}_{w}"
-                  for j in range(n) for w in spec.windows_days]
-        long = " UNION ALL ".join(
-            f"SELECT lead_id, CAST({c0 + j} AS INTEGER) AS k, "
-            + ", ".join(f"d_{j}_{w} AS distinct_content_{w}d" for w in spec.windows_days) + " FROM _content_chunk"
-            for j in range(n))
-        con.create_table("_content_chunk", f"""
-            WITH pairs AS (
-                SELECT lead_id, content_id, {', '.join(masks)}
-                FROM ({attributed}) WHERE content_id IS NOT NULL AND lo < {c0 + n}
-                  AND {grid.first_after(f'day + {spec.lookback_days}')} > {c0}
-                GROUP BY lead_id, content_id
-                ORDER BY {LEAD_ORDER}
-            )
-            SELECT lead_id, {', '.join(counts)} FROM pairs GROUP BY lead_id""")
-        if c0 == 0:
-            con.create_table("_content", long)
-        else:
-            con.append("_content", long)
-    return "_content"
+    day = grid.day(k)
+    windows = spec.windows_days
+    masks = ", ".join(f"bit_or(CASE WHEN b0 >= {day - w} THEN items END) AS m_{w}" for w in windows)
+    counts = ", ".join(f"CAST(coalesce(sum(bit_count(m_{w})), 0) AS BIGINT) AS distinct_content_{w}d" for w in windows)
+    con.create_table("_content_k", f"""
+        SELECT lead_id, {counts}
+        FROM (SELECT lead_id, word, {masks} FROM {cells}
+              WHERE word IS NOT NULL AND lo <= {k} AND b0 >= {day - spec.lookback_days} AND b0 < {day}
+              GROUP BY lead_id, word)
+        GROUP BY lead_id""")
 
 
 def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_deals: bool) -> None:
