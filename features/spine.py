@@ -163,6 +163,9 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
                count(l.lead_id) FILTER (WHERE l.excluded = 'in_deal') AS excluded_in_deal,
                count(l.lead_id) FILTER (WHERE l.excluded = 'customer') AS excluded_customer
         FROM _cutoffs c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
+    # a row per known lead and cutoff, twice: the features need the memory more (at 1M leads they ran out without it)
+    con.drop("_labelled")
+    con.drop(population)
     report["label_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
     report.attrs["immature_cutoffs"] = [t.isoformat() for t in immature]
     return out, report

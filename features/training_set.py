@@ -7,6 +7,7 @@ the same SQL builds both, so a training set from Spark equals the one from DuckD
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,13 +20,19 @@ from features.spine import SpineSpec, create_labelled_spine, create_population, 
 def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,
                        data_start: datetime, data_end: datetime, event_types, extra_lead_attributes=(),
                        has_identities: bool = True, cutoffs: list[datetime] | None = None,
-                       out: str = "training_set", progress: bool = False) -> tuple[str, pd.DataFrame]:
-    """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report."""
+                       out: str = "training_set", progress: bool = False,
+                       parts: Path | None = None) -> tuple[str, pd.DataFrame]:
+    """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
+
+    With ``parts`` (DuckDB), ``out`` is a view over one sorted Parquet file per cutoff in that
+    folder (``build_features``); ``write_parquet`` then writes the one training file.
+    """
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
     spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec)
     mature = [t.to_pydatetime() for t in report["cutoff"]]
     build_features(con, spine, feature_spec, stage_spec, event_types, extra_lead_attributes,
-                   has_identities=has_identities, has_deals=True, out=out, cutoffs=mature, progress=progress)
+                   has_identities=has_identities, has_deals=True, out=out, cutoffs=mature, progress=progress,
+                   parts=parts)
     return out, report
 
 

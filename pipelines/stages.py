@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.builder import write_parquet
 from features.training_set import build_training_set
 from pipelines.config import Params
 from pipelines.sources import DataTables, connect, open_tables
@@ -90,15 +91,22 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
 
     tables = open_data(data_dir, config, require_deals=True)
     con = tables.con
-    table, report = build_training_set(
-        con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
-        config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-        progress=progress)
     out = Path(out)
-    checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
-    checked.raise_for_errors()  # before anything is written
-    with atomic_path(out) as tmp:
-        con.execute(f"COPY (SELECT * FROM {table} ORDER BY cutoff, lead_id) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # each cutoff's rows go to a sorted Parquet part in a scratch folder beside the output (so on the same
+    # storage); the one file is written from them after the checks; the folder goes whatever happens
+    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
+    try:
+        table, report = build_training_set(
+            con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
+            config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
+            progress=progress, parts=parts)
+        checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
+        checked.raise_for_errors()  # before anything is written
+        with atomic_path(out) as tmp:
+            write_parquet(con, table, tmp)  # the parts are in (cutoff, lead_id) order already
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
     summary = summarise_report(report, tables)
     summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
     with atomic_path(out.with_suffix(".report.json")) as tmp:
@@ -125,8 +133,7 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
         checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()  # before anything is written
         with atomic_path(out) as tmp:
-            con.execute(f"COPY (SELECT * FROM training_set ORDER BY cutoff, lead_id) TO '{tmp}' "
-                        "(FORMAT PARQUET, COMPRESSION ZSTD)")
+            write_parquet(con, "training_set", tmp, order_by="cutoff, lead_id")
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     summary = summarise_report(report, tables)

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from features.builder import build_features, write_parquet
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec, manifest, signals
 from features.simulate import SimulationParams
@@ -438,6 +439,41 @@ def test_one_output_row_per_spine_row(world, training):
     assert len(keys) == len(set(keys)) == spine_rows, (
         f"{len(keys)} output rows for {len(set(keys))} distinct (lead, cutoff) and {spine_rows} spine rows; "
         f"duplicated e.g. {duplicated[:5]}")
+
+
+def test_parquet_parts_build_the_same_rows_and_write_them_in_order(world, training, tmp_path):
+    """The path `build-training-set` takes (a sorted Parquet part per cutoff, then one file) equals the in-memory table."""
+    tables, _, _ = world
+    rows, _, columns = training
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    table, _ = build_training_set(tables.con, SPINE, FEATURES, STAGE, tables.data_start(), tables.data_end(),
+                                  DEFAULT_EVENT_TYPES, EXTRA, has_identities=True, out="training_parts", parts=parts)
+    written = sorted(p.name for p in parts.iterdir())
+    assert len(written) == len({r["cutoff"] for r in rows}) >= 5, written
+    write_parquet(tables.con, table, tmp_path / "training.parquet")
+    result = tables.con.sql(f"SELECT * FROM '{tmp_path / 'training.parquet'}'")
+    assert result.columns == columns
+    from_file = [dict(zip(result.columns, row)) for row in result.fetchall()]
+    keys = [(r["cutoff"], r["lead_id"]) for r in from_file]
+    assert keys == sorted(keys), "the file is not in (cutoff, lead_id) order"
+    expected = sorted(rows, key=lambda r: (r["cutoff"], r["lead_id"]))
+    assert len(from_file) == len(expected)
+    for got, want in zip(from_file, expected):
+        assert got.keys() == want.keys()
+        for name in want:
+            same = got[name] == want[name] or (isinstance(want[name], float) and math.isnan(want[name])
+                                               and math.isnan(got[name]))
+            assert same, f"{name} of {want['lead_id']} at {want['cutoff']}: {got[name]!r} from the parts, {want[name]!r}"
+
+
+def test_parquet_parts_are_for_duckdb_only(tmp_path):
+    class Spark:
+        name = "spark"
+        def create_table(self, *a, **k): ...
+        def rows(self, *a, **k): ...
+    with pytest.raises(ValueError, match="DuckDB only"):
+        build_features(Spark(), "spine", FEATURES, STAGE, cutoffs=[datetime(2025, 1, 6)], parts=tmp_path)
 
 
 def test_columns_are_the_spine_the_stage_and_the_manifest(training):
