@@ -195,7 +195,8 @@ def write_parquet(con, relation: str, target: Path | str, order_by: str | None =
         con.execute(f"SET preserve_insertion_order = {str(bool(preserve)).lower()}")
 
 
-SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted", "_cells", "_content_k", "_lead_k", "_account_k", "_titles")
+SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted", "_cells", "_content_k", "_lead_k",
+                  "_account_k", "_titles")
 
 
 def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
