@@ -161,7 +161,7 @@ def build_features(
             FROM assembled"""
         if parts is not None:
             written.append(Path(parts) / f"cutoff-{k:05d}.parquet")
-            con.con.execute(f"COPY ({rows} ORDER BY lead_id) TO '{written[-1].as_posix()}' {PARQUET}")
+            write_parquet(con, f"({rows})", written[-1], order_by="lead_id")
         elif k == 0:
             con.create_table(out, rows, temporary=False)
         else:
@@ -176,11 +176,10 @@ def build_features(
     return out
 
 
-PARQUET = "(FORMAT PARQUET, COMPRESSION ZSTD)"
-
-
 def write_parquet(con, relation: str, target: Path | str, order_by: str | None = None) -> None:
-    """COPY ``relation`` to one Parquet file; rows in ``order_by`` order, or as they are when it is None.
+    """COPY ``relation`` (a name, or a parenthesised query) to one Parquet file, in ``order_by`` order or as it is.
+
+    The one Parquet writer of the training set: the per-cutoff parts and the final file.
 
     A view over ``parts`` (see ``build_features``) is already in (cutoff, lead_id) order:
     copying it in file order is a stream, where an ORDER BY would sort every row again.
@@ -190,7 +189,7 @@ def write_parquet(con, relation: str, target: Path | str, order_by: str | None =
     preserve = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
     con.execute("SET preserve_insertion_order = true")
     try:
-        con.execute(f"COPY ({query}) TO '{Path(target).as_posix()}' {PARQUET}")
+        con.execute(f"COPY ({query}) TO '{Path(target).as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
     finally:
         con.execute(f"SET preserve_insertion_order = {str(bool(preserve)).lower()}")
 
