@@ -27,7 +27,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from features.builder import write_parquet
 from features.definitions import FeatureSpec, StageSpec
 from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid, monday_on_or_before
 from features.training_set import build_scoring_frame, build_training_set
@@ -69,13 +68,12 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
                                     has_identities=tables.has("identities"))
         rows = _write(con, table, out)
     elif step == "features-12":
-        # as `leadscore build-training-set` does: sorted parts per cutoff, then the one file from them
-        with tempfile.TemporaryDirectory() as parts, tempfile.TemporaryDirectory() as tmp:
-            table, report = build_training_set(con, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
-                                               tables.data_end(), config.data.event_types,
-                                               config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-                                               cutoffs=training_cutoffs(tables), parts=Path(parts))
-            write_parquet(con, table, out or f"{tmp}/features.parquet")
+        # as `leadscore build-training-set` does: each cutoff's rows streamed into the one file
+        with tempfile.TemporaryDirectory() as tmp:
+            _, report = build_training_set(con, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
+                                           tables.data_end(), config.data.event_types,
+                                           config.data.extra_lead_attributes, has_identities=tables.has("identities"),
+                                           cutoffs=training_cutoffs(tables), parquet=Path(out or f"{tmp}/features.parquet"))
         rows = int(report["rows"].sum())
     elif step == "spines":
         folder = Path(out)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.contract import DEFAULT_EVENT_TYPES
@@ -103,7 +104,7 @@ def build_features(
     out: str = "features",
     cutoffs: list[datetime] | None = None,
     progress: bool = False,
-    parts: Path | None = None,
+    parquet: Path | None = None,
 ) -> str:
     """Create table ``out``: the rows of table ``spine`` (lead_id, cutoff, ...) plus journey stage and features.
 
@@ -111,14 +112,15 @@ def build_features(
     Every feature of a row uses only what was known strictly before its cutoff. ``con`` is
     a DuckDB connection or an engine of ``features.engine`` (Spark).
 
-    ``parts`` (DuckDB only), an empty folder: each cutoff's rows are written there as a
-    Parquet file sorted by lead_id, and ``out`` is a view over them in cutoff order, so
-    a training set larger than memory never sits in DuckDB's buffers (at 1M leads the
-    growing table slowed every later cutoff) and is written once, by ``write_parquet``.
+    ``parquet`` (DuckDB only), a file path: each cutoff's rows, sorted by lead_id, are
+    streamed into this one Parquet file as they are built, and ``out`` is a view over it.
+    A training set larger than memory then never sits in DuckDB's buffers (at 1M leads
+    the growing table slowed every later cutoff), and it is written once: at 1M leads and
+    12 cutoffs, per-cutoff files merged into one afterwards cost a second write of 25 s.
     """
     con = as_engine(con)
-    if parts is not None and con.name != "duckdb":
-        raise ValueError("parts: per-cutoff Parquet files are written by DuckDB only; Spark writes its own parts")
+    if parquet is not None and con.name != "duckdb":
+        raise ValueError("parquet: the streamed Parquet file is written by DuckDB only; Spark writes its own parts")
     if cutoffs is None:
         cutoffs = [row[0] for row in con.rows(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1")]
     grid = Grid.of(cutoffs)
@@ -130,7 +132,6 @@ def build_features(
     kinds = _kinds(con, sigs)
     cells = _cells(con, grid, spec, attributed)
     feats = manifest(spec, event_types, extra_lead_attributes)
-    spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
     seniority, function = title_sql("title")
     # the parser is a cascade of regular expressions: it runs once per distinct title (5,845 at 1M leads), not per
     # lead or row (2.4 s per cutoff at 1M when it ran per lead)
@@ -140,49 +141,76 @@ def build_features(
         JOIN (SELECT title, {seniority} AS title_seniority, {function} AS title_function
               FROM (SELECT DISTINCT title FROM leads)) p ON p.title IS NOT DISTINCT FROM l.title""")
     con.drop(out)
-    written = []
-    for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
-        _lead_activity(con, grid, spec, sigs, kinds, cells, k)
-        _account_activity(con, grid, spec, k, has_deals)
-        _distinct_content(con, grid, spec, cells, k)
-        rows = f"""
-            WITH assembled AS (
-                SELECT s.*, l.account_id, {_feature_columns(grid, spec, extra_lead_attributes, feats, k)}
-                FROM {spine} s
-                JOIN leads l ON l.lead_id = s.lead_id
-                LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
-                LEFT JOIN _content_k c ON c.lead_id = s.lead_id
-                LEFT JOIN _account_k ac ON ac.account_id = l.account_id
-                LEFT JOIN _titles t ON t.lead_id = s.lead_id
-                WHERE s.cutoff = {grid.timestamp_of(k)}
-            )
-            SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
-                   {_journey_stage(stage)} AS journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
-            FROM assembled"""
-        if parts is not None:
-            written.append(Path(parts) / f"cutoff-{k:05d}.parquet")
-            write_parquet(con, f"({rows})", written[-1], order_by="lead_id")
-        elif k == 0:
-            con.create_table(out, rows, temporary=False)
-        else:
-            con.append(out, rows)
+    spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
+    stream = ParquetStream(Path(parquet)) if parquet is not None else None
+    try:
+        for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
+            _lead_activity(con, grid, spec, sigs, kinds, cells, k)
+            _account_activity(con, grid, spec, k, has_deals)
+            _distinct_content(con, grid, spec, cells, k)
+            rows = f"""
+                WITH assembled AS (
+                    SELECT s.*, l.account_id, {_feature_columns(grid, spec, extra_lead_attributes, feats, k)}
+                    FROM {spine} s
+                    JOIN leads l ON l.lead_id = s.lead_id
+                    LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
+                    LEFT JOIN _content_k c ON c.lead_id = s.lead_id
+                    LEFT JOIN _account_k ac ON ac.account_id = l.account_id
+                    LEFT JOIN _titles t ON t.lead_id = s.lead_id
+                    WHERE s.cutoff = {grid.timestamp_of(k)}
+                )
+                SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
+                       {_journey_stage(stage)} AS journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
+                FROM assembled"""
+            if stream is not None:
+                stream.write(con.con.sql(f"SELECT * FROM ({rows}) ORDER BY lead_id"))
+            elif k == 0:
+                con.create_table(out, rows, temporary=False)
+            else:
+                con.append(out, rows)
+    finally:
+        if stream is not None:
+            stream.close()
     # the scratch tables hold a copy of every lead's activity (gigabytes at a million leads):
     # what comes next (the model, SHAP) needs that memory more than a cache of finished work
     for name in SCRATCH_TABLES:
         con.drop(name)
-    if parts is not None:
-        files = ", ".join(f"'{f.as_posix()}'" for f in written)
-        con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet([{files}])")
+    if parquet is not None:
+        con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet('{Path(parquet).as_posix()}')")
     return out
+
+
+class ParquetStream:
+    """One Parquet file written from a sequence of DuckDB results, in order, one bounded batch at a time.
+
+    DuckDB's COPY writes a file per statement; the training set is one statement per
+    cutoff, so it is streamed through pyarrow's writer instead (as fast: 3.45 s against
+    3.08 s for 918k rows of 137 columns, and no second pass to merge files).
+    """
+
+    ROWS_PER_GROUP = 262_144  # a row group per batch: a quarter of a million rows of ~140 columns is ~300 MB
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer = None
+
+    def write(self, relation) -> None:
+        batches = relation.to_arrow_reader(self.ROWS_PER_GROUP)
+        if self._writer is None:  # from the first result's schema, so that even no rows make a readable file
+            self._writer = pq.ParquetWriter(self.path, batches.schema, compression="zstd")
+        for batch in batches:
+            self._writer.write_batch(batch)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def write_parquet(con, relation: str, target: Path | str, order_by: str | None = None) -> None:
     """COPY ``relation`` (a name, or a parenthesised query) to one Parquet file, in ``order_by`` order or as it is.
 
-    The one Parquet writer of the training set: the per-cutoff parts and the final file.
-
-    A view over ``parts`` (see ``build_features``) is already in (cutoff, lead_id) order:
-    copying it in file order is a stream, where an ORDER BY would sort every row again.
+    How the Spark path's parts become the one training file DuckDB's path streams
+    (``ParquetStream``): the same compression, and the insertion order kept.
     """
     con = getattr(con, "con", con)
     query = f"SELECT * FROM {relation}" + (f" ORDER BY {order_by}" if order_by else "")

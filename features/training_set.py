@@ -21,18 +21,18 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
                        data_start: datetime, data_end: datetime, event_types, extra_lead_attributes=(),
                        has_identities: bool = True, cutoffs: list[datetime] | None = None,
                        out: str = "training_set", progress: bool = False,
-                       parts: Path | None = None) -> tuple[str, pd.DataFrame]:
+                       parquet: Path | None = None) -> tuple[str, pd.DataFrame]:
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
 
-    With ``parts`` (DuckDB), ``out`` is a view over one sorted Parquet file per cutoff in that
-    folder (``build_features``); ``write_parquet`` then writes the one training file.
+    With ``parquet`` (DuckDB), the rows are streamed into that one file in (cutoff, lead_id)
+    order as each cutoff is built, and ``out`` is a view over it (``build_features``).
     """
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
     spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec)
     mature = [t.to_pydatetime() for t in report["cutoff"]]
     build_features(con, spine, feature_spec, stage_spec, event_types, extra_lead_attributes,
                    has_identities=has_identities, has_deals=True, out=out, cutoffs=mature, progress=progress,
-                   parts=parts)
+                   parquet=parquet)
     return out, report
 
 

@@ -93,20 +93,15 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     con = tables.con
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # each cutoff's rows go to a sorted Parquet part in a scratch folder beside the output (so on the same
-    # storage); the one file is written from them after the checks; the folder goes whatever happens
-    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
-    try:
+    # each cutoff's rows are streamed into a temporary file beside the output, checked, and only then moved onto
+    # it: a failed build or check leaves the previous training set as it was
+    with atomic_path(out) as tmp:
         table, report = build_training_set(
             con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
             config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-            progress=progress, parts=parts)
+            progress=progress, parquet=tmp)
         checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
-        checked.raise_for_errors()  # before anything is written
-        with atomic_path(out) as tmp:
-            write_parquet(con, table, tmp)  # the parts are in (cutoff, lead_id) order already
-    finally:
-        shutil.rmtree(parts, ignore_errors=True)
+        checked.raise_for_errors()
     summary = summarise_report(report, tables)
     summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
     with atomic_path(out.with_suffix(".report.json")) as tmp:

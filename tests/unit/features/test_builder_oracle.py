@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.builder import build_features, write_parquet
+from features.builder import build_features
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec, manifest, signals
 from features.simulate import SimulationParams
@@ -441,20 +441,19 @@ def test_one_output_row_per_spine_row(world, training):
         f"duplicated e.g. {duplicated[:5]}")
 
 
-def test_parquet_parts_build_the_same_rows_and_write_them_in_order(world, training, tmp_path):
-    """The path `build-training-set` takes (a sorted Parquet part per cutoff, then one file) equals the in-memory table."""
+def test_the_streamed_parquet_file_holds_the_same_rows_in_order(world, training, tmp_path):
+    """The path `build-training-set` takes (each cutoff streamed into one file) equals the in-memory table."""
     tables, _, _ = world
     rows, _, columns = training
-    parts = tmp_path / "parts"
-    parts.mkdir()
+    target = tmp_path / "training.parquet"
     table, _ = build_training_set(tables.con, SPINE, FEATURES, STAGE, tables.data_start(), tables.data_end(),
-                                  DEFAULT_EVENT_TYPES, EXTRA, has_identities=True, out="training_parts", parts=parts)
-    written = sorted(p.name for p in parts.iterdir())
-    assert len(written) == len({r["cutoff"] for r in rows}) >= 5, written
-    write_parquet(tables.con, table, tmp_path / "training.parquet")
-    result = tables.con.sql(f"SELECT * FROM '{tmp_path / 'training.parquet'}'")
-    assert result.columns == columns
-    from_file = [dict(zip(result.columns, row)) for row in result.fetchall()]
+                                  DEFAULT_EVENT_TYPES, EXTRA, has_identities=True, out="training_streamed",
+                                  parquet=target)
+    assert len({r["cutoff"] for r in rows}) >= 5
+    assert tables.con.sql(f"SELECT count(*) FROM {table}").fetchall() == [(len(rows),)], "the view is not the file"
+    result = pq.read_table(target)  # in the file's order (DuckDB here need not keep it)
+    assert result.column_names == columns
+    from_file = result.to_pylist()
     keys = [(r["cutoff"], r["lead_id"]) for r in from_file]
     assert keys == sorted(keys), "the file is not in (cutoff, lead_id) order"
     expected = sorted(rows, key=lambda r: (r["cutoff"], r["lead_id"]))
@@ -464,16 +463,31 @@ def test_parquet_parts_build_the_same_rows_and_write_them_in_order(world, traini
         for name in want:
             same = got[name] == want[name] or (isinstance(want[name], float) and math.isnan(want[name])
                                                and math.isnan(got[name]))
-            assert same, f"{name} of {want['lead_id']} at {want['cutoff']}: {got[name]!r} from the parts, {want[name]!r}"
+            assert same, f"{name} of {want['lead_id']} at {want['cutoff']}: {got[name]!r} from the file, {want[name]!r}"
 
 
-def test_parquet_parts_are_for_duckdb_only(tmp_path):
+def test_a_spine_without_rows_streams_a_readable_empty_file(world, tmp_path):
+    tables, _, _ = world
+    con = tables.con
+    con.execute("CREATE OR REPLACE TEMP TABLE empty_spine AS SELECT * FROM spine WHERE false")
+    target = tmp_path / "empty.parquet"
+    build_features(con, "empty_spine", FEATURES, STAGE, DEFAULT_EVENT_TYPES, EXTRA, out="empty_streamed",
+                   cutoffs=[datetime(2025, 1, 6)], parquet=target)
+    schema = pq.read_schema(target)
+    assert pq.read_metadata(target).num_rows == 0
+    features = [f.name for f in manifest(FEATURES, DEFAULT_EVENT_TYPES, EXTRA)]
+    assert schema.names[:3] == ["lead_id", "account_id", "cutoff"]
+    assert schema.names[-len(features) - 1:] == ["journey_stage", *features]
+
+
+def test_the_streamed_parquet_file_is_for_duckdb_only(tmp_path):
     class Spark:
         name = "spark"
         def create_table(self, *a, **k): ...
         def rows(self, *a, **k): ...
     with pytest.raises(ValueError, match="DuckDB only"):
-        build_features(Spark(), "spine", FEATURES, STAGE, cutoffs=[datetime(2025, 1, 6)], parts=tmp_path)
+        build_features(Spark(), "spine", FEATURES, STAGE, cutoffs=[datetime(2025, 1, 6)],
+                       parquet=tmp_path / "x.parquet")
 
 
 def test_columns_are_the_spine_the_stage_and_the_manifest(training):
