@@ -183,9 +183,10 @@ def build_features(
 class ParquetStream:
     """One Parquet file written from a sequence of DuckDB results, in order, one bounded batch at a time.
 
-    DuckDB's COPY writes a file per statement; the training set is one statement per
-    cutoff, so it is streamed through pyarrow's writer instead (as fast: 3.45 s against
-    3.08 s for 918k rows of 137 columns, and no second pass to merge files).
+    DuckDB's COPY writes a file per statement, and the training set is one statement per
+    cutoff, so it is streamed through pyarrow's writer instead: a little slower per row
+    (3.45 s against COPY's 3.08 s for 918k rows of 137 columns), but there is no second
+    pass to merge per-cutoff files (at 1M leads and 12 cutoffs, 228 s -> 207 s in all).
     """
 
     ROWS_PER_GROUP = 262_144  # a row group per batch: a quarter of a million rows of ~140 columns is ~300 MB
