@@ -207,22 +207,6 @@ class ParquetStream:
             self._writer.close()
 
 
-def write_parquet(con, relation: str, target: Path | str, order_by: str | None = None) -> None:
-    """COPY ``relation`` (a name, or a parenthesised query) to one Parquet file, in ``order_by`` order or as it is.
-
-    How the Spark path's parts become the one training file DuckDB's path streams
-    (``ParquetStream``): the same compression, and the insertion order kept.
-    """
-    con = getattr(con, "con", con)
-    query = f"SELECT * FROM {relation}" + (f" ORDER BY {order_by}" if order_by else "")
-    preserve = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        con.execute(f"COPY ({query}) TO '{Path(target).as_posix()}' (FORMAT PARQUET, COMPRESSION ZSTD)")
-    finally:
-        con.execute(f"SET preserve_insertion_order = {str(bool(preserve)).lower()}")
-
-
 SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted", "_cells", "_content_k", "_lead_k",
                   "_account_k", "_titles")
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.builder import write_parquet
 from features.training_set import build_training_set
 from pipelines.config import Params
 from pipelines.sources import DataTables, connect, open_tables
@@ -92,7 +91,6 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     tables = open_data(data_dir, config, require_deals=True)
     con = tables.con
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # each cutoff's rows are streamed into a temporary file beside the output, checked, and only then moved onto
     # it: a failed build or check leaves the previous training set as it was
     with atomic_path(out) as tmp:
@@ -128,7 +126,8 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
         checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()  # before anything is written
         with atomic_path(out) as tmp:
-            write_parquet(con, "training_set", tmp, order_by="cutoff, lead_id")
+            con.execute(f"COPY (SELECT * FROM training_set ORDER BY cutoff, lead_id) TO '{tmp}' "
+                        "(FORMAT PARQUET, COMPRESSION ZSTD)")
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     summary = summarise_report(report, tables)
