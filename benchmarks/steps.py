@@ -4,6 +4,10 @@ Usage: ``python -m benchmarks.steps STEP DATA_DIR [OUT]``; ``benchmarks/run.py``
 records the process's wall time and peak resident memory. Steps:
 
 * ``floor`` -- one DuckDB pass over the event columns the features read: the speed limit;
+* ``bounds`` -- the floor, then two lower bounds of the one-cutoff build, timed in the same process:
+  reading and attributing every event column the features read (``scan``), and grouping those
+  known events by lead with one count (``by-lead``), then the floor again. Each prints
+  ``BOUND name=... rows=... seconds=...``;
 * ``features-1`` -- every feature for the population at the latest Monday (the scoring path),
   written to ``OUT`` (Parquet);
 * ``features-12`` -- a 12-cutoff labelled training set (spine, labels, features) written to ``OUT``;
@@ -27,7 +31,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from features.builder import Grid, attributed_events, number_leads
 from features.definitions import FeatureSpec, StageSpec
+from features.engine import as_engine
 from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid, monday_on_or_before
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.config import load_params
@@ -60,8 +66,9 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
     con = tables.con
     started = time.perf_counter()
     if step == "floor":
-        rows = con.execute("SELECT count(*) FROM (SELECT lead_id, count(*), sum(duration_s), max(occurred_at) "
-                           "FROM events GROUP BY lead_id)").fetchall()[0][0]
+        rows = con.execute(FLOOR).fetchall()[0][0]
+    elif step == "bounds":
+        rows = bounds(con, score_date(tables), tables.has("identities"))
     elif step == "features-1":
         table = build_scoring_frame(con, score_date(tables), config.spine, FeatureSpec(), StageSpec(),
                                     config.data.event_types, config.data.extra_lead_attributes,
@@ -89,6 +96,34 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
     else:
         raise SystemExit(f"unknown step {step}")
     print(f"RESULT step={step} rows={rows} seconds={time.perf_counter() - started:.2f}")
+
+
+FLOOR = ("SELECT count(*) FROM (SELECT lead_id, count(*), sum(duration_s), max(occurred_at) "
+         "FROM events GROUP BY lead_id)")
+
+
+def bounds(con, as_of: datetime, has_identities: bool) -> int:
+    """Time the floor and two passes no one-cutoff build can skip; return the leads with known events.
+
+    They use the builder's own SQL: ``scan`` is the attribution (every event column the
+    features read, anonymous events joined to their identities, the cutoff's knowledge
+    rules); ``by-lead`` also ties each event to its lead number and groups by lead. Any
+    build of these features does at least that, so ``by-lead`` / ``floor`` bounds how
+    close to the floor the one-cutoff build can get.
+    """
+    attributed = attributed_events(Grid.of([as_of]), FeatureSpec(), has_identities)
+    number_leads(as_engine(con))
+    passes = {"floor": FLOOR,
+              "scan": f"SELECT count(*), sum(day), sum(lo) FROM ({attributed})",
+              "by-lead": f"SELECT count(*) FROM (SELECT n.lead, count(*) FROM ({attributed}) a "
+                         f"JOIN _lead_numbers n ON n.lead_id = a.lead_id GROUP BY n.lead)"}
+    # the floor again at the end: the first pass also warms the file cache, and the spread is worth seeing
+    counts = {}
+    for name, sql in [*passes.items(), ("floor-again", FLOOR)]:
+        started = time.perf_counter()
+        counts[name] = con.execute(sql).fetchall()[0][0]
+        print(f"BOUND name={name} rows={counts[name]} seconds={time.perf_counter() - started:.2f}", flush=True)
+    return counts["by-lead"]
 
 
 def spark_main(step: str, data_dir: str, out: str | None, config) -> None:

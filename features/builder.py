@@ -128,7 +128,7 @@ def build_features(
         raise ValueError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     sigs = signals(spec, event_types)
-    attributed = _attributed(grid, spec, has_identities and con.exists("identities"))
+    attributed = attributed_events(grid, spec, has_identities and con.exists("identities"))
     kinds = _kinds(con, sigs)
     cells = _cells(con, grid, spec, attributed)
     feats = manifest(spec, event_types, extra_lead_attributes)
@@ -211,7 +211,7 @@ SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted",
                   "_account_k", "_titles")
 
 
-def _attributed(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
+def attributed_events(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
     """SQL: events tied to a lead (directly, or through an identity known in time), with ``day`` and ``lo``.
 
     ``lo`` is the index of the first cutoff at which the event is known: it happened
@@ -274,9 +274,7 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
     ``word`` says which 63 of them its bits stand for, NULL for events without content).
     """
     last = grid.last_day
-    con.create_table("_lead_numbers", """
-        SELECT lead_id, CAST(row_number() OVER (ORDER BY lead_id) AS INTEGER) AS lead
-        FROM (SELECT DISTINCT lead_id FROM leads WHERE lead_id IS NOT NULL)""")
+    number_leads(con)
     # dense item numbers, in content_id order: items of a lead's cells then share few words
     con.create_table("_items", """
         SELECT content_id, CAST(row_number() OVER (ORDER BY content_id) - 1 AS INTEGER) AS item
@@ -307,6 +305,14 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
     con.create_table("_cells", "SELECT * FROM _cells_unsorted ORDER BY lead")
     con.drop("_cells_unsorted")
     return "_cells"
+
+
+def number_leads(con: Engine) -> str:
+    """TEMP TABLE ``_lead_numbers`` (lead_id, lead): every lead as a small integer, in lead_id order."""
+    con.create_table("_lead_numbers", """
+        SELECT lead_id, CAST(row_number() OVER (ORDER BY lead_id) AS INTEGER) AS lead
+        FROM (SELECT DISTINCT lead_id FROM leads WHERE lead_id IS NOT NULL)""")
+    return "_lead_numbers"
 
 
 @dataclass(frozen=True)
