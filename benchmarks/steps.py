@@ -5,8 +5,9 @@ records the process's wall time and peak resident memory. Steps:
 
 * ``floor`` -- one DuckDB pass over the event columns the features read: the speed limit;
 * ``bounds`` -- the floor, then two lower bounds of the one-cutoff build, timed in the same process:
-  reading and attributing every event column the features read (``scan``), and grouping those
-  known events by lead with one count (``by-lead``), then the floor again. Each prints
+  attributing the events, i.e. deciding which are known at the cutoff and whose they are
+  (``scan``), and grouping those known events by lead with one count (``by-lead``), then the
+  floor again. Each prints
   ``BOUND name=... rows=... seconds=...``;
 * ``features-1`` -- every feature for the population at the latest Monday (the scoring path),
   written to ``OUT`` (Parquet);
@@ -105,18 +106,19 @@ FLOOR = ("SELECT count(*) FROM (SELECT lead_id, count(*), sum(duration_s), max(o
 def bounds(con, as_of: datetime, has_identities: bool) -> int:
     """Time the floor and two passes no one-cutoff build can skip; return the leads with known events.
 
-    They use the builder's own SQL: ``scan`` is the attribution (every event column the
-    features read, anonymous events joined to their identities, the cutoff's knowledge
-    rules); ``by-lead`` also ties each event to its lead number and groups by lead. Any
-    build of these features does at least that, so ``by-lead`` / ``floor`` bounds how
-    close to the floor the one-cutoff build can get.
+    They use the builder's own SQL: ``scan`` is the attribution (occurred_at, ingested_at,
+    lead_id and anonymous_id read, anonymous events joined to their identities, the
+    cutoff's knowledge rules applied); ``by-lead`` also ties each event to its lead number
+    and groups by lead. Any build of these features does at least that, and reads more
+    columns besides, so ``by-lead`` / ``floor`` bounds how close to the floor the one-cutoff
+    build can get.
     """
     attributed = attributed_events(Grid.of([as_of]), FeatureSpec(), has_identities)
-    number_leads(as_engine(con))
+    numbers = number_leads(as_engine(con))
     passes = {"floor": FLOOR,
               "scan": f"SELECT count(*), sum(day), sum(lo) FROM ({attributed})",
               "by-lead": f"SELECT count(*) FROM (SELECT n.lead, count(*) FROM ({attributed}) a "
-                         f"JOIN _lead_numbers n ON n.lead_id = a.lead_id GROUP BY n.lead)"}
+                         f"JOIN {numbers} n ON n.lead_id = a.lead_id GROUP BY n.lead)"}
     # the floor again at the end: the first pass also warms the file cache, and the spread is worth seeing
     counts = {}
     for name, sql in [*passes.items(), ("floor-again", FLOOR)]:
