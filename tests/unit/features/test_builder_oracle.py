@@ -466,9 +466,9 @@ def test_the_streamed_parquet_file_holds_the_same_rows_in_order(world, training,
             assert same, f"{name} of {want['lead_id']} at {want['cutoff']}: {got[name]!r} from the file, {want[name]!r}"
 
 
-def test_a_spine_without_rows_streams_a_readable_empty_file(world, tmp_path):
+def test_a_spine_without_rows_streams_a_readable_empty_file(world, training, tmp_path):
     tables, _, _ = world
-    con = tables.con
+    con = tables.con  # `training` built the table `spine` whose columns the empty spine takes
     con.execute("CREATE OR REPLACE TEMP TABLE empty_spine AS SELECT * FROM spine WHERE false")
     target = tmp_path / "empty.parquet"
     build_features(con, "empty_spine", FEATURES, STAGE, DEFAULT_EVENT_TYPES, EXTRA, out="empty_streamed",
