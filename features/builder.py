@@ -26,6 +26,7 @@ integers, so all window arithmetic is integer arithmetic on precomputed bounds.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -34,8 +35,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.contract import DEFAULT_EVENT_TYPES
-from features.definitions import FeatureSpec, Signal, StageSpec, manifest, signals
+from features.definitions import ROLE_SIGNALS, FeatureSpec, Signal, StageSpec, signals
 from features.engine import Engine, as_engine
+from features.plan import FeaturePlan, extra_sql, unchecked_plan
 from features.titles import title_sql
 
 US_PER_DAY = 86_400_000_000
@@ -105,8 +107,13 @@ def build_features(
     cutoffs: list[datetime] | None = None,
     progress: bool = False,
     parquet: Path | None = None,
+    plan: FeaturePlan | None = None,
 ) -> str:
     """Create table ``out``: the rows of table ``spine`` (lead_id, cutoff, ...) plus journey stage and features.
+
+    The features are those of ``plan`` (``features.plan``: what the export can carry, or
+    the model's own list when scoring); without one, every feature of the manifest for
+    ``event_types`` and ``extra_lead_attributes`` whose optional table is present.
 
     Reads the views ``leads``, ``events`` and, when present, ``identities`` and ``deals``.
     Every feature of a row uses only what was known strictly before its cutoff. ``con`` is
@@ -127,11 +134,15 @@ def build_features(
     if stage.window_days not in spec.account_windows_days:
         raise ValueError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
-    sigs = signals(spec, event_types)
+    has_lifecycle = con.exists("lifecycle")
+    if plan is None:
+        plan = unchecked_plan(spec, event_types, extra_lead_attributes, {"lifecycle"} if has_lifecycle else set())
+    sigs = signals(spec, plan.event_types)
     attributed = attributed_events(grid, spec, has_identities and con.exists("identities"))
     kinds = _kinds(con, sigs)
     cells = _cells(con, grid, spec, attributed)
-    feats = manifest(spec, event_types, extra_lead_attributes)
+    feats = plan.features
+    lifecycle = has_lifecycle and any("table:lifecycle" in f.requires for f in feats)
     seniority, function = title_sql("title")
     # the parser is a cascade of regular expressions: it runs once per distinct title (5,845 at 1M leads), not per
     # lead or row (2.4 s per cutoff at 1M when it ran per lead)
@@ -142,25 +153,30 @@ def build_features(
               FROM (SELECT DISTINCT title FROM leads)) p ON p.title IS NOT DISTINCT FROM l.title""")
     con.drop(out)
     spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
-    stream = ParquetStream(Path(parquet)) if parquet is not None else None
+    stream = ParquetStream(Path(parquet), {PLAN_METADATA: json.dumps(plan.to_record())}) if parquet is not None else None
     try:
         for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
             _lead_activity(con, grid, spec, sigs, kinds, cells, k)
             _account_activity(con, grid, spec, k, has_deals)
             _distinct_content(con, grid, spec, cells, k)
+            if lifecycle:
+                _lifecycle_at(con, grid, k)
+            columns = _feature_columns(grid, spec, plan, k)
             rows = f"""
                 WITH assembled AS (
-                    SELECT s.*, l.account_id, {_feature_columns(grid, spec, extra_lead_attributes, feats, k)}
+                    SELECT s.*, l.account_id, {_journey_stage(stage, plan, columns)} AS journey_stage,
+                           {', '.join(f'{columns[f.name]} AS "{f.name}"' for f in feats)}
                     FROM {spine} s
                     JOIN leads l ON l.lead_id = s.lead_id
                     LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
                     LEFT JOIN _content_k c ON c.lead_id = s.lead_id
                     LEFT JOIN _account_k ac ON ac.account_id = l.account_id
                     LEFT JOIN _titles t ON t.lead_id = s.lead_id
+                    {'LEFT JOIN _lifecycle_k lc ON lc.lead_id = s.lead_id' if lifecycle else ''}
                     WHERE s.cutoff = {grid.timestamp_of(k)}
                 )
                 SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
-                       {_journey_stage(stage)} AS journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
+                       journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
                 FROM assembled"""
             if stream is not None:
                 stream.write(con.con.sql(f"SELECT * FROM ({rows}) ORDER BY lead_id"))
@@ -193,14 +209,15 @@ class ParquetStream:
     # asking for more changes nothing
     BATCH_ROWS = 122_880
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, metadata: dict[str, str] | None = None):
         self.path = path
+        self.metadata = metadata or {}
         self._writer = None
 
     def write(self, relation) -> None:
         batches = relation.to_arrow_reader(self.BATCH_ROWS)
         if self._writer is None:  # from the first result's schema, so that even no rows make a readable file
-            self._writer = pq.ParquetWriter(self.path, batches.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self.path, batches.schema.with_metadata(self.metadata), compression="zstd")
         for batch in batches:
             self._writer.write_batch(batch)
 
@@ -209,8 +226,11 @@ class ParquetStream:
             self._writer.close()
 
 
+PLAN_METADATA = "leadscore.plan"
+"""The Parquet metadata key under which a training set carries its feature plan (``FeaturePlan.to_record``)."""
+
 SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted", "_cells", "_content_k", "_lead_k",
-                  "_account_k", "_titles")
+                  "_account_k", "_titles", "_lifecycle_k")
 
 
 def attributed_events(grid: Grid, spec: FeatureSpec, has_identities: bool) -> str:
@@ -452,46 +472,78 @@ def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_de
         {deal_join}""")
 
 
-def _feature_columns(grid: Grid, spec: FeatureSpec, extra_lead_attributes, feats, k: int) -> str:
-    """SQL for every feature of the manifest, in manifest order, from the joined parts."""
+def _lifecycle_at(con: Engine, grid: Grid, k: int) -> None:
+    """TEMP TABLE ``_lifecycle_k`` (lead_id, status, changed_at): each lead's latest status change before cutoff ``k``.
+
+    Ties at one instant are broken by the status name, so the answer never depends on row order.
+    """
+    con.create_table("_lifecycle_k", f"""
+        SELECT lead_id, status, changed_at FROM (
+            SELECT lead_id, status, changed_at,
+                   row_number() OVER (PARTITION BY lead_id ORDER BY changed_at DESC, status DESC) AS latest
+            FROM lifecycle WHERE changed_at < {grid.timestamp_of(k)}) AS ranked
+        WHERE latest = 1""")
+
+
+def _feature_columns(grid: Grid, spec: FeatureSpec, plan: FeaturePlan, k: int) -> dict[str, str]:
+    """SQL for every feature of the manifest (and the stage rules' inputs), by name, from the joined parts."""
     bands = spec.company_size_bands
     band_cases = " ".join(
         f"WHEN l.company_size < {hi} THEN '{lo}-{hi - 1}'" for lo, hi in zip((0,) + bands[:-1], bands))
     short, long_ = spec.windows_days[0], spec.windows_days[min(2, len(spec.windows_days) - 1)]
-    special = {
+    cutoff_us = f"{grid.day_of(str(k))} * {US_PER_DAY}"
+    columns = {
         "company_size_band": f"CASE WHEN l.company_size IS NULL THEN NULL {band_cases} ELSE '{bands[-1]}+' END",
         "industry": "l.industry", "company_size": "CAST(l.company_size AS DOUBLE)", "country": "l.country",
         "lead_source": "l.lead_source", "title_seniority": "t.title_seniority", "title_function": "t.title_function",
-        "lead_age_days": f"({grid.day_of(str(k))} * {US_PER_DAY} - epoch_us(l.created_at)) / {US_PER_DAY}.0",
+        "lead_age_days": f"({cutoff_us} - epoch_us(l.created_at)) / {US_PER_DAY}.0",
         f"engagement_trend_{short}d_vs_{long_}d":
             f"(coalesce(events_count_{short}d, 0) / {short}.0) / ((coalesce(events_count_{long_}d, 0) + 1) / {long_}.0)",
+        "lifecycle_status": "lc.status",
+        "days_in_lifecycle_status": f"({cutoff_us} - epoch_us(lc.changed_at)) / {US_PER_DAY}.0",
     }
     for w in spec.windows_days:
-        special[f"active_days_{w}d"] = _days_in_window(grid, k, "any", w)
-        special[f"high_intent_days_{w}d"] = _days_in_window(grid, k, "intent", w)
-        special[f"time_on_page_s_{w}d"] = f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0"
-        special[f"mean_time_on_page_s_{w}d"] = f"time_on_page_ms_{w}d / 1000.0 / nullif(page_view_count_{w}d, 0)"
-        special[f"email_click_rate_{w}d"] = f"email_click_count_{w}d / nullif(email_open_count_{w}d, 0)"
-    for a in extra_lead_attributes:
-        special[a] = f'CAST(l."{a}" AS VARCHAR)'
-    out = []
-    for f in feats:
-        if f.name in special:
-            out.append(f'{special[f.name]} AS "{f.name}"')
-        elif f.name.startswith("days_since_last_"):
-            out.append(f'CAST("{f.name}" AS DOUBLE) AS "{f.name}"')
-        else:
-            out.append(f'CAST(coalesce("{f.name}", 0) AS DOUBLE) AS "{f.name}"')
-    return ", ".join(out)
+        columns[f"active_days_{w}d"] = _days_in_window(grid, k, "any", w)
+        columns[f"high_intent_days_{w}d"] = _days_in_window(grid, k, "intent", w)
+        columns[f"time_on_page_s_{w}d"] = f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0"
+        columns[f"mean_time_on_page_s_{w}d"] = f"time_on_page_ms_{w}d / 1000.0 / nullif(page_view_count_{w}d, 0)"
+        columns[f"email_click_rate_{w}d"] = f"email_click_count_{w}d / nullif(email_open_count_{w}d, 0)"
+        for role in ROLE_SIGNALS.values():
+            columns[f"{role}_count_{w}d"] = f"CAST(coalesce({role}_count_{w}d, 0) AS DOUBLE)"
+    for extra in plan.extras:
+        columns[extra.name] = extra_sql(extra)
+    for f in plan.features:
+        if f.name in columns:
+            continue
+        if f.name.startswith("days_since_last_"):
+            columns[f.name] = f'CAST("{f.name}" AS DOUBLE)'
+        else:  # counts: zero when the lead had none
+            columns[f.name] = f'CAST(coalesce("{f.name}", 0) AS DOUBLE)'
+    return columns
 
 
-def _journey_stage(stage: StageSpec) -> str:
-    """Acknowledged -> Engaged -> Leaning-in, by the thresholds in params.yaml (DESIGN section 6)."""
+def _journey_stage(stage: StageSpec, plan: FeaturePlan, columns: dict[str, str]) -> str:
+    """Acknowledged -> Engaged -> Leaning-in, by the thresholds in params.yaml (DESIGN section 6).
+
+    The rules speak of roles (``features.roles``), never of event names. A term whose
+    source the export lacks (no page time, no accounts, a role with no events) is left
+    out of its rule rather than compared with a column that is not there; the plan
+    reports those roles.
+    """
     w = stage.window_days
-    engaged = (f"(active_days_{w}d >= {stage.engaged_min_active_days} "
-               f"OR time_on_page_s_{w}d >= {stage.engaged_min_time_on_page_s} "
-               f"OR content_download_count_{w}d + webinar_attend_count_{w}d >= {stage.engaged_min_downloads_or_webinars})")
-    leaning = (f"(high_intent_days_{w}d >= {stage.leaning_in_min_high_intent_days} "
-               f"OR demo_request_count_{w}d >= {stage.leaning_in_min_demo_requests} "
-               f"OR ({engaged} AND account_engaged_leads_{w}d >= {stage.leaning_in_min_account_engaged_leads}))")
-    return f"CASE WHEN {leaning} THEN 'leaning_in' WHEN {engaged} THEN 'engaged' ELSE 'acknowledged' END"
+    engaged = [f"{columns[f'active_days_{w}d']} >= {stage.engaged_min_active_days}"]
+    if plan.has("signal:page_view") and plan.has("column:events.duration_s"):
+        engaged.append(f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0 >= {stage.engaged_min_time_on_page_s}")
+    if "engaged_activity" not in plan.empty_roles:
+        engaged.append(f"{columns[f'role_engaged_activity_count_{w}d']} >= {stage.engaged_min_downloads_or_webinars}")
+    engaged_sql = "(" + " OR ".join(engaged) + ")"
+    leaning = []
+    if "high_intent" not in plan.empty_roles:
+        leaning.append(f"{columns[f'high_intent_days_{w}d']} >= {stage.leaning_in_min_high_intent_days}")
+    if "sales_ready" not in plan.empty_roles:
+        leaning.append(f"{columns[f'role_sales_ready_count_{w}d']} >= {stage.leaning_in_min_demo_requests}")
+    if plan.has("column:leads.account_id"):
+        leaning.append(f"({engaged_sql} AND coalesce(ac.account_engaged_leads_{w}d, 0) >= "
+                       f"{stage.leaning_in_min_account_engaged_leads})")
+    leaning_sql = "(" + " OR ".join(leaning) + ")" if leaning else "FALSE"
+    return f"CASE WHEN {leaning_sql} THEN 'leaning_in' WHEN {engaged_sql} THEN 'engaged' ELSE 'acknowledged' END"

@@ -67,17 +67,20 @@ class Table:
 
 LEADS = Table(
     name="leads",
-    description="One row per known person: a lead becomes known at a form fill (created_at).",
+    description="One row per known person: a lead becomes known at a form fill (created_at). Every column but the "
+                "two keys may be absent: the features it feeds are then left out, and the build report says so.",
     extra_columns_allowed=True,
     columns=(
         Column("lead_id", "string", nullable=False, unique=True, description="unique id of the person"),
         Column("created_at", "timestamp", nullable=False, description="when the person became known"),
-        Column("account_id", "string", description="the company the person belongs to"),
-        Column("title", "string", description="job title, free text as typed"),
-        Column("industry", "string", description="the account's vertical"),
-        Column("company_size", "integer", minimum=0, description="employees"),
-        Column("country", "string"),
-        Column("lead_source", "string", description="how the lead was acquired"),
+        Column("account_id", "string", present=False, description="the company the person belongs to"),
+        Column("title", "string", present=False, description="job title, free text as typed"),
+        Column("industry", "string", present=False, description="the account's vertical"),
+        Column("company_size", "integer", present=False, minimum=0, description="employees"),
+        Column("country", "string", present=False),
+        Column("lead_source", "string", present=False, description="how the lead was acquired"),
+        Column("disqualified_at", "timestamp", present=False,
+               description="when sales or marketing disqualified the lead; from then on it is never scored"),
     ),
 )
 
@@ -89,9 +92,9 @@ EVENTS = Table(
         Column("lead_id", "string", description="null for anonymous activity"),
         Column("anonymous_id", "string", description="cookie id of an unidentified visitor"),
         Column("event_type", "string", nullable=False, allowed=DEFAULT_EVENT_TYPES),
-        Column("content_type", "string", description="blog, case_study, pricing, demo_request, ..."),
-        Column("content_id", "string"),
-        Column("duration_s", "number", minimum=0, description="time on page in seconds"),
+        Column("content_type", "string", present=False, description="blog, case_study, pricing, demo_request, ..."),
+        Column("content_id", "string", present=False),
+        Column("duration_s", "number", present=False, minimum=0, description="time on page in seconds"),
         Column("event_id", "string", present=False, unique=True, description="duplicates are dropped and counted"),
         Column("ingested_at", "timestamp", present=False, description="when the row became known"),
     ),
@@ -122,11 +125,11 @@ DEALS = Table(
     columns=(
         Column("deal_id", "string", nullable=False, unique=True),
         Column("lead_id", "string", nullable=False, description="the lead the opportunity came from"),
-        Column("account_id", "string"),
+        Column("account_id", "string", present=False),
         Column("created_at", "timestamp", nullable=False),
         Column("closed_at", "timestamp", description="null while open"),
         Column("status", "string", nullable=False, allowed=DEAL_STATUSES),
-        Column("amount", "number", minimum=0),
+        Column("amount", "number", present=False, minimum=0),
     ),
     row_rules=(
         (
@@ -142,4 +145,17 @@ DEALS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (LEADS, EVENTS, IDENTITIES, DEALS)}
+LIFECYCLE = Table(
+    name="lifecycle",
+    required=False,
+    description="A lead's lifecycle-stage history, as CRMs export it: one row per change of status. The status at "
+                "a cutoff is the latest change before it; its meaning (open, disqualified, customer, recycled) comes "
+                "from data.lifecycle_statuses.",
+    columns=(
+        Column("lead_id", "string", nullable=False),
+        Column("status", "string", nullable=False, description="the status in the export's own words"),
+        Column("changed_at", "timestamp", nullable=False, description="when the lead entered the status"),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (LEADS, EVENTS, IDENTITIES, DEALS, LIFECYCLE)}

@@ -10,6 +10,7 @@ Families: ``fit`` (who the lead is: firmographics, title, stated attributes) and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +22,24 @@ Family = Literal["fit", "engagement"]
 Kind = Literal["numeric", "categorical"]
 
 
+class RoleSpec(BaseModel):
+    """What the rules mean by intent, in the export's own words (``params.yaml: features.roles``).
+
+    Each role lists event types and/or content types. The journey-stage rules and the
+    points score speak of roles, never of the demo's names, so a process log or an
+    e-mail-only export maps its own activities here. Names the export does not have are
+    ignored; a role left with no events is reported and its rule term skipped.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    high_intent: tuple[str, ...] = Field(("pricing", "demo_request", "case_study"),
+                                         description="pages or actions that show buying intent")
+    sales_ready: tuple[str, ...] = Field(("demo_request",), description="actions that ask for sales")
+    engaged_activity: tuple[str, ...] = Field(("content_download", "webinar_attend"),
+                                              description="actions that take real time: downloads, webinars")
+
+
 class FeatureSpec(BaseModel):
     """Feature settings (``params.yaml: features``)."""
 
@@ -30,11 +49,24 @@ class FeatureSpec(BaseModel):
     account_windows_days: tuple[int, ...] = (30, 90)
     content_types: tuple[str, ...] = ("blog", "case_study", "ebook", "webinar", "action_guide", "pricing", "product",
                                       "demo_request")
-    intent_content_types: tuple[str, ...] = ("pricing", "demo_request", "case_study")
+    roles: RoleSpec = RoleSpec()
     company_size_bands: tuple[int, ...] = Field((10, 50, 200, 1000, 5000), description="upper bounds of size bands")
+    max_categories: int = Field(20, ge=1, le=1000, description="a text extra attribute keeps its most frequent values; "
+                                "the rest become 'other'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intent_content_types(cls, data):
+        """Models registered before roles existed stored ``intent_content_types``: it is the high-intent role."""
+        if isinstance(data, dict) and "intent_content_types" in data:
+            data = dict(data)
+            legacy = data.pop("intent_content_types")
+            data["roles"] = {**dict(data.get("roles") or {}), "high_intent": legacy}
+        return data
 
     @model_validator(mode="after")
     def _check(self):
+        check_vocabulary(self.content_types)
         for name in ("windows_days", "account_windows_days", "company_size_bands"):
             values = getattr(self, name)
             if not values or list(values) != sorted(set(values)) or values[0] <= 0:
@@ -42,9 +74,6 @@ class FeatureSpec(BaseModel):
         missing = set(self.account_windows_days) - set(self.windows_days)
         if missing:
             raise ValueError(f"account_windows_days {sorted(missing)} must also be in windows_days")
-        unknown = set(self.intent_content_types) - set(self.content_types)
-        if unknown:
-            raise ValueError(f"intent_content_types {sorted(unknown)} must also be in content_types")
         return self
 
     @property
@@ -71,6 +100,7 @@ class Signal:
     name: str
     where: str
     phrase: str  # "{n}" and "{window}" are filled in
+    feature: bool = True  # False: counted for the rules (a role), never a model feature
 
 
 @dataclass(frozen=True)
@@ -81,6 +111,10 @@ class Feature:
     description: str
     phrase: str  # plain words with "{value}"; used by reason codes
     higher_is_warmer: bool = True
+    requires: tuple[str, ...] = ()
+    """What the export must hold for the feature to carry anything: ``signal:NAME`` (an event of that
+    signal before the last cutoff), ``column:TABLE.COLUMN`` (a value in that column), ``table:NAME``
+    (rows in that optional table). ``features.plan`` builds a feature only when all of them hold."""
 
 
 _EVENT_PHRASES = {
@@ -105,19 +139,56 @@ _CONTENT_PHRASES = {
 }
 
 
-def _quote(values) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+def check_vocabulary(names) -> None:
+    """Event and content types become parts of column names: plain lower-case names only, each once."""
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+            raise ValueError(f"{name!r} is not a plain name (lower-case letters, digits and _, starting with a letter, "
+                             "at most 41 characters): map the export's values to such names")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a name is listed twice in {list(names)}")
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal: the one place a name from the settings or the data becomes SQL text."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_list(values) -> str:
+    """SQL string literals separated by commas, for ``IN (...)``."""
+    return ", ".join(sql_string(v) for v in values)
+
+
+ROLE_SIGNALS = {"sales_ready": "role_sales_ready", "engaged_activity": "role_engaged_activity"}
+"""Roles counted for the journey-stage rules only (high intent is a model feature too: ``high_intent``)."""
+
+
+def role_where(names: tuple[str, ...], event_types: tuple[str, ...], content_types: tuple[str, ...]) -> str:
+    """SQL: an event plays the role when its event type or its content type is one of ``names``."""
+    terms = []
+    events = [n for n in names if n in event_types]
+    contents = [n for n in names if n in content_types]
+    if events:
+        terms.append(f"event_type IN ({sql_list(events)})")
+    if contents:
+        terms.append(f"content_type IN ({sql_list(contents)})")
+    return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
 
 
 def signals(spec: FeatureSpec, event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES) -> tuple[Signal, ...]:
     """The event kinds features are built from; names must not collide."""
-    out = [Signal("events", "event_type <> 'email_open'", "had {n} engagements (not counting email opens)")]
-    out += [Signal(et, f"event_type = '{et}'", _EVENT_PHRASES.get(et, et.replace("_", " ") + " {n} times"))
+    engagement = (f"event_type <> {sql_string('email_open')}" if "email_open" in event_types else "TRUE")
+    out = [Signal("events", engagement, "had {n} engagements (not counting email opens)")]
+    out += [Signal(et, f"event_type = {sql_string(et)}", _EVENT_PHRASES.get(et, et.replace("_", " ") + " {n} times"))
             for et in event_types]
-    out += [Signal(ct, f"content_type = '{ct}'", _CONTENT_PHRASES.get(ct, "engaged with " + ct.replace("_", " ") + " {n} times"))
+    out += [Signal(ct, f"content_type = {sql_string(ct)}",
+                   _CONTENT_PHRASES.get(ct, "engaged with " + ct.replace("_", " ") + " {n} times"))
             for ct in spec.content_types]
-    out.append(Signal("high_intent", f"content_type IN ({_quote(spec.intent_content_types)})",
-                      "showed {n} high-intent signals (pricing, demo, case studies)"))
+    roles = spec.roles
+    out.append(Signal("high_intent", role_where(roles.high_intent, event_types, spec.content_types),
+                      "showed {n} high-intent signals (" + ", ".join(roles.high_intent).replace("_", " ") + ")"))
+    out += [Signal(name, role_where(getattr(roles, role), event_types, spec.content_types),
+                   f"{role.replace('_', ' ')}: {{n}}", feature=False) for role, name in ROLE_SIGNALS.items()]
     names = [s.name for s in out]
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
@@ -139,75 +210,126 @@ def windowed_counts(spec: FeatureSpec, event_types) -> list[tuple[Signal, int, F
     return [
         (s, w, Feature(f"{s.name}_count_{w}d", "engagement", "numeric",
                        f"number of {_what(s)} in the {w} days before the cutoff",
-                       s.phrase.replace("{n}", "{value:.0f}").replace("{window}", "") + f" in the last {_window(w)}"))
-        for s in signals(spec, event_types) for w in spec.windows_days
+                       s.phrase.replace("{n}", "{value:.0f}").replace("{window}", "") + f" in the last {_window(w)}",
+                       requires=(f"signal:{s.name}",)))
+        for s in signals(spec, event_types) if s.feature for w in spec.windows_days
     ]
 
 
-def manifest(spec: FeatureSpec, event_types=DEFAULT_EVENT_TYPES, extra_lead_attributes: tuple[str, ...] = ()) -> tuple[Feature, ...]:
-    """All model features, in output column order."""
+@dataclass(frozen=True)
+class Extra:
+    """An extra lead attribute as a feature: numeric, or text with its kept values (the rest become 'other')."""
+
+    name: str
+    kind: Kind = "categorical"
+    categories: tuple[str, ...] | None = None  # None: every value kept (no cap was computed)
+
+
+OTHER = "other"
+PAGE_TIME = "column:events.duration_s"
+ACCOUNT = "column:leads.account_id"
+
+
+def manifest(spec: FeatureSpec, event_types=DEFAULT_EVENT_TYPES,
+             extra_lead_attributes: tuple[str | Extra, ...] = ()) -> tuple[Feature, ...]:
+    """Every feature the settings allow, in output column order, each with what it requires of the export.
+
+    Which of them an export can carry is decided by ``features.plan``; a feature whose
+    source the settings do not name at all (a click rate without e-mail event types) is
+    not listed here.
+    """
+    names = {s.name for s in signals(spec, event_types)}
     feats: list[Feature] = [f for _, _, f in windowed_counts(spec, event_types)]
     for w in spec.windows_days:
         last = f"in the last {_window(w)}"
         feats += [
             Feature(f"active_days_{w}d", "engagement", "numeric", f"distinct days with engagement (not email opens), last {w} days",
-                    f"active on {{value:.0f}} different days {last}"),
+                    f"active on {{value:.0f}} different days {last}", requires=("signal:events",)),
             Feature(f"high_intent_days_{w}d", "engagement", "numeric", f"distinct days with high-intent activity, last {w} days",
-                    f"came back to high-intent pages on {{value:.0f}} days {last}"),
+                    f"came back to high-intent pages on {{value:.0f}} days {last}", requires=("signal:high_intent",)),
             Feature(f"distinct_content_{w}d", "engagement", "numeric", f"distinct content items touched, last {w} days",
-                    f"engaged with {{value:.0f}} different pieces of content {last}"),
-            Feature(f"time_on_page_s_{w}d", "engagement", "numeric", f"total seconds on pages, last {w} days",
-                    f"spent {{value_minutes:.0f}} minutes on the site {last}"),
-            Feature(f"mean_time_on_page_s_{w}d", "engagement", "numeric", f"mean seconds per page view, last {w} days",
-                    f"spent {{value:.0f}} seconds per page on average {last}"),
+                    f"engaged with {{value:.0f}} different pieces of content {last}",
+                    requires=("column:events.content_id",)),
+        ]
+        if "page_view" in names:
+            feats += [
+                Feature(f"time_on_page_s_{w}d", "engagement", "numeric", f"total seconds on pages, last {w} days",
+                        f"spent {{value_minutes:.0f}} minutes on the site {last}", requires=("signal:page_view", PAGE_TIME)),
+                Feature(f"mean_time_on_page_s_{w}d", "engagement", "numeric", f"mean seconds per page view, last {w} days",
+                        f"spent {{value:.0f}} seconds per page on average {last}",
+                        requires=("signal:page_view", PAGE_TIME)),
+            ]
+        feats.append(
             Feature(f"stitched_events_{w}d", "engagement", "numeric",
                     f"anonymous events linked to the lead by an identity known before the cutoff, last {w} days",
-                    f"had {{value:.0f}} visits before identifying themselves {last}"),
-        ]
-    for w in spec.windows_days:
-        if w >= 90:
-            feats.append(Feature(f"email_click_rate_{w}d", "engagement", "numeric",
-                                 f"email clicks per email open, last {w} days (opens alone are inflated by auto-opens)",
-                                 f"clicked {{value_percent:.0f}}% of opened emails {f'in the last {_window(w)}'}"))
+                    f"had {{value:.0f}} visits before identifying themselves {last}", requires=("table:identities",)))
+    if {"email_open", "email_click"} <= names:
+        for w in spec.windows_days:
+            if w >= 90:
+                feats.append(Feature(f"email_click_rate_{w}d", "engagement", "numeric",
+                                     f"email clicks per email open, last {w} days (opens alone are inflated by auto-opens)",
+                                     f"clicked {{value_percent:.0f}}% of opened emails {f'in the last {_window(w)}'}",
+                                     requires=("signal:email_open", "signal:email_click")))
     short, long_ = spec.windows_days[0], spec.windows_days[min(2, len(spec.windows_days) - 1)]
     feats.append(Feature(f"engagement_trend_{short}d_vs_{long_}d", "engagement", "numeric",
                          f"daily engagement rate in the last {short} days over that of the last {long_} days",
-                         f"engagement is {{value:.1f}}x its usual level this {'week' if short == 7 else f'{short} days'}"))
+                         f"engagement is {{value:.1f}}x its usual level this {'week' if short == 7 else f'{short} days'}",
+                         requires=("signal:events",)))
     for s in signals(spec, event_types):
-        feats.append(Feature(f"days_since_last_{s.name}", "engagement", "numeric",
-                             f"days since the last {s.name} event (empty: none within {spec.lookback_days} days)",
-                             f"last {s.name.replace('_', ' ')} {{value:.0f}} days ago", higher_is_warmer=False))
+        if s.feature:
+            feats.append(Feature(f"days_since_last_{s.name}", "engagement", "numeric",
+                                 f"days since the last {s.name} event (empty: none within {spec.lookback_days} days)",
+                                 f"last {s.name.replace('_', ' ')} {{value:.0f}} days ago", higher_is_warmer=False,
+                                 requires=(f"signal:{s.name}",)))
     for w in spec.account_windows_days:
         feats += [
             Feature(f"account_engaged_leads_{w}d", "engagement", "numeric",
                     f"people of the same account engaged (not just opening emails), last {w} days",
-                    f"{{value:.0f}} people from the account active {f'in the last {_window(w)}'}"),
+                    f"{{value:.0f}} people from the account active {f'in the last {_window(w)}'}",
+                    requires=(ACCOUNT, "signal:events")),
             Feature(f"account_events_{w}d", "engagement", "numeric", f"engagement events of the whole account, last {w} days",
-                    f"the account engaged {{value:.0f}} times {f'in the last {_window(w)}'}"),
+                    f"the account engaged {{value:.0f}} times {f'in the last {_window(w)}'}",
+                    requires=(ACCOUNT, "signal:events")),
             Feature(f"account_high_intent_{w}d", "engagement", "numeric", f"high-intent events of the whole account, last {w} days",
-                    f"the account showed {{value:.0f}} high-intent signals {f'in the last {_window(w)}'}"),
+                    f"the account showed {{value:.0f}} high-intent signals {f'in the last {_window(w)}'}",
+                    requires=(ACCOUNT, "signal:high_intent")),
         ]
+    account_deals = (ACCOUNT, "column:deals.account_id")
     feats += [
         Feature("account_known_leads", "fit", "numeric", "people of the account known before the cutoff",
-                "{value:.0f} people known at the account"),
+                "{value:.0f} people known at the account", requires=(ACCOUNT,)),
         Feature("account_lost_deals", "fit", "numeric", "deals of the account closed lost before the cutoff",
-                "the account has {value:.0f} earlier lost deals", higher_is_warmer=False),
+                "the account has {value:.0f} earlier lost deals", higher_is_warmer=False, requires=account_deals),
         Feature("account_won_deals", "fit", "numeric", "deals of the account closed won before the cutoff (expansion)",
-                "the account is already a customer ({value:.0f} won deals)"),
+                "the account is already a customer ({value:.0f} won deals)", requires=account_deals),
         Feature("account_open_deals", "fit", "numeric", "other deals of the account open at the cutoff",
-                "the account has {value:.0f} open deals with sales"),
-        Feature("industry", "fit", "categorical", "the account's vertical", "industry: {value}"),
-        Feature("company_size", "fit", "numeric", "employees", "{value:,.0f} employees"),
-        Feature("company_size_band", "fit", "categorical", "employee band", "company size {value}"),
-        Feature("country", "fit", "categorical", "country", "based in {value}"),
-        Feature("lead_source", "fit", "categorical", "how the lead was acquired", "came from {value}"),
-        Feature("title_seniority", "fit", "categorical", "seniority parsed from the free-text title", "{value_title}-level title"),
-        Feature("title_function", "fit", "categorical", "function parsed from the free-text title", "works in {value}"),
+                "the account has {value:.0f} open deals with sales", requires=account_deals),
+        Feature("industry", "fit", "categorical", "the account's vertical", "industry: {value}",
+                requires=("column:leads.industry",)),
+        Feature("company_size", "fit", "numeric", "employees", "{value:,.0f} employees",
+                requires=("column:leads.company_size",)),
+        Feature("company_size_band", "fit", "categorical", "employee band", "company size {value}",
+                requires=("column:leads.company_size",)),
+        Feature("country", "fit", "categorical", "country", "based in {value}", requires=("column:leads.country",)),
+        Feature("lead_source", "fit", "categorical", "how the lead was acquired", "came from {value}",
+                requires=("column:leads.lead_source",)),
+        Feature("title_seniority", "fit", "categorical", "seniority parsed from the free-text title",
+                "{value_title}-level title", requires=("column:leads.title",)),
+        Feature("title_function", "fit", "categorical", "function parsed from the free-text title", "works in {value}",
+                requires=("column:leads.title",)),
         Feature("lead_age_days", "fit", "numeric", "days since the lead became known", "known for {value:.0f} days",
                 higher_is_warmer=False),
+        Feature("lifecycle_status", "fit", "categorical", "the lead's lifecycle status at the cutoff, in the export's words",
+                "lifecycle status: {value}", requires=("table:lifecycle",)),
+        Feature("days_in_lifecycle_status", "fit", "numeric", "days since the lead's lifecycle status last changed",
+                "in this status for {value:.0f} days", higher_is_warmer=False, requires=("table:lifecycle",)),
     ]
-    feats += [Feature(a, "fit", "categorical", f"stated on the lead's form: {a.replace('_', ' ')}",
-                      a.replace("_", " ") + ": {value}") for a in extra_lead_attributes]
+    for extra in extra_lead_attributes:
+        extra = extra if isinstance(extra, Extra) else Extra(extra)
+        words = extra.name.replace("_", " ")
+        phrase = f"{words}: {{value:,.0f}}" if extra.kind == "numeric" else f"{words}: {{value}}"
+        feats.append(Feature(extra.name, "fit", extra.kind, f"stated on the lead's form: {words}", phrase,
+                             requires=(f"column:leads.{extra.name}",)))
     return tuple(feats)
 
 

@@ -8,8 +8,13 @@ Time semantics (stated once here, tested on both sides of every boundary):
 
 * a cutoff ``t`` is a Monday 00:00 UTC;
 * the population at ``t``: leads with ``created_at < t``, minus leads with a deal
-  open at ``t`` (``created_at < t`` and not closed before ``t``) and, unless
-  configured otherwise, existing customers (a won deal with ``closed_at < t``);
+  open at ``t`` (``created_at < t`` and not closed before ``t``), unless configured
+  otherwise existing customers (a won deal with ``closed_at < t``, or a lifecycle
+  status meaning *customer*), leads whose last lost deal closed less than
+  ``recycle_days`` before ``t`` (``t - recycle_days < closed_at < t``: sales just
+  had them), and disqualified leads (``disqualified_at < t``, or a lifecycle status
+  meaning *disqualified*). The status at ``t`` is the latest change with
+  ``changed_at < t``;
 * the label at ``t`` (``won_deal_created``, the default): 1 when the lead has a deal
   created in ``[t, t + horizon_days)`` that is won; ``won_deal_closed``: a won deal
   whose ``closed_at`` is in ``[t, t + horizon_days)``;
@@ -27,9 +32,21 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.definitions import sql_list
 from features.engine import as_engine
 
 LabelKind = Literal["won_deal_created", "won_deal_closed"]
+Meaning = Literal["open", "disqualified", "customer", "recycled"]
+
+DEFAULT_LIFECYCLE_STATUSES: dict[str, Meaning] = {
+    # the lifecycle stages CRMs ship with; an export's own words are mapped in data.lifecycle_statuses
+    "subscriber": "open", "lead": "open", "mql": "open", "marketing_qualified": "open", "sql": "open",
+    "sales_qualified": "open", "opportunity": "open", "nurture": "recycled", "recycled": "recycled",
+    "disqualified": "disqualified", "unqualified": "disqualified", "junk": "disqualified", "customer": "customer",
+    "evangelist": "customer",
+}
+# why a known lead is not in a cutoff's population, in order of precedence
+EXCLUSIONS = ("in_deal", "customer", "recently_lost", "disqualified")
 
 
 class SpineSpec(BaseModel):
@@ -49,6 +66,10 @@ class SpineSpec(BaseModel):
                     "wins to censoring and their label rate is biased low")
     label: LabelKind = "won_deal_created"
     exclude_customers: bool = True
+    recycle_days: int = Field(
+        90, ge=0, le=3650,
+        description="after a lost deal closes, its lead leaves the population for this many days (sales just had "
+                    "them); 0 keeps them in")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -98,34 +119,59 @@ def mature_cutoffs(cutoffs: list[datetime], data_end: datetime, horizon_days: in
     return mature, [t for t in cutoffs if t + horizon > data_end]
 
 
-def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool, out: str = "population") -> str:
+def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool, out: str = "population",
+                      lifecycle: dict[str, str] | None = None) -> str:
     """Table ``out`` (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
 
-    ``excluded`` is NULL for the population, 'in_deal' for leads with a deal open at
-    the cutoff, 'customer' for leads with a won deal closed before it (unless
-    ``spec.exclude_customers`` is false). ``con``: a DuckDB connection or an engine.
+    ``excluded`` is NULL for the population, else one of `EXCLUSIONS`: 'in_deal' (a deal
+    open at the cutoff), 'customer' (a won deal closed before it, or a customer status;
+    unless ``spec.exclude_customers`` is false), 'recently_lost' (a lost deal closed in
+    the ``recycle_days`` before it), 'disqualified' (``disqualified_at`` before it, or a
+    disqualified status). ``lifecycle`` maps the statuses of table ``lifecycle`` to their
+    meaning; None when the export has no lifecycle table. ``con``: a DuckDB connection or an engine.
     """
     con = as_engine(con)
     values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
     con.create_table("_cutoffs", f"SELECT * FROM (VALUES {values}) v(cutoff)")
+    cases = []
+    deal_join = ""
     if has_deals:
-        customer = ("WHEN bool_or(d.status = 'won' AND d.closed_at < c.cutoff) THEN 'customer' "
-                    if spec.exclude_customers else "")
-        status = f"""
-            CASE WHEN bool_or(d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)) THEN 'in_deal'
-                 {customer}END"""
+        cases.append("WHEN bool_or(d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)) "
+                     "THEN 'in_deal'")
+        if spec.exclude_customers:
+            cases.append("WHEN bool_or(d.status = 'won' AND d.closed_at < c.cutoff) THEN 'customer'")
+        if spec.recycle_days:
+            cases.append(f"WHEN bool_or(d.status = 'lost' AND d.closed_at < c.cutoff AND "
+                         f"d.closed_at > c.cutoff - INTERVAL {int(spec.recycle_days)} DAY) THEN 'recently_lost'")
         deal_join = "LEFT JOIN deals d ON d.lead_id = l.lead_id AND d.created_at < c.cutoff"
-    else:
-        status, deal_join = "CAST(NULL AS VARCHAR)", ""
+    status_join = ""
+    if lifecycle is not None and con.exists("lifecycle"):
+        meaning = {m: [s for s, v in lifecycle.items() if v == m] for m in ("customer", "disqualified")}
+        if spec.exclude_customers and meaning["customer"]:
+            cases.append(f"WHEN bool_or(st.status IN ({sql_list(meaning['customer'])})) THEN 'customer'")
+        if meaning["disqualified"]:
+            cases.append(f"WHEN bool_or(st.status IN ({sql_list(meaning['disqualified'])})) THEN 'disqualified'")
+        # the latest status change strictly before each cutoff (ties at one instant: the greatest name)
+        status_join = """LEFT JOIN (
+            SELECT lead_id, cutoff, status FROM (
+                SELECT s.lead_id, c.cutoff, s.status,
+                       row_number() OVER (PARTITION BY s.lead_id, c.cutoff ORDER BY s.changed_at DESC, s.status DESC)
+                           AS latest
+                FROM lifecycle s JOIN _cutoffs c ON s.changed_at < c.cutoff) AS ranked
+            WHERE latest = 1) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff"""
+    if "disqualified_at" in con.columns("leads"):
+        cases.append("WHEN bool_or(l.disqualified_at < c.cutoff) THEN 'disqualified'")
+    status = f"CASE {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
     return con.create_table(out, f"""
         SELECT l.lead_id, c.cutoff, {status} AS excluded
         FROM leads l JOIN _cutoffs c ON l.created_at < c.cutoff
         {deal_join}
+        {status_join}
         GROUP BY l.lead_id, c.cutoff""")
 
 
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
-                          out: str = "spine") -> tuple[str, pd.DataFrame]:
+                          out: str = "spine", lifecycle: dict[str, str] | None = None) -> tuple[str, pd.DataFrame]:
     """Table ``out`` (lead_id, cutoff, label) for mature cutoffs, and the per-cutoff counts report.
 
     Rows whose label window holds a deal still open at the data's end are censored
@@ -140,7 +186,7 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
             f"the data ends {data_end:%Y-%m-%d}, and the latest usable cutoff would be {latest:%Y-%m-%d}; "
             "use a longer export, a shorter spine.horizon_days or fewer spine.settle_days"
         )
-    population = create_population(con, mature, spec, has_deals=True, out="_population")
+    population = create_population(con, mature, spec, has_deals=True, out="_population", lifecycle=lifecycle)
     horizon = f"INTERVAL {spec.horizon_days} DAY"
     in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
     censor = ("bool_or(d.created_at >= p.cutoff AND d.created_at < p.cutoff + {h} AND d.status = 'open')"
@@ -155,13 +201,12 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
         GROUP BY p.lead_id, p.cutoff, p.excluded""")
     con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
                               WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
-    report = con.frame("""
+    report = con.frame(f"""
         SELECT c.cutoff,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored) AS rows,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored AND l.positive) AS positives,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND l.censored) AS censored,
-               count(l.lead_id) FILTER (WHERE l.excluded = 'in_deal') AS excluded_in_deal,
-               count(l.lead_id) FILTER (WHERE l.excluded = 'customer') AS excluded_customer
+               {', '.join(f"count(l.lead_id) FILTER (WHERE l.excluded = '{e}') AS excluded_{e}" for e in EXCLUSIONS)}
         FROM _cutoffs c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
     # a row per known lead and cutoff, twice: the features need the memory more (at 1M leads they ran out without it)
     con.drop("_labelled")

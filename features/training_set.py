@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from features.builder import build_features
+from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec
 from features.engine import as_engine
+from features.plan import FeaturePlan, plan_features
 from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid
 
 
@@ -21,27 +23,42 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
                        data_start: datetime, data_end: datetime, event_types, extra_lead_attributes=(),
                        has_identities: bool = True, cutoffs: list[datetime] | None = None,
                        out: str = "training_set", progress: bool = False,
-                       parquet: Path | None = None) -> tuple[str, pd.DataFrame]:
+                       parquet: Path | None = None, lifecycle: dict[str, str] | None = None,
+                       plan: FeaturePlan | None = None) -> tuple[str, pd.DataFrame]:
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
 
+    The features are planned from what the export holds before the last mature cutoff
+    (``features.plan``) unless ``plan`` is given; the plan is ``report.attrs["plan"]``.
     With ``parquet`` (DuckDB), the rows are streamed into that one file in (cutoff, lead_id)
     order as each cutoff is built, and ``out`` is a view over it (``build_features``).
     """
+    engine = as_engine(con)
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
-    spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec)
+    spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec, lifecycle=lifecycle)
     mature = [t.to_pydatetime() for t in report["cutoff"]]
-    build_features(con, spine, feature_spec, stage_spec, event_types, extra_lead_attributes,
-                   has_identities=has_identities, has_deals=True, out=out, cutoffs=mature, progress=progress,
-                   parquet=parquet)
+    if plan is None:
+        tables = {name for name in ("identities", "deals", "lifecycle") if engine.exists(name)}
+        if not has_identities:
+            tables.discard("identities")
+        plan = plan_features(con, feature_spec, tuple(event_types), tuple(extra_lead_attributes), max(mature), tables)
+    report.attrs["plan"] = plan
+    build_features(con, spine, feature_spec, stage_spec, has_identities=has_identities, has_deals=True, out=out,
+                   cutoffs=mature, progress=progress, parquet=parquet, plan=plan)
     return out, report
 
 
 def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,
-                        event_types, extra_lead_attributes=(), has_identities: bool = True, has_deals: bool = True,
-                        out: str = "scoring_set") -> str:
-    """Table ``out``: the population at ``as_of`` with features, built exactly as training rows are."""
-    population = create_population(con, [as_of], spine_spec, has_deals=has_deals, out="_score_population")
+                        event_types=DEFAULT_EVENT_TYPES, extra_lead_attributes=(), has_identities: bool = True,
+                        has_deals: bool = True, out: str = "scoring_set", lifecycle: dict[str, str] | None = None,
+                        plan: FeaturePlan | None = None) -> str:
+    """Table ``out``: the population at ``as_of`` with features, built exactly as training rows are.
+
+    ``plan`` is the model's (its features, typed extras); without one, every feature of
+    the manifest for ``event_types`` and ``extra_lead_attributes``.
+    """
+    population = create_population(con, [as_of], spine_spec, has_deals=has_deals, out="_score_population",
+                                   lifecycle=lifecycle)
     as_engine(con).create_table("_score_spine", f"SELECT lead_id, cutoff FROM {population} "
                                                 "WHERE excluded IS NULL ORDER BY lead_id")
-    return build_features(con, "_score_spine", feature_spec, stage_spec, event_types, extra_lead_attributes,
-                          has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of])
+    return build_features(con, "_score_spine", feature_spec, stage_spec, tuple(event_types), extra_lead_attributes,
+                          has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of], plan=plan)

@@ -34,11 +34,29 @@ class RuleSpec(BaseModel):
         "c_level": 15, "vp": 15, "director": 10, "manager": 5})
 
 
-def rule_points(frame: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
+def rule_terms(columns, spec: RuleSpec, event_types=()) -> tuple[dict[str, float], list[str]]:
+    """The points per signal that this training set can score, and the terms skipped (with why).
+
+    Points name signals: event types, content types or the high-intent role. A named
+    signal whose counts were not built (the export has no such events) is skipped, and
+    every event type without points of its own counts one point, so the points score
+    exists for any vocabulary.
+    """
+    windows = sorted(spec.decay)
+    points, skipped = {}, []
+    for signal, value in {**{et: 1.0 for et in event_types if et not in spec.points}, **spec.points}.items():
+        if all(f"{signal}_count_{w}d" in columns for w in windows):
+            points[signal] = value
+        elif signal in spec.points:
+            skipped.append(f"{signal}: the training set has no {signal}_count features (no such events in the export)")
+    return points, skipped
+
+
+def rule_points(frame: pd.DataFrame, spec: RuleSpec, points: dict[str, float] | None = None) -> np.ndarray:
     """The classic score: sum of points per activity, older activity worth less."""
     windows = sorted(spec.decay)
     score = np.zeros(len(frame))
-    for signal, points in spec.points.items():
+    for signal, value in (spec.points if points is None else points).items():
         previous = 0.0
         for w in windows:
             column = f"{signal}_count_{w}d"
@@ -46,7 +64,7 @@ def rule_points(frame: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
                 raise ValueError(f"the rule score needs feature '{column}'; add {w} to features.windows_days "
                                  f"or remove '{signal}' from train.rules.points")
             count = frame[column].to_numpy(float)
-            score += points * spec.decay[w] * (count - previous)
+            score += value * spec.decay[w] * (count - previous)
             previous = count
     if "title_seniority" in frame:
         score += frame["title_seniority"].map(spec.seniority_points).fillna(0).to_numpy(float)
@@ -56,20 +74,22 @@ def rule_points(frame: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
 class RuleScore:
     """The points score, turned into a probability by isotonic regression on the validation block."""
 
-    def __init__(self, spec: RuleSpec):
+    def __init__(self, spec: RuleSpec, event_types=()):
         self.spec = spec
+        self.event_types = tuple(event_types)
 
     def fit(self, X_val: pd.DataFrame, y_val, sample_weight=None) -> RuleScore:
+        self.points_, self.skipped_ = rule_terms(X_val.columns, self.spec, self.event_types)
         self.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
-        self.isotonic_.fit(rule_points(X_val, self.spec), np.asarray(y_val, float), sample_weight=sample_weight)
+        self.isotonic_.fit(self.points(X_val), np.asarray(y_val, float), sample_weight=sample_weight)
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.isotonic_.predict(rule_points(X, self.spec))
+        p = self.isotonic_.predict(self.points(X))
         return np.column_stack([1 - p, p])
 
     def points(self, X: pd.DataFrame) -> np.ndarray:
-        return rule_points(X, self.spec)
+        return rule_points(X, self.spec, self.points_)
 
 
 def logistic_regression(numeric: list[str], categorical: list[str], random_state: int = 0) -> Pipeline:

@@ -94,7 +94,7 @@ def weight_column(frame: pd.DataFrame) -> str | None:
 
 
 def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
-          truth: pd.DataFrame | None = None, tune_trials: int = 0) -> TrainingResult:
+          truth: pd.DataFrame | None = None, tune_trials: int = 0, event_types=()) -> TrainingResult:
     """Fit on the train block, stop early and calibrate on validation, evaluate everything on test."""
     frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
     split = time_split(frame["cutoff"].unique(), horizon_days, spec.split)
@@ -117,7 +117,7 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
     model = LeadPropensityModel.from_spec(booster, categorical, spec.seed)
     model.fit(train_[features], train_["label"], val[features], val["label"], val_groups=val["cutoff"],
               sample_weight=weights(train_), val_weight=weights(val))
-    rules = RuleScore(spec.rules).fit(val, val["label"], sample_weight=weights(val))
+    rules = RuleScore(spec.rules, event_types).fit(val, val["label"], sample_weight=weights(val))
     logistic = logistic_regression(numeric, categorical, spec.seed)
     logistic.fit(as_object(train_[features], categorical), train_["label"], model__sample_weight=weights(train_))
 

@@ -7,6 +7,7 @@ with the key's path, the value given and what is allowed.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -15,8 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_EVENT_TYPES
-from features.definitions import FeatureSpec, StageSpec
-from features.spine import SpineSpec
+from features.contract import TABLES
+from features.definitions import FeatureSpec, StageSpec, check_vocabulary
+from features.spine import DEFAULT_LIFECYCLE_STATUSES, Meaning, SpineSpec
 from models.tiers import TierSpec
 from models.training import TrainSpec
 
@@ -35,7 +37,12 @@ class DataSpec(_Section):
     dir: Path = Field(Path("data/demo"), description="the export directory the pipeline reads")
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
     extra_lead_attributes: tuple[str, ...] = Field(
-        (), description="extra lead columns (known at created_at) to use as categorical features")
+        (), description="extra lead columns (known at created_at) to use as features: numeric when every value is a "
+        "number, else text (the most frequent features.max_categories values, the rest 'other')")
+    lifecycle_statuses: dict[str, Meaning] = Field(
+        default_factory=lambda: dict(DEFAULT_LIFECYCLE_STATUSES),
+        description="the lifecycle table's statuses, in the export's words, and what each means: open, "
+        "disqualified (never scored again while in it), customer, recycled (back to marketing)")
     duckdb_memory_limit: str | None = Field("4GB", description="DuckDB's working memory; beyond it DuckDB spills to disk")
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
 
@@ -44,6 +51,21 @@ class DataSpec(_Section):
     def _non_empty(cls, value):
         if not value:
             raise ValueError("at least one event type is needed")
+        check_vocabulary(value)
+        return value
+
+    @field_validator("extra_lead_attributes")
+    @classmethod
+    def _column_names(cls, value):
+        """Extra attributes are column names that reach SQL as identifiers: plain names only."""
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+                raise ValueError(f"{name!r} is not a plain column name (letters, digits and _, not starting with a "
+                                 "digit); rename the column in the export")
+            if name in TABLES["leads"].names:
+                raise ValueError(f"{name!r} is a contract column of leads, not an extra attribute")
+        if len(set(value)) != len(value):
+            raise ValueError("an extra attribute is listed twice")
         return value
 
 
@@ -147,6 +169,10 @@ class Params(_Section):
         if self.stage.window_days not in self.features.account_windows_days:
             raise ValueError(f"stage.window_days={self.stage.window_days} must be one of features.account_windows_days "
                              f"{list(self.features.account_windows_days)}")
+        decay = sorted(set(self.train.rules.decay) - set(self.features.windows_days))
+        if decay:
+            raise ValueError(f"train.rules.decay windows {decay} must also be in features.windows_days "
+                             f"{list(self.features.windows_days)}")
         return self
 
 

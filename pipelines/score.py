@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from features.definitions import FeatureSpec, StageSpec
+from features.plan import FeaturePlan, missing_sources, unchecked_plan
 from features.spine import monday_on_or_before
 from features.training_set import build_scoring_frame
 from models.profile import drift
@@ -34,8 +35,8 @@ from models.tiers import TIERS
 from pipelines import sinks
 from pipelines.config import Params
 from pipelines.score_rows import explain_rows, rank_rows
-from pipelines.sources import connect, release_memory
-from pipelines.stages import atomic_path, open_data, open_spark_data
+from pipelines.sources import DataError, connect, release_memory
+from pipelines.stages import atomic_path, lifecycle_statuses, open_data, open_spark_data
 from pipelines.train import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
 
@@ -102,10 +103,12 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         steps.set_postfix_str("building features"); steps.update()
         feature_spec = FeatureSpec.model_validate(settings["features"])
         stage_spec = StageSpec.model_validate(settings["stage"])
+        plan = model_plan(settings, feature_spec)
+        require_sources(tables, plan)
         table = build_scoring_frame(
-            tables.engine, when, config.spine, feature_spec, stage_spec,
-            tuple(settings["event_types"]), tuple(settings["extra_lead_attributes"]),
-            has_identities=tables.has("identities"), has_deals=tables.has("deals"))
+            tables.engine, when, config.spine, feature_spec, stage_spec, plan=plan,
+            has_identities=tables.has("identities"), has_deals=tables.has("deals"),
+            lifecycle=lifecycle_statuses(tables, config))
         steps.set_postfix_str("predicting and explaining"); steps.update()
         features = list(model.wrapper.model.feature_names_in_)
         if engine_name == "spark":
@@ -157,6 +160,29 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                      rows_written=written, expected_wins=float(scores["probability"].sum()),
                      drift_warnings=len(warnings))
     return result
+
+
+def model_plan(settings: dict, spec: FeatureSpec) -> FeaturePlan:
+    """The features the model was trained on; a model registered before plans were recorded had the whole manifest."""
+    if "plan" in settings:
+        return FeaturePlan.from_record(settings["plan"], spec)
+    return unchecked_plan(spec, tuple(settings["event_types"]), tuple(settings["extra_lead_attributes"]))
+
+
+def require_sources(tables, plan: FeaturePlan) -> None:
+    """Refuse an export that lacks a column or table the model's features were built from.
+
+    An event type missing this week is a count of zero and fine; a column that is gone
+    would silently turn a feature the model relies on into 'unknown' for every lead.
+    """
+    present = {name for name in ("identities", "deals", "lifecycle") if tables.has(name)}
+    missing = missing_sources(tables.engine, plan, present)
+    if missing:
+        lines = [f"{source.split(':', 1)[1]} (features {', '.join(feats)})" for source, feats in missing.items()]
+        raise DataError(str(tables.directory), None, "missing model input",
+                        "the model was trained on features built from data this export lacks: " + "; ".join(lines),
+                        "export those columns or tables again, or retrain on exports of this shape "
+                        "('leadscore build-training-set' leaves such features out and says so)")
 
 
 def _explain_on_spark(frame, features: list[str], wrapper) -> tuple[pd.DataFrame, pd.DataFrame]:

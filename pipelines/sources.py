@@ -96,7 +96,8 @@ class DataTables:
 
     def data_end(self) -> datetime:
         """The latest instant any table speaks of: what the export knows up to."""
-        return self.con.execute(data_end_sql(self.has("deals"), self.has("identities"))).fetchall()[0][0]
+        return self.con.execute(data_end_sql(self.has("deals"), self.has("identities"),
+                                             self.has("lifecycle"))).fetchall()[0][0]
 
     def data_start(self) -> datetime:
         """The first engagement event: where usable history begins (CRMs hold far older leads)."""
@@ -119,13 +120,15 @@ class DataTables:
 DATA_START_SQL = "SELECT min(occurred_at) FROM events"
 
 
-def data_end_sql(has_deals: bool, has_identities: bool) -> str:
+def data_end_sql(has_deals: bool, has_identities: bool, has_lifecycle: bool = False) -> str:
     """SQL (any engine): the latest timestamp of any table."""
     parts = ["SELECT max(created_at) AS t FROM leads", "SELECT max(occurred_at) AS t FROM events"]
     if has_deals:
         parts += ["SELECT max(created_at) AS t FROM deals", "SELECT max(closed_at) AS t FROM deals"]
     if has_identities:
         parts.append("SELECT max(identified_at) AS t FROM identities")
+    if has_lifecycle:
+        parts.append("SELECT max(changed_at) AS t FROM lifecycle")
     return f"SELECT max(t) FROM ({' UNION ALL '.join(parts)}) AS times"
 
 

@@ -94,7 +94,7 @@ class SparkTables:
         return self.engine.table(table).count() if self.has(table) else 0
 
     def data_end(self) -> datetime:
-        return self.engine.rows(data_end_sql(self.has("deals"), self.has("identities")))[0][0]
+        return self.engine.rows(data_end_sql(self.has("deals"), self.has("identities"), self.has("lifecycle")))[0][0]
 
     def data_start(self) -> datetime:
         return self.engine.rows(DATA_START_SQL)[0][0]

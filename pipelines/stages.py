@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.builder import PLAN_METADATA
+from features.definitions import sql_string
+from features.plan import FeaturePlan
+from features.spine import EXCLUSIONS
 from features.training_set import build_training_set
+from models.training import ID_COLUMNS
 from pipelines.config import Params
 from pipelines.sources import DataTables, connect, open_tables
 
@@ -49,7 +54,8 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
     tables = open_tables(data_dir, event_types=config.data.event_types,
                          extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
                          con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
-    tables.validation = validate_export(tables, config.validation, config.data.event_types)
+    tables.validation = validate_export(tables, config.validation, config.data.event_types,
+                                        lifecycle_statuses=tuple(config.data.lifecycle_statuses))
     if check:
         tables.validation.raise_for_errors()
     return tables
@@ -97,7 +103,14 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
         table, report = build_training_set(
             con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
             config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-            progress=progress, parquet=tmp)
+            progress=progress, parquet=tmp, lifecycle=lifecycle_statuses(tables, config))
+        plan = _without_empty_features(con, table, report.attrs["plan"])
+        if plan is not report.attrs["plan"]:  # rare: the streamed file is written again without them
+            rewritten = tmp.with_name(tmp.name + ".rewrite")
+            _write_training_file(con, table, rewritten, plan)
+            os.replace(rewritten, tmp)
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_string(str(tmp))})")
+            report.attrs["plan"] = plan
         checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()
     summary = summarise_report(report, tables)
@@ -107,6 +120,47 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     return summary
 
 
+def lifecycle_statuses(tables, config: Params) -> dict[str, str] | None:
+    """The status meanings when the export has a lifecycle table (the population rule reads them), else None."""
+    return dict(config.data.lifecycle_statuses) if tables.has("lifecycle") else None
+
+
+def _without_empty_features(con, table: str, plan: FeaturePlan) -> FeaturePlan:
+    """The plan without the features that came out null in every row of ``table``.
+
+    The plan already leaves out every feature whose source the export lacks; a feature can
+    still come out empty when its source occurs only for leads outside every cutoff's
+    population (a content type only customers read). Only columns that can be null are counted.
+    """
+    nullable = [f.name for f in plan.features if f.kind == "categorical" or f.name.startswith(NULLABLE_PREFIXES)
+                or any(f.name == e.name for e in plan.extras)]
+    if not nullable:
+        return plan
+    counts = con.execute(f"SELECT {', '.join(f'count({quote_identifier(n)})' for n in nullable)} FROM {table}").fetchall()[0]
+    empty = [name for name, count in zip(nullable, counts) if count == 0]
+    return plan.without(empty, "null in every row of the training set: its source occurs only for leads outside "
+                               "the population of every cutoff") if empty else plan
+
+
+def _write_training_file(con, table: str, path: Path, plan: FeaturePlan) -> None:
+    """``table`` in (cutoff, lead_id) order into Parquet ``path``, with the plan's features and the plan as metadata."""
+    keep = set(plan.names)
+    columns = [c for c in con.execute(f"SELECT * FROM {table} LIMIT 0").fetchdf().columns
+               if c in keep or c in ID_COLUMNS]
+    metadata = sql_string(json.dumps(plan.to_record()))
+    con.execute(f"COPY (SELECT {', '.join(quote_identifier(c) for c in columns)} FROM {table} ORDER BY cutoff, lead_id) "
+                f"TO {sql_string(str(path))} "
+                f"(FORMAT PARQUET, COMPRESSION ZSTD, KV_METADATA {{{sql_string(PLAN_METADATA)}: {metadata}}})")
+
+
+NULLABLE_PREFIXES = ("days_since_last_", "mean_time_on_page_s_", "email_click_rate_", "company_size",
+                     "days_in_lifecycle_status")
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spark_master: str | None) -> dict:
     from pipelines.validation import validate_training_set
 
@@ -114,7 +168,7 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
     table, report = build_training_set(
         tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
         config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-        progress=progress)
+        progress=progress, lifecycle=lifecycle_statuses(tables, config))
     out.parent.mkdir(parents=True, exist_ok=True)
     # Spark writes its parts into a scratch folder beside the output (so on the same storage); DuckDB checks
     # them and writes the one sorted file; the folder goes whatever happens.
@@ -122,12 +176,15 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
     try:
         tables.engine.table(table).write.mode("overwrite").parquet(parts.resolve().as_uri())
         con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)
-        con.execute(f"CREATE TEMP VIEW training_set AS SELECT * FROM read_parquet('{(parts / '*.parquet').as_posix()}')")
+        con.execute(f"CREATE TEMP VIEW all_features AS SELECT * FROM read_parquet('{(parts / '*.parquet').as_posix()}')")
+        plan = report.attrs["plan"] = _without_empty_features(con, "all_features", report.attrs["plan"])
+        con.execute(f"CREATE TEMP VIEW training_set AS SELECT "
+                    f"{', '.join(quote_identifier(c) for c in (*ID_COLUMNS, *plan.names))} "
+                    "FROM all_features")
         checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()  # before anything is written
         with atomic_path(out) as tmp:
-            con.execute(f"COPY (SELECT * FROM training_set ORDER BY cutoff, lead_id) TO '{tmp}' "
-                        "(FORMAT PARQUET, COMPRESSION ZSTD)")
+            _write_training_file(con, "training_set", tmp, plan)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     summary = summarise_report(report, tables)
@@ -139,6 +196,7 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
 
 def summarise_report(report: pd.DataFrame, tables: DataTables) -> dict:
     rows, positives = int(report["rows"].sum()), int(report["positives"].sum())
+    plan: FeaturePlan | None = report.attrs.get("plan")
     return {
         "data_digest": tables.digest(),
         "data_end": tables.data_end().isoformat(),
@@ -147,15 +205,18 @@ def summarise_report(report: pd.DataFrame, tables: DataTables) -> dict:
         "positives": positives,
         "label_rate": positives / rows if rows else None,
         "censored_rows": int(report["censored"].sum()),
-        "excluded_in_deal": int(report["excluded_in_deal"].sum()),
-        "excluded_customer": int(report["excluded_customer"].sum()),
+        **{f"excluded_{e}": int(report[f"excluded_{e}"].sum()) for e in EXCLUSIONS},
         "immature_cutoffs": report.attrs.get("immature_cutoffs", []),
         "duplicate_events_dropped": tables.duplicate_events_dropped,
+        "features": None if plan is None else {
+            "built": len(plan.features), "left_out": [{"feature": n, "reason": r} for n, r in plan.left_out],
+            "empty_roles": list(plan.empty_roles),
+            "extras": [{"name": e.name, "kind": e.kind, "categories": None if e.categories is None else len(e.categories)}
+                       for e in plan.extras]},
         "per_cutoff": [
             {"cutoff": r.cutoff.isoformat(), "rows": int(r.rows), "positives": int(r.positives),
              "label_rate": None if pd.isna(r.label_rate) else round(float(r.label_rate), 6),
-             "censored": int(r.censored), "excluded_in_deal": int(r.excluded_in_deal),
-             "excluded_customer": int(r.excluded_customer)}
+             "censored": int(r.censored), **{f"excluded_{e}": int(getattr(r, f"excluded_{e}")) for e in EXCLUSIONS}}
             for r in report.itertuples()
         ],
     }

@@ -13,8 +13,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+import pyarrow.parquet as pq
 
-from features.definitions import categorical_features, manifest
+from features.builder import PLAN_METADATA
+from features.plan import FeaturePlan, unchecked_plan
 from models import plots
 from models.metrics import evaluate, gains_curve
 from models.profile import reference_profile
@@ -92,6 +94,18 @@ def load_for_training(path: Path, config: Params) -> pd.DataFrame:
     return load_training_set(path, config.train.negative_sample_rate, config.train.seed)
 
 
+def training_plan(path: Path, config: Params) -> FeaturePlan:
+    """The feature plan the training set was built with (its Parquet metadata).
+
+    A file built before plans were recorded has every feature of the settings' manifest.
+    """
+    metadata = pq.read_schema(path).metadata or {}
+    record = metadata.get(PLAN_METADATA.encode())
+    if record is None:
+        return unchecked_plan(config.features, config.data.event_types, config.data.extra_lead_attributes)
+    return FeaturePlan.from_record(json.loads(record), config.features)
+
+
 def load_truth(path: Path | None) -> pd.DataFrame | None:
     if path is None or not Path(path).exists():
         return None
@@ -107,9 +121,11 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     checked = validate_training_file(training_set, config.validation)
     checked.raise_for_errors()  # before MLflow sees a run
     frame = load_for_training(training_set, config)
-    feats = manifest(config.features, config.data.event_types, config.data.extra_lead_attributes)
-    categorical = categorical_features(feats)
-    result = train(frame, categorical, config.spine.horizon_days, config.train, load_truth(truth_path), tune_trials)
+    plan = training_plan(training_set, config)
+    feats = plan.features
+    categorical = plan.categorical
+    result = train(frame, categorical, config.spine.horizon_days, config.train, load_truth(truth_path), tune_trials,
+                   event_types=plan.event_types)
     features = feature_columns(frame)
     test = frame[frame["cutoff"].isin(result.split.test)]
     contributions = result.model.contributions(test[features])
@@ -121,7 +137,9 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
                "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_,
-               "warnings": [str(f) for f in checked.warnings]}
+               "warnings": [str(f) for f in checked.warnings], "features": len(feats),
+               "features_left_out": [f"{name}: {reason}" for name, reason in plan.left_out],
+               "rules_skipped": list(result.rules.skipped_)}
     with mlflow.start_run() as run:
         mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": config.features.model_dump(mode="json"),
                                  "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),
@@ -144,12 +162,15 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
             test_tiers = _with_tiers(result.test_predictions, config)
             tier_table(test_tiers, weight=weight_column(test_tiers)).to_csv(tmp / "tiers.csv", index=False)
             (tmp / "feature_profile.json").write_text(json.dumps(profile))
-            (tmp / "feature_manifest.json").write_text(json.dumps([asdict(f) for f in feats], indent=1))
+            (tmp / "feature_manifest.json").write_text(json.dumps(
+                {"features": [asdict(f) for f in feats], "left_out": plan.to_record()["left_out"],
+                 "extras": plan.to_record()["extras"], "empty_roles": list(plan.empty_roles),
+                 "points_skipped": list(result.rules.skipped_)}, indent=1))
             mlflow.log_artifacts(str(tmp))
         settings = {"horizon_days": config.spine.horizon_days, "label": config.spine.label,
                     "features": config.features.model_dump(mode="json"), "stage": config.stage.model_dump(mode="json"),
-                    "event_types": list(config.data.event_types),
-                    "extra_lead_attributes": list(config.data.extra_lead_attributes),
+                    "event_types": list(plan.event_types),
+                    "extra_lead_attributes": [e.name for e in plan.extras], "plan": plan.to_record(),
                     "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test]}
         wrapper = LeadPropensityPyfunc(result.model, [asdict(f) for f in feats], settings, profile, result.metrics)
         model_uri = log_model(wrapper, test[features].head(20))

@@ -319,7 +319,8 @@ def extraction_time(tables: DataTables, extracted_at: datetime | None) -> dateti
     return datetime.fromtimestamp(newest, timezone.utc).replace(tzinfo=None)
 
 
-def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None = None) -> list[Asset]:
+def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
+                  lifecycle_statuses: tuple[str, ...] | None = None) -> list[Asset]:
     """The raw suites, derived from the contract: one check view and one suite per table present."""
     latest = extraction_time(tables, spec.extracted_at) + timedelta(minutes=spec.clock_skew_minutes)
     con = tables.con
@@ -365,12 +366,15 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
                     detail="values start like a spreadsheet formula (= + - @ tab or carriage return)",
                     fix="kept as typed everywhere; in the CRM CSV they get a leading apostrophe so a spreadsheet "
                         "shows them as text instead of running them"))
-            allowed = event_types if (col == "event_type" and event_types) else column.allowed
+            vocabulary = {("events", "event_type"): ("data.event_types", event_types),
+                          ("lifecycle", "status"): ("data.lifecycle_statuses", lifecycle_statuses)}.get((name, col))
+            allowed = vocabulary[1] if vocabulary and vocabulary[1] else column.allowed
             if allowed:
+                setting = vocabulary[0] if vocabulary else "the data contract"
                 checks.append(expectation(
                     "ExpectColumnValuesToBeInSet", **on, rule="allowed values", value_set=list(allowed),
                     detail=f"values are outside the vocabulary ({', '.join(allowed)})",
-                    fix="map them to the vocabulary, or add them to the configured list (data.event_types)"))
+                    fix=f"map them to the vocabulary, or add them to the configured list ({setting})"))
             if column.dtype == "timestamp":
                 checks.append(expectation(
                     "ExpectColumnValuesToBeBetween", **on, rule="not after extraction", max_value=latest,
@@ -409,8 +413,8 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
 
 
 def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
-                    sample_values: int | None = None) -> Outcome:
-    outcome = run(tables.con, export_assets(tables, spec, event_types), "export",
+                    sample_values: int | None = None, lifecycle_statuses: tuple[str, ...] | None = None) -> Outcome:
+    outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses), "export",
                   sample_values or spec.sample_values)
     if tables.duplicate_events_dropped:
         label = str(tables.files["events"][0])
@@ -465,8 +469,8 @@ def training_set_assets(con, relation: str, label: str, spec) -> list[Asset]:
         checks.append(expectation(
             "ExpectColumnProportionOfNonNullValuesToBeBetween", **common, column=feature, rule="feature not empty",
             min_value=0.0, strict_min=True, detail="the feature is null in every row",
-            fix="the data that feeds it is missing (e.g. a configured content type or lead attribute never "
-                "occurs); fix the export or drop it from params.yaml"))
+            fix="rebuild it with 'leadscore build-training-set', which leaves out features without data and "
+                "lists them in its report"))
     per_cutoff = f"{relation}_per_cutoff"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {per_cutoff} AS SELECT strftime(cutoff, '%Y-%m-%d') || ': ' || "
                 f"sum(label) || ' of ' || count(*) AS cutoff_positives, sum(label) AS positives "

@@ -1,0 +1,208 @@
+"""Which features an export can carry: the manifest, filtered by what the data holds.
+
+The manifest (``features.definitions``) lists every feature the settings allow, each
+with what it requires of the export. An export seldom has all of it: a funnel export
+has no identities, a process log no content types, an e-mail export no page time. A
+feature whose source is absent would be a column of nulls or zeros that the model can
+only learn noise from, so it is *not built*: the plan lists it, with the reason, and
+the build report and the model's record carry that list.
+
+What the data holds is measured once, before the last training cutoff (a source that
+first appears after it teaches the model nothing), in one grouped query per table.
+Scoring never re-plans: it builds exactly the model's features, and refuses an export
+that lacks a column or table one of them was built from (``missing_sources``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from features.definitions import (
+    OTHER,
+    ROLE_SIGNALS,
+    Extra,
+    Feature,
+    FeatureSpec,
+    RoleSpec,
+    manifest,
+    signals,
+    sql_string,
+)
+from features.engine import as_engine
+
+FIRMOGRAPHICS = ("account_id", "title", "industry", "company_size", "country", "lead_source")
+
+
+@dataclass(frozen=True)
+class FeaturePlan:
+    """The features to build, those left out and why, and the typed extra attributes."""
+
+    event_types: tuple[str, ...]
+    extras: tuple[Extra, ...]
+    features: tuple[Feature, ...]
+    left_out: tuple[tuple[str, str], ...] = ()  # (feature, reason)
+    empty_roles: tuple[str, ...] = ()  # roles with no events: their rule terms are skipped
+    sources: frozenset[str] = field(default_factory=frozenset)  # what the export held (empty: not measured)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def has(self, source: str) -> bool:
+        """Whether the export held ``source`` (always true for a plan that was not measured)."""
+        return not self.sources or source in self.sources
+
+    def without(self, names: list[str], reason: str) -> FeaturePlan:
+        """The plan with ``names`` moved from the built features to those left out."""
+        drop = set(names)
+        return FeaturePlan(self.event_types, self.extras, tuple(f for f in self.features if f.name not in drop),
+                           self.left_out + tuple((n, reason) for n in names), self.empty_roles, self.sources)
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "categorical"]
+
+    def to_record(self) -> dict:
+        """JSON for the training set's metadata and the model: enough to rebuild the same columns."""
+        return {"event_types": list(self.event_types), "extras": [asdict(e) for e in self.extras],
+                "features": self.names, "left_out": [{"feature": n, "reason": r} for n, r in self.left_out],
+                "empty_roles": list(self.empty_roles), "sources": sorted(self.sources)}
+
+    @classmethod
+    def from_record(cls, record: dict, spec: FeatureSpec) -> FeaturePlan:
+        extras = tuple(Extra(e["name"], e["kind"], tuple(e["categories"]) if e.get("categories") is not None else None)
+                       for e in record["extras"])
+        by_name = {f.name: f for f in manifest(spec, tuple(record["event_types"]), extras)}
+        unknown = [n for n in record["features"] if n not in by_name]
+        if unknown:
+            raise ValueError(f"the recorded features {unknown} are not defined by these feature settings")
+        return cls(tuple(record["event_types"]), extras, tuple(by_name[n] for n in record["features"]),
+                   tuple((x["feature"], x["reason"]) for x in record.get("left_out", [])),
+                   tuple(record.get("empty_roles", [])), frozenset(record.get("sources", [])))
+
+
+def unchecked_plan(spec: FeatureSpec, event_types: tuple[str, ...], extras=(), tables=("identities",)) -> FeaturePlan:
+    """Every feature of the manifest whose optional table is present, without looking at the data.
+
+    For callers that name their features themselves (tests, benchmarks); training plans
+    from the data with `plan_features`.
+    """
+    extras = tuple(e if isinstance(e, Extra) else Extra(e) for e in extras)
+    optional = {"table:lifecycle": "lifecycle" in tables}
+    feats = tuple(f for f in manifest(spec, tuple(event_types), extras) if all(optional.get(r, True) for r in f.requires))
+    return FeaturePlan(tuple(event_types), extras, feats)
+
+
+def plan_features(con, spec: FeatureSpec, event_types: tuple[str, ...], extras: tuple[str, ...], until: datetime,
+                  tables: set[str]) -> FeaturePlan:
+    """Measure what the export holds before ``until`` (the last training cutoff) and plan the features.
+
+    ``tables`` names the optional tables present (identities, deals, lifecycle). Extra
+    attributes are typed here: numeric when every value reads as a number, else text
+    capped at ``spec.max_categories`` values (the most frequent; the rest 'other').
+    """
+    con = as_engine(con)
+    before = f"TIMESTAMP '{until:%Y-%m-%d %H:%M:%S}'"
+    sigs = signals(spec, tuple(event_types))
+    held: set[str] = set()
+    checks = [f"bool_or({s.where})" for s in sigs]
+    checks += ["count(content_id) > 0", "count(duration_s) FILTER (WHERE event_type = 'page_view') > 0",
+               "count(anonymous_id) > 0"]
+    row = con.rows(f"SELECT {', '.join(checks)} FROM events WHERE occurred_at < {before}")[0]
+    held |= {f"signal:{s.name}" for s, ok in zip(sigs, row) if ok}
+    if row[-3]:
+        held.add("column:events.content_id")
+    if row[-2]:
+        held.add("column:events.duration_s")
+    anonymous_events = bool(row[-1])
+
+    lead_columns = set(con.columns("leads"))
+    names = list(FIRMOGRAPHICS) + list(extras)
+    counts = con.rows("SELECT " + ", ".join(f'count("{c}")' if c in lead_columns else "0" for c in names)
+                      + f" FROM leads WHERE created_at < {before}")[0]
+    held |= {f"column:leads.{c}" for c, n in zip(names, counts) if n}
+    if "identities" in tables and anonymous_events and con.rows(
+            f"SELECT count(*) FROM identities WHERE identified_at < {before}")[0][0]:
+        held.add("table:identities")
+    if "lifecycle" in tables and con.rows(f"SELECT count(*) FROM lifecycle WHERE changed_at < {before}")[0][0]:
+        held.add("table:lifecycle")
+    if "deals" in tables and con.rows(
+            f"SELECT count(account_id) FROM deals WHERE created_at < {before}")[0][0]:
+        held.add("column:deals.account_id")
+
+    # an empty extra keeps the plain type: it is left out below, for want of a value
+    typed = tuple(_type_extra(con, name, before, spec.max_categories) if f"column:leads.{name}" in held else Extra(name)
+                  for name in extras)
+    built, left_out = [], []
+    for feature in manifest(spec, tuple(event_types), typed):
+        missing = [r for r in feature.requires if r not in held]
+        if missing:
+            left_out.append((feature.name, _reason(missing[0], until)))
+        else:
+            built.append(feature)
+    empty_roles = tuple(role for role in RoleSpec.model_fields
+                        if f"signal:{ROLE_SIGNALS.get(role, role)}" not in held)
+    return FeaturePlan(tuple(event_types), typed, tuple(built), tuple(left_out), empty_roles, frozenset(held))
+
+
+def _type_extra(con, name: str, before: str, cap: int) -> Extra:
+    column = f'"{name}"'
+    text = f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
+    values, numbers = con.rows(f"SELECT count({text}), count(TRY_CAST({text} AS DOUBLE)) FROM leads "
+                               f"WHERE created_at < {before}")[0]
+    if values and values == numbers:
+        return Extra(name, "numeric")
+    top = con.rows(f"SELECT {text} AS v, count(*) AS n FROM leads WHERE created_at < {before} AND {text} IS NOT NULL "
+                   f"GROUP BY 1 ORDER BY n DESC, v LIMIT {int(cap)}")
+    return Extra(name, "categorical", tuple(str(v) for v, _ in top))
+
+
+def extra_sql(extra: Extra, alias: str = "l") -> str:
+    """SQL for an extra attribute's feature value, as the plan typed it."""
+    text = f'NULLIF(trim(CAST({alias}."{extra.name}" AS VARCHAR)), \'\')'
+    if extra.kind == "numeric":
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        return f"CASE WHEN isfinite({number}) THEN {number} END"
+    if extra.categories is None:
+        return text
+    if not extra.categories:
+        return f"CASE WHEN {text} IS NOT NULL THEN {sql_string(OTHER)} END"
+    kept = ", ".join(sql_string(v) for v in extra.categories)
+    return f"CASE WHEN {text} IS NULL THEN NULL WHEN {text} IN ({kept}) THEN {text} ELSE {sql_string(OTHER)} END"
+
+
+def _reason(source: str, until: datetime) -> str:
+    kind, _, name = source.partition(":")
+    when = f"before {until:%Y-%m-%d} (the last training cutoff)"
+    if kind == "signal":
+        return f"no '{name}' event {when}"
+    if kind == "column":
+        return f"{name} is missing or empty in the export {when}"
+    return f"no {name} table in the export, or no rows in it {when}"
+
+
+def missing_sources(con, plan: FeaturePlan, tables: set[str]) -> dict[str, list[str]]:
+    """Features of ``plan`` whose column or table this export lacks entirely: {source: [features]}.
+
+    Scoring checks this: an event type absent this week is a count of zero, but a column
+    or table that is gone would turn a feature the model relies on into nothing.
+    """
+    con = as_engine(con)
+    lead_columns = set(con.columns("leads"))
+    needed: dict[str, list[str]] = {}
+    for feature in plan.features:
+        for source in feature.requires:
+            if source.startswith(("column:leads.", "table:")):
+                needed.setdefault(source, []).append(feature.name)
+    missing = {}
+    for source, feats in needed.items():
+        kind, _, name = source.partition(":")
+        if kind == "table":
+            ok = name in tables
+        else:
+            column = name.split(".", 1)[1]
+            ok = column in lead_columns and con.rows(f'SELECT count("{column}") > 0 FROM leads')[0][0]
+        if not ok:
+            missing[source] = feats
+    return missing
