@@ -133,24 +133,20 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
     con = as_engine(con)
     values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
     con.create_table("_cutoffs", f"SELECT * FROM (VALUES {values}) v(cutoff)")
-    cases = []
-    deal_join = ""
+    in_deal, customer, recently_lost, disqualified = [], [], [], []
+    deal_join = status_join = ""
     if has_deals:
-        cases.append("WHEN bool_or(d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)) "
-                     "THEN 'in_deal'")
-        if spec.exclude_customers:
-            cases.append("WHEN bool_or(d.status = 'won' AND d.closed_at < c.cutoff) THEN 'customer'")
+        in_deal.append("d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)")
+        customer.append("d.status = 'won' AND d.closed_at < c.cutoff")
         if spec.recycle_days:
-            cases.append(f"WHEN bool_or(d.status = 'lost' AND d.closed_at < c.cutoff AND "
-                         f"d.closed_at > c.cutoff - INTERVAL {int(spec.recycle_days)} DAY) THEN 'recently_lost'")
+            recently_lost.append(f"d.status = 'lost' AND d.closed_at < c.cutoff AND "
+                                 f"d.closed_at > c.cutoff - INTERVAL {int(spec.recycle_days)} DAY")
         deal_join = "LEFT JOIN deals d ON d.lead_id = l.lead_id AND d.created_at < c.cutoff"
-    status_join = ""
     if lifecycle is not None and con.exists("lifecycle"):
-        meaning = {m: [s for s, v in lifecycle.items() if v == m] for m in ("customer", "disqualified")}
-        if spec.exclude_customers and meaning["customer"]:
-            cases.append(f"WHEN bool_or(st.status IN ({sql_list(meaning['customer'])})) THEN 'customer'")
-        if meaning["disqualified"]:
-            cases.append(f"WHEN bool_or(st.status IN ({sql_list(meaning['disqualified'])})) THEN 'disqualified'")
+        for meaning, terms in (("customer", customer), ("disqualified", disqualified)):
+            statuses = [s for s, v in lifecycle.items() if v == meaning]
+            if statuses:
+                terms.append(f"st.status IN ({sql_list(statuses)})")
         # the latest status change strictly before each cutoff (ties at one instant: the greatest name)
         status_join = """LEFT JOIN (
             SELECT lead_id, cutoff, status FROM (
@@ -160,7 +156,11 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
                 FROM lifecycle s JOIN _cutoffs c ON s.changed_at < c.cutoff) AS ranked
             WHERE latest = 1) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff"""
     if "disqualified_at" in con.columns("leads"):
-        cases.append("WHEN bool_or(l.disqualified_at < c.cutoff) THEN 'disqualified'")
+        disqualified.append("l.disqualified_at < c.cutoff")
+    if not spec.exclude_customers:
+        customer = []
+    rules = dict(zip(EXCLUSIONS, (in_deal, customer, recently_lost, disqualified)))
+    cases = [f"WHEN bool_or({' OR '.join(f'({t})' for t in terms)}) THEN '{why}'" for why, terms in rules.items() if terms]
     status = f"CASE {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
     return con.create_table(out, f"""
         SELECT l.lead_id, c.cutoff, {status} AS excluded

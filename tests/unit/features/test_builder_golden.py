@@ -39,6 +39,7 @@ import pytest
 
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec, manifest
+from features.plan import unchecked_plan
 from features.spine import SpineSpec, create_population
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.sources import open_tables
@@ -200,8 +201,10 @@ def build(export: Path, spine: SpineSpec = SpineSpec(), cutoffs=(T, T2), data_en
     key = (str(export), spine.model_dump_json(), tuple(cutoffs), data_end)
     if key not in _BUILT:
         tables = open_tables(export, require_deals=True)
+        # every feature of the manifest: the values are under test here, not which the plan keeps (test_plan.py)
         _, report = build_training_set(tables.con, spine, FEATURES, STAGE, data_start=d("2025-01-01T00:00:00"),
-                                       data_end=data_end, event_types=DEFAULT_EVENT_TYPES, cutoffs=list(cutoffs))
+                                       data_end=data_end, event_types=DEFAULT_EVENT_TYPES, cutoffs=list(cutoffs),
+                                       plan=unchecked_plan(FEATURES, DEFAULT_EVENT_TYPES))
         _BUILT[key] = _records(tables.con, "SELECT * FROM training_set"), report
     return _BUILT[key]
 
@@ -271,7 +274,7 @@ DEFAULT_LABELS = {
     "deal_at_t": (1, None),       # created exactly at T: in T's window; open at T2 -> excluded
     "created_at_t": (None, 0),    # created exactly at T: not known at T
     "created_before_t": (0, 0),   # created 1 us before T
-    "closed_at_t": (None, 0),     # closed exactly at T: still open at T -> excluded; closed (lost) by T2
+    "closed_at_t": (None, None),  # closed exactly at T: still open at T -> excluded; lost 7 days before T2: recycling
     "closed_colleague": (0, 0),
     # "censored": open deal created in both windows -> dropped at both cutoffs
     "open_at_h": (0, None),       # open deal created exactly at T + 90d: outside T's window, inside T2's (censored)
@@ -292,11 +295,12 @@ def test_population_and_labels_won_deal_created(export):
 
 def test_counts_report_won_deal_created(export):
     _, report = build(export)
-    got = report.set_index("cutoff")[["rows", "positives", "censored", "excluded_in_deal", "excluded_customer"]]
+    got = report.set_index("cutoff")[["rows", "positives", "censored", "excluded_in_deal", "excluded_customer",
+                                      "excluded_recently_lost", "excluded_disqualified"]]
     assert got.loc[T].to_dict() == {"rows": 27, "positives": 4, "censored": 1, "excluded_in_deal": 1,
-                                    "excluded_customer": 1}
-    assert got.loc[T2].to_dict() == {"rows": 27, "positives": 4, "censored": 2, "excluded_in_deal": 1,
-                                     "excluded_customer": 1}
+                                    "excluded_customer": 1, "excluded_recently_lost": 0, "excluded_disqualified": 0}
+    assert got.loc[T2].to_dict() == {"rows": 26, "positives": 4, "censored": 2, "excluded_in_deal": 1,
+                                     "excluded_customer": 1, "excluded_recently_lost": 1, "excluded_disqualified": 0}
     assert report.attrs["immature_cutoffs"] == []
 
 
@@ -327,11 +331,24 @@ def test_population_boundaries(export):
               tables.con.sql("SELECT lead_id, cutoff, excluded FROM population").fetchall()}
     assert ("created_at_t", T) not in status and status[("created_at_t", T2)] is None
     assert status[("created_before_t", T)] is None
-    assert status[("closed_at_t", T)] == "in_deal" and status[("closed_at_t", T2)] is None
+    assert status[("closed_at_t", T)] == "in_deal" and status[("closed_at_t", T2)] == "recently_lost"
     assert status[("deal_at_t", T)] is None and status[("deal_at_t", T2)] == "in_deal"
     assert status[("customer", T)] == "customer" and status[("customer", T2)] == "customer"
     assert status[("censored", T)] is None  # the open deal is created after T2: not open at either cutoff
     assert len(status) == 2 * len(LEADS) - 1
+
+
+@pytest.mark.parametrize(("recycle_days", "expected"), [
+    (0, None),               # no recycling: back in the population as soon as the deal is lost
+    (7, None),               # lost exactly 7 days before T2: the recycle period is over
+    (8, "recently_lost"),    # ... or still running
+])
+def test_a_lost_deal_recycles_its_lead_for_recycle_days(export, recycle_days, expected):
+    tables = open_tables(export, require_deals=True)
+    create_population(tables.con, [T2], SpineSpec(recycle_days=recycle_days), has_deals=True, out="population")
+    status = dict(tables.con.sql("SELECT lead_id, excluded FROM population").fetchall())
+    assert status["closed_at_t"] == expected
+    assert status["closed_colleague"] is None  # a colleague at the account is not recycled
 
 
 def test_a_cutoff_whose_window_has_not_ended_is_not_used(export):

@@ -49,7 +49,7 @@ from features.builder import build_features
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec, manifest, signals
 from features.simulate import SimulationParams
-from features.spine import SpineSpec
+from features.spine import EXCLUSIONS, SpineSpec
 from features.titles import parse_title
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.generate import generate
@@ -60,7 +60,8 @@ pytestmark = pytest.mark.xdist_group("builder_oracle")  # one world per worker i
 EXTRA = ("stated_goal", "budget_range", "purchase_timeline")
 FEATURES = FeatureSpec()
 STAGE = StageSpec()
-SPINE = SpineSpec(warmup_days=70, slide_days=28)
+SPINE = SpineSpec(warmup_days=70, slide_days=28, recycle_days=45)
+LIFECYCLE = {"mql": "open", "sql": "open", "nurture": "recycled", "junk": "disqualified", "customer": "customer"}
 MANIFEST = manifest(FEATURES, DEFAULT_EVENT_TYPES, EXTRA)
 FEATURE_NAMES = [f.name for f in MANIFEST]
 SETTLE_DAYS = getattr(SPINE, "settle_days", 0)  # extra maturity margin after the label window, when the spec has one
@@ -90,16 +91,43 @@ def _vary(src: Path, dst: Path, cutoffs: list[datetime]) -> dict[str, int]:
     utc_cutoffs = [t.replace(tzinfo=UTC) for t in cutoffs]
     made: dict[str, int] = defaultdict(int)
 
-    # ---- leads: a few created exactly at a cutoff (not in the population at that cutoff)
+    # ---- leads: a few created exactly at a cutoff (not in the population at that cutoff); some disqualified,
+    # exactly at a cutoff (still in its population), a microsecond before one (not), or in between
     leads = _decode(pq.read_table(src / "leads.parquet"))
-    lead_schema = pq.read_schema(src / "leads.parquet")
+    lead_schema = pq.read_schema(src / "leads.parquet").append(pa.field("disqualified_at", pa.timestamp("us", tz="UTC")))
+    for lead in leads:
+        lead["disqualified_at"] = None
     for lead in rng.sample(leads, 40):
         later = [t for t in utc_cutoffs if t > lead["created_at"]]
         if later and made["lead_created_at_cutoff"] < 4:
             lead["created_at"] = later[0]
             made["lead_created_at_cutoff"] += 1
+    for i, lead in enumerate(rng.sample(leads, 30)):
+        later = [t for t in utc_cutoffs[1:-1] if t > lead["created_at"] + timedelta(days=1)]
+        if later:
+            t = rng.choice(later)
+            lead["disqualified_at"] = [t, t - US, t - timedelta(days=rng.randint(1, 20))][i % 3]
+            made[["disqualified_at_cutoff", "disqualified_before_cutoff", "disqualified_between"][i % 3]] += 1
     pq.write_table(pa.Table.from_pylist(leads, schema=lead_schema), dst / "leads.parquet")
     lead_ids = [lead["lead_id"] for lead in leads]
+
+    # ---- lifecycle: status histories for a quarter of the leads, some changes exactly at a cutoff
+    changes = []
+    for lead in rng.sample(leads, len(leads) // 4):
+        moment = lead["created_at"]
+        for _ in range(rng.randint(1, 4)):
+            moment += timedelta(days=rng.randint(3, 60), seconds=rng.randint(0, 86399))
+            near = [t for t in utc_cutoffs if timedelta(0) <= t - moment < timedelta(days=3)]
+            if near and rng.random() < 0.5:
+                moment = near[0]
+                made["status_changed_at_cutoff"] += 1
+            changes.append({"lead_id": lead["lead_id"], "status": rng.choice(list(LIFECYCLE)), "changed_at": moment})
+    latest_change = max(t for t in utc_cutoffs)
+    changes = [c for c in changes if c["changed_at"] <= latest_change]
+    made["status_changes"] = len(changes)
+    pq.write_table(pa.Table.from_pylist(changes, schema=pa.schema([
+        ("lead_id", pa.string()), ("status", pa.string()), ("changed_at", pa.timestamp("us", tz="UTC"))])),
+        dst / "lifecycle.parquet")
 
     # ---- identities: exactly-at-cutoff resolutions, duplicate pairs, one cookie for two leads
     identities = _decode(pq.read_table(src / "identities.parquet"))
@@ -184,8 +212,10 @@ def _rows(con, sql: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def training(world):
     tables, _, _ = world
+    # the plan comes from the data, as in the product: this world holds every source, so it keeps every feature
     _, report = build_training_set(tables.con, SPINE, FEATURES, STAGE, tables.data_start(), tables.data_end(),
-                                   DEFAULT_EVENT_TYPES, EXTRA, has_identities=True, out="training_set")
+                                   DEFAULT_EVENT_TYPES, EXTRA, has_identities=True, out="training_set",
+                                   lifecycle=LIFECYCLE)
     return _rows(tables.con, "SELECT * FROM training_set"), report, tables.con.sql("SELECT * FROM training_set").columns
 
 
@@ -204,6 +234,9 @@ class Oracle:
     def __init__(self, con):
         self.leads = {r["lead_id"]: r for r in _rows(con, "SELECT * FROM leads")}
         self.deals = _rows(con, "SELECT * FROM deals")
+        self.lifecycle = defaultdict(list)   # lead_id -> its status changes
+        for change in _rows(con, "SELECT * FROM lifecycle"):
+            self.lifecycle[change["lead_id"]].append(change)
         events = _rows(con, "SELECT * FROM events")
         self.direct = defaultdict(list)      # lead_id -> its own events
         self.anonymous = defaultdict(list)   # anonymous_id -> events without a lead_id
@@ -225,7 +258,7 @@ class Oracle:
         for lead in self.leads.values():
             if lead["account_id"] is not None:
                 self.account_leads[lead["account_id"]].append(lead["lead_id"])
-        self.sigs = [s.name for s in signals(FEATURES, DEFAULT_EVENT_TYPES)]
+        self.sigs = [s.name for s in signals(FEATURES, DEFAULT_EVENT_TYPES) if s.feature]
         self._counted: dict[tuple[str, datetime], list[tuple[dict, bool]]] = {}
         self._features: dict[tuple[str, datetime], dict] = {}
 
@@ -255,7 +288,7 @@ class Oracle:
         if name == "events":
             return e["event_type"] != "email_open"
         if name == "high_intent":
-            return e["content_type"] in FEATURES.intent_content_types
+            return e["content_type"] in FEATURES.roles.high_intent
         if name in DEFAULT_EVENT_TYPES:
             return e["event_type"] == name
         if name in FEATURES.content_types:
@@ -300,6 +333,7 @@ class Oracle:
             f[f"days_since_last_{s}"] = float(since) if since is not None and since <= FEATURES.lookback_days else None
         f.update(self.account_features(lead["account_id"], t))
         f.update(self.fit_features(lead, t))
+        f.update(self.lifecycle_features(lead_id, t))
         return f
 
     def account_features(self, account_id: str | None, t: datetime) -> dict:
@@ -351,6 +385,11 @@ class Oracle:
             f[name] = None if lead[name] is None else str(lead[name])
         return f
 
+    def lifecycle_features(self, lead_id: str, t: datetime) -> dict:
+        change = self.lifecycle_at(lead_id, t)
+        return {"lifecycle_status": change and change["status"],
+                "days_in_lifecycle_status": change and ((t - change["changed_at"]) // US) / 86_400_000_000}
+
     @staticmethod
     def journey_stage(f: dict) -> str:
         engaged = (f["active_days_30d"] >= 2 or f["time_on_page_s_30d"] >= 300
@@ -362,15 +401,29 @@ class Oracle:
 
     # -- spine
 
+    def lifecycle_at(self, lead_id: str, t: datetime) -> dict | None:
+        """The latest status change strictly before t (ties at one instant: the greatest status name)."""
+        before = [c for c in self.lifecycle[lead_id] if c["changed_at"] < t]
+        return max(before, key=lambda c: (c["changed_at"], c["status"])) if before else None
+
     def status(self, lead_id: str, t: datetime, exclude_customers: bool) -> str | None:
-        """None: in the population at t; else why not ('not_created', 'in_deal', 'customer')."""
-        if not self.leads[lead_id]["created_at"] < t:
+        """None: in the population at t; else why not ('not_created', 'in_deal', 'customer', 'recently_lost',
+        'disqualified'), in that order of precedence."""
+        lead = self.leads[lead_id]
+        if not lead["created_at"] < t:
             return "not_created"
-        own = [d for d in self.deals if d["lead_id"] == lead_id]
-        if any(d["created_at"] < t and (d["closed_at"] is None or d["closed_at"] >= t) for d in own):
+        own = [d for d in self.deals if d["lead_id"] == lead_id and d["created_at"] < t]
+        meaning = LIFECYCLE.get((self.lifecycle_at(lead_id, t) or {}).get("status"))
+        if any(d["closed_at"] is None or d["closed_at"] >= t for d in own):
             return "in_deal"
-        if exclude_customers and any(d["status"] == "won" and d["closed_at"] < t for d in own):
+        if exclude_customers and (any(d["status"] == "won" and d["closed_at"] < t for d in own)
+                                  or meaning == "customer"):
             return "customer"
+        recycle = timedelta(days=SPINE.recycle_days)
+        if any(d["status"] == "lost" and t - recycle < d["closed_at"] < t for d in own):
+            return "recently_lost"
+        if meaning == "disqualified" or (lead["disqualified_at"] is not None and lead["disqualified_at"] < t):
+            return "disqualified"
         return None
 
     def label(self, lead_id: str, t: datetime, horizon_days: int) -> int | None:
@@ -414,8 +467,13 @@ def test_the_varied_world_exercises_every_rule(world, oracle, training):
     rows, _, _ = training
     for case in ("lead_created_at_cutoff", "identified_at_cutoff", "duplicate_identity_pair", "cookie_of_two_leads",
                  "late_ingested", "ingested_at_cutoff", "ingested_just_after_cutoff", "null_content_id",
-                 "null_duration", "direct_event_with_identified_cookie"):
+                 "null_duration", "direct_event_with_identified_cookie", "disqualified_at_cutoff",
+                 "disqualified_before_cutoff", "disqualified_between", "status_changed_at_cutoff"):
         assert made.get(case, 0) > 0, case
+    # every exclusion happens at some cutoff, so the population rule is compared on each of them
+    _, report, _ = training
+    for why in EXCLUSIONS:
+        assert report[f"excluded_{why}"].sum() > 0, why
     cutoffs = sorted({r["cutoff"] for r in rows})
     waiting = sum(1 for t in cutoffs for lead in oracle.direct for e in oracle.direct[lead]
                   if e["ingested_at"] is not None and e["occurred_at"] < t < e["ingested_at"])
@@ -448,7 +506,7 @@ def test_the_streamed_parquet_file_holds_the_same_rows_in_order(world, training,
     target = tmp_path / "training.parquet"
     table, _ = build_training_set(tables.con, SPINE, FEATURES, STAGE, tables.data_start(), tables.data_end(),
                                   DEFAULT_EVENT_TYPES, EXTRA, has_identities=True, out="training_streamed",
-                                  parquet=target)
+                                  parquet=target, lifecycle=LIFECYCLE)
     assert len({r["cutoff"] for r in rows}) >= 5
     assert tables.con.sql(f"SELECT count(*) FROM {table}").fetchall() == [(len(rows),)], "the view is not the file"
     result = pq.read_table(target)  # in the file's order (DuckDB here need not keep it)
@@ -527,8 +585,8 @@ def test_counts_report_matches_the_oracle(world, oracle, training):
         assert record["rows"] == sum(1 for x in labels if x is not None)
         assert record["positives"] == sum(1 for x in labels if x == 1)
         assert record["censored"] == sum(1 for x in labels if x is None)
-        assert record["excluded_in_deal"] == sum(1 for s in statuses.values() if s == "in_deal")
-        assert record["excluded_customer"] == sum(1 for s in statuses.values() if s == "customer")
+        for why in EXCLUSIONS:
+            assert record[f"excluded_{why}"] == sum(1 for s in statuses.values() if s == why), why
 
 
 # ----------------------------------------------------------------------------- features
@@ -555,7 +613,7 @@ def scoring(world):
     """One cutoff (a single-day grid) for the whole population, as the weekly scorer builds it."""
     tables, summary, _ = world
     build_scoring_frame(tables.con, summary.score_date, SPINE, FEATURES, STAGE, DEFAULT_EVENT_TYPES, EXTRA,
-                        has_identities=True, has_deals=True, out="scoring_set")
+                        has_identities=True, has_deals=True, out="scoring_set", lifecycle=LIFECYCLE)
     return _rows(tables.con, "SELECT * FROM scoring_set")
 
 
