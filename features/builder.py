@@ -535,13 +535,13 @@ def _journey_stage(stage: StageSpec, plan: FeaturePlan, columns: dict[str, str])
     if plan.has("signal:page_view") and plan.has("column:events.duration_s"):
         engaged.append(f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0 >= {stage.engaged_min_time_on_page_s}")
     if "engaged_activity" not in plan.empty_roles:
-        engaged.append(f"{columns[f'role_engaged_activity_count_{w}d']} >= {stage.engaged_min_downloads_or_webinars}")
+        engaged.append(f"{columns[f'role_engaged_activity_count_{w}d']} >= {stage.engaged_min_engaged_activities}")
     engaged_sql = "(" + " OR ".join(engaged) + ")"
     leaning = []
     if "high_intent" not in plan.empty_roles:
         leaning.append(f"{columns[f'high_intent_days_{w}d']} >= {stage.leaning_in_min_high_intent_days}")
     if "sales_ready" not in plan.empty_roles:
-        leaning.append(f"{columns[f'role_sales_ready_count_{w}d']} >= {stage.leaning_in_min_demo_requests}")
+        leaning.append(f"{columns[f'role_sales_ready_count_{w}d']} >= {stage.leaning_in_min_sales_ready}")
     if plan.has("column:leads.account_id"):
         leaning.append(f"({engaged_sql} AND coalesce(ac.account_engaged_leads_{w}d, 0) >= "
                        f"{stage.leaning_in_min_account_engaged_leads})")

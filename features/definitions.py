@@ -82,17 +82,27 @@ class FeatureSpec(BaseModel):
 
 
 class StageSpec(BaseModel):
-    """Journey-stage rules (``params.yaml: stage``): transparent thresholds, shown beside the score."""
+    """Journey-stage rules (``params.yaml: stage``): transparent thresholds over roles, shown beside the score."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     window_days: int = Field(30, gt=0, description="the window the rules look at; must be one of the feature windows")
     engaged_min_active_days: int = Field(2, ge=1)
     engaged_min_time_on_page_s: float = Field(300, ge=0)
-    engaged_min_downloads_or_webinars: int = Field(1, ge=1)
-    leaning_in_min_high_intent_days: int = Field(2, ge=1)
-    leaning_in_min_demo_requests: int = Field(1, ge=1)
+    engaged_min_engaged_activities: int = Field(1, ge=1, description="events of features.roles.engaged_activity")
+    leaning_in_min_high_intent_days: int = Field(2, ge=1, description="days with events of features.roles.high_intent")
+    leaning_in_min_sales_ready: int = Field(1, ge=1, description="events of features.roles.sales_ready")
     leaning_in_min_account_engaged_leads: int = Field(3, ge=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_by_the_demo(cls, data):
+        """Models registered before roles existed stored the thresholds under the demo's names."""
+        renamed = {"engaged_min_downloads_or_webinars": "engaged_min_engaged_activities",
+                   "leaning_in_min_demo_requests": "leaning_in_min_sales_ready"}
+        if isinstance(data, dict) and renamed.keys() & data.keys():
+            data = {renamed.get(key, key): value for key, value in data.items()}
+        return data
 
 
 @dataclass(frozen=True)
@@ -140,13 +150,15 @@ _CONTENT_PHRASES = {
 
 
 def check_vocabulary(names) -> None:
-    """Event and content types become parts of column names: plain lower-case names only, each once."""
+    """Event and content types become parts of column names: plain names only, each once whatever its case
+    (SQL column names ignore case)."""
     for name in names:
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
-            raise ValueError(f"{name!r} is not a plain name (lower-case letters, digits and _, starting with a letter, "
-                             "at most 41 characters): map the export's values to such names")
-    if len(set(names)) != len(names):
-        raise ValueError(f"a name is listed twice in {list(names)}")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,40}", name):
+            raise ValueError(f"{name!r} is not a plain name (letters, digits and _, starting with a letter, at most 41 "
+                             "characters): map the export's values to such names")
+    folded = [n.lower() for n in names]
+    if len(set(folded)) != len(folded):
+        raise ValueError(f"a name is listed twice (ignoring case) in {list(names)}")
 
 
 def sql_string(value: str) -> str:
@@ -189,7 +201,7 @@ def signals(spec: FeatureSpec, event_types: tuple[str, ...] = DEFAULT_EVENT_TYPE
                       "showed {n} high-intent signals (" + ", ".join(roles.high_intent).replace("_", " ") + ")"))
     out += [Signal(name, role_where(getattr(roles, role), event_types, spec.content_types),
                    f"{role.replace('_', ' ')}: {{n}}", feature=False) for role, name in ROLE_SIGNALS.items()]
-    names = [s.name for s in out]
+    names = [s.name.lower() for s in out]
     clashes = {n for n in names if names.count(n) > 1}
     if clashes:
         raise ValueError(f"event types and content types share names {sorted(clashes)}; rename one of them")

@@ -132,6 +132,16 @@ def validate(
         typer.echo(summarise(tables, config))
     checked = f"{outcome.expectations()} expectations" if outcome.results else "the files could not be read"
     typer.echo(f"{len(outcome.errors)} error(s), {len(outcome.warnings)} warning(s) ({checked})")
+    if outcome.success and tables.has("deals"):
+        # apart from the contract: an export can be valid and still too short or sparse for these settings
+        from pipelines.export_profile import check_spine
+        from pipelines.stages import lifecycle_statuses
+
+        fit = check_spine(tables.con, tables.data_start(), tables.data_end(), config.spine, config.train,
+                          lifecycle_statuses(tables, config))
+        typer.secho(f"settings: {fit.describe()}" + ("" if fit.ok else "\n  run 'leadscore profile DATA_DIR' for "
+                                                      "settings that train on this export"),
+                    fg=None if fit.ok else typer.colors.YELLOW)
     paths = write_results(outcome, out, record)
     typer.echo(f"  full results: {paths['json']}" + (f"\n  Data Docs: {paths['docs']}" if "docs" in paths else ""))
     if not outcome.success:
@@ -144,6 +154,24 @@ app.command("check", hidden=True, help="Old name of 'validate'.")(validate)
 def _warn(findings) -> None:
     for finding in findings:
         typer.secho(f"warning: {finding}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command()
+@user_errors
+def profile(
+    data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events and optional tables")],
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Profile an export: history per week, time to a won deal, base rate per cutoff, features that will and won't
+    be built, and spine and split settings that train on it."""
+    from pipelines.config import load_params
+    from pipelines.export_profile import profile_export, render
+    from pipelines.stages import open_data
+
+    config = load_params(params)
+    tables = open_data(data_dir, config)
+    _warn(tables.validation.warnings)
+    typer.echo(render(profile_export(tables, config)))
 
 
 @app.command("build-training-set")
@@ -170,8 +198,15 @@ def build_training_set(
     typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
                f"{summary['positives']:,} positives ({(summary['label_rate'] or 0):.2%})")
     typer.echo(f"  censored {summary['censored_rows']:,} rows (deal still open at the data's end); "
-               f"excluded {summary['excluded_in_deal']:,} in a deal and {summary['excluded_customer']:,} customers; "
-               f"{len(summary['immature_cutoffs'])} cutoffs too recent for a label")
+               f"excluded {summary['excluded_in_deal']:,} in a deal, {summary['excluded_customer']:,} customers, "
+               f"{summary['excluded_recently_lost']:,} recently lost, {summary['excluded_disqualified']:,} "
+               f"disqualified; {len(summary['immature_cutoffs'])} cutoffs too recent for a label")
+    features = summary["features"]
+    typer.echo(f"  features: {features['built']} built, {len(features['left_out'])} left out")
+    for item in features["left_out"]:
+        typer.echo(f"    - {item['feature']}: {item['reason']}")
+    for role in features["empty_roles"]:
+        typer.echo(f"    role {role}: no events of features.roles.{role}; its journey-stage terms are skipped")
     typer.echo("  cutoff       rows  positives  rate    censored")
     for row in summary["per_cutoff"]:
         typer.echo(f"  {row['cutoff'][:10]} {row['rows']:>7,} {row['positives']:>9,}  "

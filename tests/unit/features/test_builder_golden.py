@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from features.contract import DEFAULT_EVENT_TYPES
-from features.definitions import FeatureSpec, StageSpec, manifest
+from features.definitions import FeatureSpec, StageSpec
 from features.plan import unchecked_plan
 from features.spine import SpineSpec, create_population
 from features.training_set import build_scoring_frame, build_training_set
@@ -48,7 +48,7 @@ pytestmark = pytest.mark.xdist_group("builder_golden")  # the builds are cached 
 
 FEATURES = FeatureSpec()
 STAGE = StageSpec()
-MANIFEST = manifest(FEATURES, DEFAULT_EVENT_TYPES)
+MANIFEST = unchecked_plan(FEATURES, DEFAULT_EVENT_TYPES).features  # no lifecycle table here
 US = timedelta(microseconds=1)
 T = datetime(2025, 3, 3)           # a Monday, 00:00 UTC
 T2 = T + timedelta(days=7)         # the next cutoff of the grid
@@ -274,7 +274,7 @@ DEFAULT_LABELS = {
     "deal_at_t": (1, None),       # created exactly at T: in T's window; open at T2 -> excluded
     "created_at_t": (None, 0),    # created exactly at T: not known at T
     "created_before_t": (0, 0),   # created 1 us before T
-    "closed_at_t": (None, None),  # closed exactly at T: still open at T -> excluded; lost 7 days before T2: recycling
+    # "closed_at_t": closed exactly at T: still open at T -> excluded; lost 7 days before T2 -> recycling, excluded
     "closed_colleague": (0, 0),
     # "censored": open deal created in both windows -> dropped at both cutoffs
     "open_at_h": (0, None),       # open deal created exactly at T + 90d: outside T's window, inside T2's (censored)
@@ -499,7 +499,10 @@ def test_account_features_count_the_whole_account_and_its_deals(export):
     # closed_at_t's lost deal is open at T (closes exactly at T) and lost before T2
     assert_row(rows, "closed_colleague", T, vector(account_known_leads=2, account_open_deals=1))
     assert_row(rows, "closed_colleague", T2, vector(account_known_leads=2, account_lost_deals=1))
-    assert_row(rows, "closed_at_t", T2, vector(account_known_leads=2, account_lost_deals=1))
+    # closed_at_t itself is recycling at T2 (lost 7 days before); without a recycle period it has a row there
+    recycled, _ = build(export, SpineSpec(recycle_days=0))
+    assert not [r for r in rows if r["lead_id"] == "closed_at_t" and r["cutoff"] == T2]
+    assert_row(recycled, "closed_at_t", T2, vector(account_known_leads=2, account_lost_deals=1))
     # three colleagues, each active on 2025-02-20 and 2025-02-21
     for lead in ("team1", "team2", "team3"):
         assert_row(rows, lead, T, {"account_engaged_leads_30d": 3, "account_events_30d": 6, "account_known_leads": 3,
@@ -572,6 +575,6 @@ def test_a_cutoff_without_rows_inside_the_grid(tmp_path):
     _write(tmp_path / "deals.csv", ["deal_id", "lead_id", "account_id", "created_at", "closed_at", "status", "amount"],
            [("D1", "L1", "A1", T + timedelta(days=1), T + timedelta(days=8), "lost", None)])
     cutoffs = [T + timedelta(days=7 * i) for i in range(4)]
-    rows, _ = build(tmp_path, cutoffs=cutoffs)
+    rows, _ = build(tmp_path, SpineSpec(recycle_days=0), cutoffs=cutoffs)  # the lead is back as soon as it is lost
     assert {r["cutoff"]: r["days_since_last_page_view"] for r in rows} == {
         cutoffs[0]: 1, cutoffs[2]: 15, cutoffs[3]: 22}

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec
+from features.plan import unchecked_plan
 from features.spine import SpineSpec
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.sources import connect, open_tables
@@ -262,8 +263,10 @@ def training_set(world: World, root: Path, cutoffs: list[datetime] = CUTOFFS, sp
                  threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     tables = _open(world, root, threads)
     try:
+        # every feature of the manifest, as scoring builds without a model: the time rules of each are under test
         _, report = build_training_set(tables.con, spine, FEATURES, STAGE, BASE, DATA_END, EVENT_TYPES,
-                                       has_identities=tables.has("identities"), cutoffs=list(cutoffs))
+                                       has_identities=tables.has("identities"), cutoffs=list(cutoffs),
+                                       plan=unchecked_plan(FEATURES, EVENT_TYPES))
         return _rows(tables.con, "training_set"), report
     finally:
         tables.con.close()
@@ -420,7 +423,9 @@ def expected_population(world: World, t: datetime, exclude_customers: bool = Tru
         mine = [d for d in world["deals"] if d["lead_id"] == lead["lead_id"] and d["created_at"] < t]
         in_deal = any(d["closed_at"] is None or d["closed_at"] >= t for d in mine)
         customer = any(d["status"] == "won" and d["closed_at"] < t for d in mine)
-        if not in_deal and not (customer and exclude_customers):
+        recycle = timedelta(days=SPINE.recycle_days)  # every spine of this module keeps the default recycle period
+        recently_lost = any(d["status"] == "lost" and t - recycle < d["closed_at"] < t for d in mine)
+        if not in_deal and not (customer and exclude_customers) and not recently_lost:
             out.append(lead["lead_id"])
     return sorted(out)
 

@@ -1,4 +1,4 @@
-"""Helpers that write a tiny, valid export (3 leads, 6 events, 1 identity, 2 deals) into a folder.
+"""Helpers that write a tiny, valid export (3 leads, 6 events, 1 identity, 2 deals, 2 lifecycle changes) into a folder.
 
 Tables are dicts of lists. Timestamps are written as ISO 8601 text to CSV and as real
 Parquet timestamps (naive, i.e. UTC) to Parquet, so the two formats exercise different
@@ -54,6 +54,11 @@ TINY: dict[str, dict[str, list]] = {
         "closed_at": [datetime(2025, 2, 1, 17, 0), None],
         "status": ["won", "open"],
         "amount": [12000.0, None],
+    },
+    "lifecycle": {
+        "lead_id": ["L1", "L2"],
+        "status": ["mql", "sql"],
+        "changed_at": [datetime(2025, 1, 4, 9, 0), datetime(2025, 1, 6, 9, 0)],
     },
 }
 
