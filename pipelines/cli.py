@@ -235,6 +235,10 @@ def train(
     _warn(summary["warnings"])
     typer.echo(f"split: {summary['split']}")
     typer.echo(f"counts: {summary['counts']}")
+    typer.echo(f"features: {summary['features']} ({len(summary['features_left_out'])} left out by the build; "
+               f"{training_set.with_suffix('.report.json')} says why)")
+    for skipped in summary["rules_skipped"]:
+        typer.echo(f"points score: skipped {skipped}")
     if config.train.negative_sample_rate < 1:
         typer.echo(f"sampled: every positive and {config.train.negative_sample_rate:.0%} of the negatives, weighted "
                    "by the rows they stand for (train.negative_sample_rate); metrics are for all rows")

@@ -547,3 +547,23 @@ def test_html_like_ids_are_escaped_in_the_report(hostile):
     assert "<img src=x>" not in hostile.report_path.read_text(encoding="utf-8")
     assert [t for t in page.tags if t == "img"] and all(v.startswith("data:") for _, _, v in page.urls)
     assert HOSTILE_ACCOUNT in " ".join(page.text)
+
+
+def test_an_export_without_a_column_the_model_was_trained_on_is_refused_and_nothing_is_written(
+        _clean_environment, world, champion, tmp_path):
+    """The champion uses industry; a week exported without it must not be scored as if every lead lacked one."""
+    from pipelines.score import run_scoring
+    from pipelines.sources import DataError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in world["data"].glob("*.parquet"):
+        if path.name == "leads.parquet":
+            pd.read_parquet(path).drop(columns=["industry"]).to_parquet(data / path.name, index=False)
+        else:
+            shutil.copy(path, data / path.name)
+    with pytest.raises(DataError) as raised:
+        run_scoring(data, world["config"], db_url=f"sqlite:///{tmp_path / 'scores.db'}", out_dir=tmp_path / "out")
+    message = str(raised.value)
+    assert "missing model input" in message and "leads.industry" in message and "retrain" in message
+    assert not list((tmp_path / "out").glob("*")), "nothing is written before the model's inputs are checked"
