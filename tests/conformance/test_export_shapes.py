@@ -25,7 +25,7 @@ import yaml
 
 from tests.conformance.shapes import SHAPES
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("conformance")]
+pytestmark = pytest.mark.slow
 
 LEADSCORE = Path(sys.executable).with_name("leadscore")
 PROJECT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,8 @@ def outcome(tmp_path_factory):
     return go
 
 
-SHAPE_NAMES = list(SHAPES)
+# one xdist group per shape: a shape's tests share its run (the module fixture), and shapes spread over workers
+SHAPE_NAMES = [pytest.param(name, marks=pytest.mark.xdist_group(f"conformance-{name}")) for name in SHAPES]
 
 
 @pytest.mark.parametrize("name", SHAPE_NAMES)

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 from features.contract import DEFAULT_EVENT_TYPES
@@ -76,7 +76,8 @@ BOUNDARIES = sorted(
 SCHEMAS = {
     "leads": pa.schema([("lead_id", pa.string()), ("created_at", pa.timestamp("us")), ("account_id", pa.string()),
                         ("title", pa.string()), ("industry", pa.string()), ("company_size", pa.int64()),
-                        ("country", pa.string()), ("lead_source", pa.string())]),
+                        ("country", pa.string()), ("lead_source", pa.string()),
+                        ("disqualified_at", pa.timestamp("us"))]),
     "events": pa.schema([("event_id", pa.string()), ("occurred_at", pa.timestamp("us")), ("lead_id", pa.string()),
                          ("anonymous_id", pa.string()), ("event_type", pa.string()), ("content_type", pa.string()),
                          ("content_id", pa.string()), ("duration_s", pa.float64()),
@@ -86,7 +87,9 @@ SCHEMAS = {
     "deals": pa.schema([("deal_id", pa.string()), ("lead_id", pa.string()), ("account_id", pa.string()),
                         ("created_at", pa.timestamp("us")), ("closed_at", pa.timestamp("us")),
                         ("status", pa.string()), ("amount", pa.float64())]),
+    "lifecycle": pa.schema([("lead_id", pa.string()), ("status", pa.string()), ("changed_at", pa.timestamp("us"))]),
 }
+LIFECYCLE = {"mql": "open", "junk": "disqualified"}
 
 World = dict[str, list[dict]]
 
@@ -234,6 +237,8 @@ def _write(world: World, root: Path) -> Path:
     directory = root / uuid.uuid4().hex
     directory.mkdir(parents=True)
     for name, rows in world.items():
+        if name == "lifecycle" and not rows:
+            continue  # the optional table is absent unless a test writes one
         pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[name]), directory / f"{name}.parquet")
     return directory
 
@@ -253,7 +258,7 @@ def scoring_frame(world: World, root: Path, as_of: datetime, spine: SpineSpec = 
     tables = _open(world, root, threads)
     try:
         build_scoring_frame(tables.con, as_of, spine, FEATURES, STAGE, EVENT_TYPES,
-                            has_identities=tables.has("identities"), has_deals=tables.has("deals"))
+                            has_identities=tables.has("identities"), has_deals=tables.has("deals"), lifecycle=LIFECYCLE)
         return _rows(tables.con, "scoring_set")
     finally:
         tables.con.close()
@@ -529,6 +534,37 @@ def test_the_label_depends_only_on_won_deals_created_within_the_horizon(tmp_path
         assert labels["later"][lead_id] == labels["unchanged"][lead_id] == int(others_won)
         if lead_id in labels["earlier"]:
             assert labels["earlier"][lead_id] == int(others_won)
+
+
+# --- 7b. disqualification and lifecycle status ---------------------------------------------------
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), t=st.sampled_from(CUTOFFS), data=st.data())
+def test_a_disqualification_is_seen_strictly_after_it_happens(tmp_path, world, t, data):
+    """A disqualification (lifecycle status or disqualified_at) at or after t changes nothing at t; one before t
+    takes the lead out of t's population."""
+    known = [l["lead_id"] for l in world["leads"] if l["created_at"] < t]
+    assume(known)
+    lead_id = data.draw(st.sampled_from(known), label="lead")
+    after = data.draw(st.one_of(st.just(t), _offset(1, 60 * US_PER_DAY).map(lambda d: t + d)), label="at or after t")
+    earlier = data.draw(before(t), label="before t")
+    how = data.draw(st.sampled_from(["lifecycle", "disqualified_at"]), label="how")
+
+    def disqualified(when: datetime) -> World:
+        variant = copy.deepcopy(world)
+        variant["lifecycle"] = [{"lead_id": "nobody", "status": "mql", "changed_at": BASE}]  # every variant has one
+        if how == "lifecycle":
+            variant["lifecycle"].append({"lead_id": lead_id, "status": "junk", "changed_at": when})
+        else:
+            next(l for l in variant["leads"] if l["lead_id"] == lead_id)["disqualified_at"] = when
+        return variant
+
+    unchanged = copy.deepcopy(world)
+    unchanged["lifecycle"] = [{"lead_id": "nobody", "status": "mql", "changed_at": BASE}]
+    frame = scoring_frame(side_by_side(unchanged, disqualified(after), disqualified(earlier)), tmp_path, t)
+    assert_same_rows(rows_of(frame, 0), rows_of(frame, 1))
+    assert lead_id not in set(rows_of(frame, 2)["lead_id"])
+    assert set(rows_of(frame, 2)["lead_id"]) == set(rows_of(frame, 0)["lead_id"]) - {lead_id}
 
 
 # --- 8. threads -------------------------------------------------------------------------------------
