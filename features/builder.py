@@ -136,7 +136,7 @@ def build_features(
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     has_lifecycle = con.exists("lifecycle")
     if plan is None:
-        plan = unchecked_plan(spec, event_types, extra_lead_attributes, {"lifecycle"} if has_lifecycle else set())
+        plan = unchecked_plan(spec, event_types, extra_lead_attributes, lifecycle=has_lifecycle)
     sigs = signals(spec, plan.event_types)
     attributed = attributed_events(grid, spec, has_identities and con.exists("identities"))
     kinds = _kinds(con, sigs)

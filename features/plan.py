@@ -82,15 +82,15 @@ class FeaturePlan:
                    tuple(record.get("empty_roles", [])), frozenset(record.get("sources", [])))
 
 
-def unchecked_plan(spec: FeatureSpec, event_types: tuple[str, ...], extras=(), tables=("identities",)) -> FeaturePlan:
-    """Every feature of the manifest whose optional table is present, without looking at the data.
+def unchecked_plan(spec: FeatureSpec, event_types: tuple[str, ...], extras=(), lifecycle: bool = False) -> FeaturePlan:
+    """Every feature of the manifest (the lifecycle ones only with ``lifecycle``), without looking at the data.
 
-    For callers that name their features themselves (tests, benchmarks); training plans
-    from the data with `plan_features`.
+    For callers that name their features themselves (tests, benchmarks, models registered
+    before plans were recorded); training plans from the data with `plan_features`.
     """
     extras = tuple(e if isinstance(e, Extra) else Extra(e) for e in extras)
-    optional = {"table:lifecycle": "lifecycle" in tables}
-    feats = tuple(f for f in manifest(spec, tuple(event_types), extras) if all(optional.get(r, True) for r in f.requires))
+    feats = tuple(f for f in manifest(spec, tuple(event_types), extras)
+                  if lifecycle or "table:lifecycle" not in f.requires)
     return FeaturePlan(tuple(event_types), extras, feats)
 
 
@@ -182,27 +182,32 @@ def _reason(source: str, until: datetime) -> str:
     return f"no {name} table in the export, or no rows in it {when}"
 
 
-def missing_sources(con, plan: FeaturePlan, tables: set[str]) -> dict[str, list[str]]:
+def missing_sources(con, plan: FeaturePlan, tables: set[str], content_types=()) -> dict[str, list[str]]:
     """Features of ``plan`` whose column or table this export lacks entirely: {source: [features]}.
 
     Scoring checks this: an event type absent this week is a count of zero, but a column
-    or table that is gone would turn a feature the model relies on into nothing.
+    or table that is gone would turn a feature the model relies on into nothing. A
+    feature of a content type (``content_types``) needs ``events.content_type``. Deals
+    are not needed to score, so their columns are not asked for.
     """
     con = as_engine(con)
-    lead_columns = set(con.columns("leads"))
     needed: dict[str, list[str]] = {}
     for feature in plan.features:
         for source in feature.requires:
-            if source.startswith(("column:leads.", "table:")):
+            if source.startswith(("column:leads.", "column:events.", "table:")):
                 needed.setdefault(source, []).append(feature.name)
-    missing = {}
-    for source, feats in needed.items():
-        kind, _, name = source.partition(":")
-        if kind == "table":
-            ok = name in tables
-        else:
-            column = name.split(".", 1)[1]
-            ok = column in lead_columns and con.rows(f'SELECT count("{column}") > 0 FROM leads')[0][0]
-        if not ok:
-            missing[source] = feats
-    return missing
+            elif source.removeprefix("signal:") in content_types:
+                needed.setdefault("column:events.content_type", []).append(feature.name)
+    by_table: dict[str, list[str]] = {}
+    for source in needed:
+        if source.startswith("column:"):
+            table, column = source.removeprefix("column:").split(".")
+            by_table.setdefault(table, []).append(column)
+    held = set()
+    for table, names in by_table.items():
+        present = set(con.columns(table))
+        counts = con.rows("SELECT " + ", ".join(f'count("{n}")' if n in present else "0" for n in names)
+                          + f" FROM {table}")[0]
+        held |= {f"column:{table}.{n}" for n, count in zip(names, counts) if count}
+    return {source: feats for source, feats in needed.items()
+            if not (source.removeprefix("table:") in tables if source.startswith("table:") else source in held)}

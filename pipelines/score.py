@@ -104,7 +104,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         feature_spec = FeatureSpec.model_validate(settings["features"])
         stage_spec = StageSpec.model_validate(settings["stage"])
         plan = model_plan(settings, feature_spec)
-        require_sources(tables, plan)
+        require_sources(tables, plan, feature_spec.content_types)
         table = build_scoring_frame(
             tables.engine, when, config.spine, feature_spec, stage_spec, plan=plan,
             has_identities=tables.has("identities"), has_deals=tables.has("deals"),
@@ -169,14 +169,14 @@ def model_plan(settings: dict, spec: FeatureSpec) -> FeaturePlan:
     return unchecked_plan(spec, tuple(settings["event_types"]), tuple(settings["extra_lead_attributes"]))
 
 
-def require_sources(tables, plan: FeaturePlan) -> None:
+def require_sources(tables, plan: FeaturePlan, content_types=()) -> None:
     """Refuse an export that lacks a column or table the model's features were built from.
 
     An event type missing this week is a count of zero and fine; a column that is gone
     would silently turn a feature the model relies on into 'unknown' for every lead.
     """
     present = {name for name in ("identities", "deals", "lifecycle") if tables.has(name)}
-    missing = missing_sources(tables.engine, plan, present)
+    missing = missing_sources(tables.engine, plan, present, content_types)
     if missing:
         lines = [f"{source.split(':', 1)[1]} (features {', '.join(feats)})" for source, feats in missing.items()]
         raise DataError(str(tables.directory), None, "missing model input",

@@ -18,7 +18,7 @@ def summarise(data: DataTables | str | Path, config: Params) -> str:
     start, end = tables.data_start(), tables.data_end()
     lines = [f"{data_dir}: contract OK (digest {tables.digest()[:12]})",
              f"  history      {start:%Y-%m-%d} .. {end:%Y-%m-%d %H:%M} UTC"]
-    for name in ("leads", "events", "identities", "deals"):
+    for name in ("leads", "events", "identities", "deals", "lifecycle"):
         lines.append(f"  {name:<12} {tables.count(name):>12,} rows" if tables.has(name) else f"  {name:<12} (absent)")
     if tables.duplicate_events_dropped:
         lines.append(f"  duplicates   {tables.duplicate_events_dropped:,} repeated event_id rows dropped")

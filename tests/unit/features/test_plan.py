@@ -168,11 +168,15 @@ def test_a_scoring_export_without_a_column_the_model_used_is_named(tmp_path):
     spec = FeatureSpec(content_types=("docs", "price"))
     tables, _, plan = build(export(tmp_path / "train"), spec, ("visit", "signup"))
     assert "industry" in plan.names
-    weekly = open_tables(export(tmp_path / "week", lead_columns=("account_id", "title"), identities=False))
-    missing = missing_sources(weekly.engine, plan, set())
+    weekly = open_tables(export(tmp_path / "week", lead_columns=("account_id", "title"), identities=False,
+                                event_columns=("content_id",)))
+    missing = missing_sources(weekly.engine, plan, set(), spec.content_types)
     assert "industry" in missing["column:leads.industry"] and "company_size_band" in missing["column:leads.company_size"]
     assert "stitched_events_7d" in missing["table:identities"]
-    assert not missing_sources(tables.engine, plan, {"identities", "deals"})
+    assert "price_count_7d" in missing["column:events.content_type"]
+    assert set(missing) == {"column:leads.industry", "column:leads.company_size", "column:leads.country",
+                            "column:leads.lead_source", "table:identities", "column:events.content_type"}
+    assert not missing_sources(tables.engine, plan, {"identities", "deals"}, spec.content_types)
 
 
 def test_roles_without_events_are_reported_and_the_stages_still_build(tmp_path):
