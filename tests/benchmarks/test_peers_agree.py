@@ -38,7 +38,7 @@ def test_shared_features_are_leadscore_features():
     spec = FeatureSpec()
     assert shared.EVENT_TYPES == DEFAULT_EVENT_TYPES
     assert (shared.CONTENT_TYPES, shared.INTENT_CONTENT_TYPES, shared.WINDOWS_DAYS) == (
-        spec.content_types, spec.intent_content_types, spec.windows_days)
+        spec.content_types, spec.roles.high_intent, spec.windows_days)
     ours = {f.name: f for f in manifest(spec, DEFAULT_EVENT_TYPES, EXTRA)}
     names = shared.feature_names()
     assert len(names) == len(set(names)) == 105

@@ -132,7 +132,7 @@ def test_sigkill_inside_the_transaction_leaves_the_database_as_before_and_the_re
     rerun = run(score_command(world, scored), cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     stored = sinks.read_week(engine, scored["as_of"])
-    expected = population(world["data"], scored["as_of"])
+    expected = population(world["data"], scored["as_of"], world["config"].spine.recycle_days)
     assert len(stored) == len(expected) and set(stored["lead_id"]) == expected
     assert stored["run_id"].nunique() == 1 and stored["run_id"].iloc[0] not in (scored["run_id"], *killed.index)
     assert files(scored["out"]).keys() == scored["files"].keys()
@@ -183,7 +183,7 @@ def test_two_runs_of_one_week_at_once_leave_exactly_one_copy(world, scored, tmp_
                 process.kill()
     engine = scored["engine"]
     stored = sinks.read_week(engine, scored["as_of"])
-    expected = population(world["data"], scored["as_of"])
+    expected = population(world["data"], scored["as_of"], world["config"].spine.recycle_days)
     assert len(stored) == len(expected) and stored["lead_id"].is_unique and set(stored["lead_id"]) == expected
     attempts = runs(engine).drop(index=scored["run_id"])
     assert list(attempts["status"]) == ["succeeded", "succeeded"]

@@ -39,8 +39,9 @@ HOSTILE_ACCOUNT = "@SUM(1+1)"
 # independent facts
 
 
-def population(data_dir: Path, as_of: datetime) -> set[str]:
-    """Leads scoreable at ``as_of``, straight from the Parquet files: known before it, not in a deal, not a customer."""
+def population(data_dir: Path, as_of: datetime, recycle_days: int) -> set[str]:
+    """Leads scoreable at ``as_of``, straight from the Parquet files: known before it, not in a deal, not a customer,
+    no deal lost in the ``recycle_days`` before it."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     t = f"TIMESTAMPTZ '{as_of:%Y-%m-%d %H:%M:%S}+00'"
@@ -51,7 +52,9 @@ def population(data_dir: Path, as_of: datetime) -> set[str]:
           AND NOT EXISTS (SELECT 1 FROM read_parquet('{deals}') d WHERE d.lead_id = l.lead_id
                           AND d.created_at < {t} AND (d.closed_at IS NULL OR d.closed_at >= {t}))
           AND NOT EXISTS (SELECT 1 FROM read_parquet('{deals}') d WHERE d.lead_id = l.lead_id
-                          AND d.status = 'won' AND d.closed_at < {t})""").fetchall()
+                          AND d.status = 'won' AND d.closed_at < {t})
+          AND NOT EXISTS (SELECT 1 FROM read_parquet('{deals}') d WHERE d.lead_id = l.lead_id AND d.status = 'lost'
+                          AND d.closed_at < {t} AND d.closed_at > {t} - INTERVAL {recycle_days} DAY)""").fetchall()
     con.close()
     return {r[0] for r in rows}
 
@@ -159,9 +162,9 @@ def test_default_as_of_is_the_latest_monday(scenario):
     assert scenario.early.as_of == scenario.early_as_of
 
 
-def test_rows_written_are_exactly_the_population(scenario):
+def test_rows_written_are_exactly_the_population(scenario, world):
     for result, as_of in ((scenario.early, scenario.early_as_of), (scenario.second, scenario.late_as_of)):
-        expected = population(scenario.data, as_of)
+        expected = population(scenario.data, as_of, world["config"].spine.recycle_days)
         stored = week(scenario.engine, as_of)
         assert len(stored) == len(expected) > 1000
         assert set(stored["lead_id"]) == expected

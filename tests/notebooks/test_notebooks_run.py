@@ -132,12 +132,14 @@ def test_explore_shows_the_contract_check_with_every_table_count(explore, world)
         assert f"{table:<12} {rows:>12,} rows" in text
 
 
-def test_explore_profiles_every_contract_column(explore):
+def test_explore_profiles_every_contract_column(explore, world):
     from features.contract import TABLES
 
     html = shown(explore[0], "column-profile")
     assert "<table" in html
-    for table in TABLES.values():
+    present = [table for table in TABLES.values() if (world["data"] / f"{table.name}.parquet").exists()]
+    assert {t.name for t in present} >= {"leads", "events", "identities", "deals"}
+    for table in present:
         for column in table.columns:
             assert f"<td>{column.name}</td>" in html, f"{table.name}.{column.name} missing from the profile"
 
@@ -330,11 +332,13 @@ def test_review_reasons_are_counted_without_numbers(review, late_week):
 
 def test_review_account_rollup_ranks_by_the_chance_of_any_conversion(review, late_week):
     _, notebook, probe = review
-    p_any = late_week.dropna(subset=["account_id"]).groupby("account_id")["probability"].apply(
-        lambda p: 1 - float(np.prod(1 - p.to_numpy())))
-    assert probe["accounts"]["p_any"][0] == pytest.approx(p_any.max(), abs=1e-6)
+    known = late_week.dropna(subset=["account_id"])
+    p_any = known.groupby("account_id")["probability"].apply(lambda p: 1 - float(np.prod(1 - p.to_numpy())))
+    # the CSV source carries each probability to 6 decimals: an account's p_any may differ by half a unit per person
+    tolerance = 5e-7 * known.groupby("account_id").size() + 1e-9
+    assert probe["accounts"]["p_any"][0] == pytest.approx(p_any.max(), abs=tolerance.max())
     for account, value in zip(probe["accounts"]["account_id"], probe["accounts"]["p_any"]):
-        assert value == pytest.approx(p_any[account], abs=1e-6)
+        assert value == pytest.approx(p_any[account], abs=tolerance[account])
     assert probe["accounts"]["account_id"][0] in shown(notebook, "accounts")
 
 
