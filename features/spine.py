@@ -184,7 +184,8 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
         raise ValueError(
             f"no cutoff is old enough for a {spec.horizon_days}-day label plus {spec.settle_days} settling days: "
             f"the data ends {data_end:%Y-%m-%d}, and the latest usable cutoff would be {latest:%Y-%m-%d}; "
-            "use a longer export, a shorter spine.horizon_days or fewer spine.settle_days"
+            "use a longer export, a shorter spine.horizon_days, fewer spine.settle_days, or an earlier "
+            "spine.first_cutoff / lower spine.warmup_days ('leadscore profile DATA_DIR' suggests settings that train)"
         )
     population = create_population(con, mature, spec, has_deals=True, out="_population", lifecycle=lifecycle)
     horizon = f"INTERVAL {spec.horizon_days} DAY"

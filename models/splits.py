@@ -50,8 +50,10 @@ def time_split(cutoffs, horizon_days: int, spec: SplitSpec) -> TimeSplit:
         raise ValueError(
             f"{len(cutoffs)} mature cutoffs are too few for {spec.min_train_cutoffs}+ train, "
             f"{spec.validation_cutoffs} validation and {spec.test_cutoffs} test cutoffs with {horizon_days}-day purge "
-            f"gaps (got {len(train)} train, {len(validation)} validation); use a longer history, a smaller "
-            "spine.slide_days, or fewer split cutoffs"
+            f"gaps (spine.horizon_days; got {len(train)} train, {len(validation)} validation); use a longer history, "
+            "a smaller spine.slide_days, fewer train.split.test_cutoffs or train.split.validation_cutoffs, a lower "
+            "train.split.min_train_cutoffs, a shorter spine.horizon_days, or a lower spine.warmup_days or earlier "
+            "spine.first_cutoff ('leadscore profile DATA_DIR' suggests settings that train)"
         )
     used = set(train) | set(validation) | set(test)
     return TimeSplit(train, validation, test, [t for t in cutoffs if t not in used])

@@ -166,8 +166,10 @@ def _require_positives(counts: dict[str, int], spec: TrainSpec) -> None:
     if problems:
         raise NotEnoughData(
             "too little signal to train and test honestly: " + "; ".join(problems) +
-            ". Use a longer history or more leads, a longer spine.horizon_days, a smaller spine.slide_days, "
-            "or lower train.min_positives_* if you accept noisier estimates."
+            ". Use a longer history or more leads, a longer spine.horizon_days, a smaller spine.slide_days, a lower "
+            "spine.warmup_days or an earlier spine.first_cutoff, more train.split.test_cutoffs or "
+            "train.split.validation_cutoffs, or lower train.min_positives_train / train.min_positives_test if you "
+            "accept noisier estimates ('leadscore profile DATA_DIR' suggests settings that train)."
         )
 
 

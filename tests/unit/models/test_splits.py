@@ -137,3 +137,13 @@ def test_no_cutoffs_at_all_is_a_value_error():
     # an empty training set must get the same explanation, not an IndexError from test[0]
     with pytest.raises(ValueError, match="too few"):
         time_split(np.array([], dtype="datetime64[ns]"), 90, SplitSpec())
+
+
+def test_a_grid_too_short_to_split_names_every_setting_that_would_fix_it():
+    cutoffs = [datetime(2025, 1, 6) + timedelta(days=28 * i) for i in range(4)]
+    with pytest.raises(ValueError) as raised:
+        time_split(cutoffs, 90, SplitSpec())
+    for setting in ("spine.slide_days", "train.split.test_cutoffs", "train.split.validation_cutoffs",
+                    "train.split.min_train_cutoffs", "spine.horizon_days", "spine.warmup_days", "spine.first_cutoff",
+                    "leadscore profile"):
+        assert setting in str(raised.value), setting
