@@ -111,6 +111,33 @@ def evaluate(y, probability, cutoff, capacity: int, ranking=None, weight=None) -
     return out
 
 
+def bootstrap_gain(y, model, baseline, cutoff, capacity: int, weight=None, rounds: int = 100,
+                   seed: int = 0) -> dict[str, list[float]]:
+    """90 % intervals of (model - baseline) for PR AUC and precision at capacity: {metric: [low, high]}.
+
+    Leads are resampled with replacement within each cutoff, so every resample keeps the
+    weeks and their sizes (precision at capacity is a per-week quantity). With a few dozen
+    test positives the intervals are wide; they say how much a gate's verdict can be trusted.
+    """
+    y, model, baseline = np.asarray(y, float), np.asarray(model, float), np.asarray(baseline, float)
+    cutoff = np.asarray(cutoff)
+    w = row_weights(weight, len(y))
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(cutoff == c) for c in np.unique(cutoff)]
+    gains = {"pr_auc": [], "precision_at_capacity": []}
+    for _ in range(rounds):
+        rows = np.concatenate([rng.choice(g, len(g)) for g in groups])
+        if not 0 < y[rows].sum() < len(rows):
+            continue
+        gains["pr_auc"].append(average_precision_score(y[rows], model[rows], sample_weight=w[rows])
+                               - average_precision_score(y[rows], baseline[rows], sample_weight=w[rows]))
+        gains["precision_at_capacity"].append(
+            precision_at_capacity(y[rows], model[rows], cutoff[rows], capacity, w[rows])
+            - precision_at_capacity(y[rows], baseline[rows], cutoff[rows], capacity, w[rows]))
+    return {name: [float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))] if v else [float("nan")] * 2
+            for name, v in gains.items()}
+
+
 def decile_table(y, probability, weight=None) -> pd.DataFrame:
     """Rows, positives, rate and cumulative recall per score decile (1 = best).
 

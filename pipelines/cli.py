@@ -252,6 +252,9 @@ def train(
     if "model_vs_oracle" in summary["metrics"]:
         ratios = ", ".join(f"{k} {v:.2f}" for k, v in summary["metrics"]["model_vs_oracle"].items())
         typer.echo(f"  model / oracle: {ratios}")
+    for comparison, intervals in summary["uncertainty"].items():
+        gains = "; ".join(f"{metric} {low:+.4f} to {high:+.4f}" for metric, (low, high) in intervals.items())
+        typer.echo(f"  {comparison.replace('_', ' ')}, 90 % interval (leads resampled per cutoff): {gains}")
     typer.echo(f"calibration: {summary['calibration']}; MLflow run {summary['run_id']} in {summary['tracking_uri']}")
     if summary["gate_failures"]:
         typer.secho("gates failed, model logged but NOT registered:\n  " + "\n  ".join(summary["gate_failures"]),

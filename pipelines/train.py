@@ -139,6 +139,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_,
                "warnings": [str(f) for f in checked.warnings], "features": len(feats),
                "features_left_out": [f"{name}: {reason}" for name, reason in plan.left_out],
+               "uncertainty": result.uncertainty,
                "rules_skipped": list(result.rules.skipped_)}
     with mlflow.start_run() as run:
         mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": config.features.model_dump(mode="json"),
@@ -150,6 +151,10 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
         mlflow.log_metrics({**result.counts, "best_iteration": result.model.best_iteration_,
                             **{f"{scorer}_{name}": value for scorer, values in result.metrics.items()
                                for name, value in values.items() if pd.notna(value)}})
+        mlflow.log_metrics({f"{comparison}_{metric}_{end}": value
+                            for comparison, intervals in result.uncertainty.items()
+                            for metric, bounds in intervals.items()
+                            for end, value in zip(("p05", "p95"), bounds) if pd.notna(value)})
         if result.tuned_validation_pr_auc is not None:
             mlflow.log_metric("tuned_validation_pr_auc", result.tuned_validation_pr_auc)
         plots_dir = out_dir / "plots"

@@ -13,6 +13,10 @@ import pytest
 import yaml
 
 SMALL_WORLD = {"leads": 4000, "seed": 21, "weeks": 104}
+# gates every honest model passes: the tests of the machinery must not hang on a small world's noise
+LENIENT_GATES = {"min_roc_auc": 0.5, "min_pr_auc_over_base_rate": 0.0, "min_pr_auc_gain_over_rules": -1.0,
+                 "min_pr_auc_gain_over_logistic": -1.0, "min_precision_gain_over_baselines": -1.0,
+                 "min_brier_skill": -1.0, "max_ece_over_base_rate": 100.0, "expected_over_actual_wins": [0.01, 100.0]}
 
 
 def write_params(folder: Path, **overrides) -> Path:
@@ -24,8 +28,7 @@ def write_params(folder: Path, **overrides) -> Path:
     params["score"]["db_url"] = f"sqlite:///{folder / 'out' / 'leadscore.db'}"
     params["score"]["out_dir"] = str(folder / "out")
     params["train"]["threads"] = 1  # xdist runs two workers on two cores
-    params["train"]["gates"] = {"min_roc_auc": 0.5, "min_pr_auc": 0.0, "max_brier": 0.5, "max_ece": 0.5,
-                                "min_pr_auc_gain_over_rules": -1.0}
+    params["train"]["gates"] = LENIENT_GATES
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

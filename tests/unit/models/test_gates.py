@@ -10,46 +10,60 @@ import pytest
 
 from models.baselines import RuleSpec
 from models.estimator import BoosterSpec
+from models.gates import GateSpec, brier_skill, check_gates
 from models.splits import SplitSpec
-from models.training import GateSpec, NotEnoughData, TrainSpec, check_gates, train
+from models.training import NotEnoughData, TrainSpec, train
 
-GATES = GateSpec(min_roc_auc=0.70, min_pr_auc=0.03, max_brier=0.05, max_ece=0.02, min_pr_auc_gain_over_rules=0.25)
-GOOD_MODEL = {"roc_auc": 0.80, "pr_auc": 0.10, "brier": 0.010, "ece": 0.005}
-RULES = {"roc_auc": 0.75, "pr_auc": 0.05, "brier": 0.011, "ece": 0.004}
+GATES = GateSpec()
+BASE = 0.01
+GOOD_MODEL = {"roc_auc": 0.80, "pr_auc": 0.10, "precision_at_capacity": 0.20, "brier": 0.0095, "ece": 0.001,
+              "base_rate": BASE, "mean_probability": 0.0101}
+RULES = {"roc_auc": 0.75, "pr_auc": 0.05, "precision_at_capacity": 0.10, "brier": 0.0098, "ece": 0.001,
+         "base_rate": BASE, "mean_probability": 0.01}
+LOGISTIC = {**RULES, "pr_auc": 0.08, "precision_at_capacity": 0.15}
 
 
-def metrics(rules_pr_auc: float = RULES["pr_auc"], **model):
-    return {"model": {**GOOD_MODEL, **model}, "rules": {**RULES, "pr_auc": rules_pr_auc}}
+def metrics(rules=None, logistic=None, **model):
+    return {"model": {**GOOD_MODEL, **model}, "rules": {**RULES, **(rules or {})},
+            "logistic": {**LOGISTIC, **(logistic or {})}}
 
 
 def test_a_good_model_passes_every_gate():
     assert check_gates(metrics(), GATES) == []
 
 
-@pytest.mark.parametrize("bad, rules_pr_auc, expected", [
-    ({"roc_auc": 0.65}, 0.05, "ROC AUC 0.650 < 0.7"),
-    ({"pr_auc": 0.02}, 0.01, "PR AUC 0.0200 < 0.03"),  # rules weak enough that only the absolute floor fails
-    ({"brier": 0.06}, 0.05, "Brier 0.0600 > 0.05"),
-    ({"ece": 0.03}, 0.05, "calibration error 0.0300 > 0.02"),
-    ({"pr_auc": 0.06}, 0.05, "does not beat the points score's 0.0500 by 25%"),  # needs 0.0625
-], ids=["roc_auc", "pr_auc", "brier", "ece", "gain_over_rules"])
-def test_each_gate_alone_refuses_a_bad_model(bad, rules_pr_auc, expected):
-    failures = check_gates(metrics(rules_pr_auc, **bad), GATES)
+@pytest.mark.parametrize("case, expected", [
+    (metrics(roc_auc=0.65), "ROC AUC 0.650 < 0.7"),
+    (metrics(pr_auc=0.019, rules={"pr_auc": 0.01}, logistic={"pr_auc": 0.01}), "is not 2x the base rate"),
+    (metrics(rules={"pr_auc": 0.09}), "does not beat the points score's 0.0900 by 25%"),
+    (metrics(logistic={"pr_auc": 0.11}), "does not beat the logistic regression's 0.1100"),
+    (metrics(rules={"precision_at_capacity": 0.25}), "below the points score's 0.250"),
+    (metrics(logistic={"precision_at_capacity": 0.21}), "below the logistic regression's 0.210"),
+    (metrics(brier=0.0099), "Brier skill score"),  # exactly the base rate's Brier score: no skill
+    (metrics(ece=0.003), "more than 0.25x the base rate"),
+    (metrics(mean_probability=0.013), "expected wins are 1.30x the actual wins"),
+    (metrics(mean_probability=0.0079), "expected wins are 0.79x the actual wins"),
+], ids=["roc_auc", "pr_auc_over_base_rate", "gain_over_rules", "gain_over_logistic", "precision_vs_rules",
+        "precision_vs_logistic", "brier_skill", "ece_over_base_rate", "too_many_expected", "too_few_expected"])
+def test_each_gate_alone_refuses_a_bad_model(case, expected):
+    failures = check_gates(case, GATES)
     assert len(failures) == 1, failures
     assert expected in failures[0]
 
 
 def test_all_failures_are_reported_together():
-    failures = check_gates(metrics(roc_auc=0.5, pr_auc=0.01, brier=0.2, ece=0.1), GATES)
-    assert len(failures) == 5
+    failures = check_gates(metrics(roc_auc=0.5, pr_auc=0.01, precision_at_capacity=0.0, brier=0.02, ece=0.01,
+                                   mean_probability=0.05), GATES)
+    assert len(failures) == 9
 
 
 def test_thresholds_are_inclusive():
-    at_limit = metrics(roc_auc=0.70, pr_auc=0.10, brier=0.05, ece=0.02)
+    at_limit = metrics(roc_auc=0.70, pr_auc=0.0625, rules={"pr_auc": 0.05}, logistic={"pr_auc": 0.0625},
+                       precision_at_capacity=0.15, ece=0.0025, mean_probability=0.0125)
     assert check_gates(at_limit, GATES) == []
 
 
-@pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "brier", "ece"])
+@pytest.mark.parametrize("metric", ["roc_auc", "pr_auc", "precision_at_capacity", "brier", "ece", "mean_probability"])
 def test_a_nan_metric_fails_its_gate(metric):
     # an undefined metric (e.g. no positives in the test block) must never pass silently
     failures = check_gates(metrics(**{metric: float("nan")}), GATES)
@@ -58,7 +72,42 @@ def test_a_nan_metric_fails_its_gate(metric):
 
 def test_a_negative_gain_lets_a_model_slightly_worse_than_rules_through():
     lenient = GATES.model_copy(update={"min_pr_auc_gain_over_rules": -0.5})
-    assert check_gates(metrics(rules_pr_auc=0.12, pr_auc=0.10), lenient) == []
+    assert check_gates(metrics(rules={"pr_auc": 0.12}, logistic={"pr_auc": 0.05}), lenient) == []
+
+
+def test_brier_skill_is_zero_for_the_base_rate_and_one_for_perfection():
+    assert brier_skill({"base_rate": 0.01, "brier": 0.0099}) == pytest.approx(0.0)
+    assert brier_skill({"base_rate": 0.01, "brier": 0.0}) == 1.0
+
+
+def test_the_old_absolute_gates_are_refused_with_their_replacements():
+    with pytest.raises(ValueError, match="max_brier.*min_brier_skill"):
+        GateSpec.model_validate({"max_brier": 0.05})
+
+
+def test_a_model_of_shuffled_labels_fails_the_default_gates_at_a_low_base_rate():
+    """At 0.8 % positives the absolute gates of old passed a useless model; the relative ones must not."""
+    rng = np.random.default_rng(3)
+    cutoffs = [datetime(2025, 1, 6) + timedelta(weeks=i) for i in range(24)]
+    leads = 2500
+    frame = pd.DataFrame({"lead_id": np.tile([f"L{i:05d}" for i in range(leads)], len(cutoffs)),
+                          "cutoff": np.repeat(pd.to_datetime(cutoffs), leads)})
+    frame["account_id"], frame["journey_stage"] = "A", "acknowledged"
+    for w in RuleSpec().decay:
+        for signal in RuleSpec().points:
+            frame[f"{signal}_count_{w}d"] = rng.poisson(0.3, len(frame)).astype(float)
+    frame["x"] = rng.normal(size=len(frame))
+    truth = rng.random(len(frame)) < 1 / (1 + np.exp(-(-5.6 + 1.2 * frame["x"] + 0.4 * frame["pricing_count_7d"])))
+    frame["label"] = rng.permutation(truth.astype(int))  # shuffled: no feature says anything about the label
+    assert 0.006 < frame["label"].mean() < 0.01
+    spec = TrainSpec(split=SplitSpec(test_cutoffs=4, validation_cutoffs=4, min_train_cutoffs=2),
+                     booster=BoosterSpec(threads=1, max_rounds=200, early_stopping_rounds=20), capacity_per_week=50)
+    result = train(frame, [], 14, spec)
+    failures = " | ".join(result.gate_failures)
+    for gate in ("ROC AUC", "is not 2x the base rate", "Brier skill score"):
+        assert gate in failures, (gate, result.metrics["model"])
+    unshuffled = train(frame.assign(label=truth.astype(int)), [], 14, spec)
+    assert not any("ROC AUC" in f or "2x the base rate" in f for f in unshuffled.gate_failures), unshuffled.metrics
 
 
 # -- NotEnoughData ------------------------------------------------------------------------------------------------
