@@ -15,12 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.contract import DEFAULT_EVENT_TYPES
-from features.contract import TABLES
+from features.contract import DEFAULT_EVENT_TYPES, TABLES
 from features.definitions import FeatureSpec, StageSpec, check_vocabulary
 from features.spine import DEFAULT_LIFECYCLE_STATUSES, Meaning, SpineSpec
 from models.tiers import TierSpec
 from models.training import TrainSpec
+from pipelines.sources import MEMORY_SIZE
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -52,6 +52,14 @@ class DataSpec(_Section):
         if not value:
             raise ValueError("at least one event type is needed")
         check_vocabulary(value)
+        return value
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_size(cls, value):
+        """The limit reaches DuckDB's SET statement: a size such as 4GB or 512MiB, nothing else."""
+        if value is not None and not MEMORY_SIZE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a memory size; write a number and a unit, e.g. 4GB or 512MiB")
         return value
 
     @field_validator("extra_lead_attributes")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ import duckdb
 from features.contract import TABLES, Column, Table
 
 SAMPLE_ROWS = 5
+MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?([KMGT]i?B|B)", re.IGNORECASE)  # DuckDB's memory_limit, e.g. 4GB
 # A zone after a time of day: 'Z', '+02', '+0200', '+02:00' or a name ('UTC', 'Europe/Berlin'). Requiring the time
 # keeps a date such as '2025-01-06' from reading as the offset '-06'.
 _OFFSET_PATTERN = r"[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_/+-]*)$"
@@ -161,8 +163,15 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET memory_limit = '{_memory_size(memory_limit)}'")
     return con
+
+
+def _memory_size(value: str) -> str:
+    """A memory size for DuckDB's SET (which takes no bound parameters): refused unless it is one."""
+    if not MEMORY_SIZE.fullmatch(str(value)):
+        raise ValueError(f"data.duckdb_memory_limit {value!r} is not a memory size; write e.g. 4GB or 512MiB")
+    return str(value)
 
 
 def release_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
@@ -174,7 +183,7 @@ def release_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None = No
     (``memory_limit``, or DuckDB's default when None) is put back.
     """
     con.execute("SET memory_limit = '64MB'")
-    con.execute(f"SET memory_limit = '{memory_limit}'" if memory_limit else "RESET memory_limit")
+    con.execute(f"SET memory_limit = '{_memory_size(memory_limit)}'" if memory_limit else "RESET memory_limit")
 
 
 def find_files(directory: Path, table: str) -> list[Path]:

@@ -30,6 +30,17 @@ def test_a_missing_file_means_defaults(tmp_path):
     ("train.learning_rate", 0, "train.learning_rate = 0"),
     ("stage.window_days", 7, "account_windows_days"),
     ("tiers.capacity", [100, 50, 1000], "increasing"),
+    # values that reach SQL: only what can be validated as a size or a plain name gets there
+    ("data.duckdb_memory_limit", "1GB'; COPY (SELECT 'pwned') TO 'pwned.txt'; SET memory_limit='1GB",
+     "is not a memory size"),
+    ("data.event_types", ["page_view", "it's"], "not a plain name"),
+    ("features.content_types", ["pricing page"], "not a plain name"),
+    ("data.event_types", ["page_view", "Page_View"], "listed twice (ignoring case)"),
+    ("data.extra_lead_attributes", ['goal" FROM leads; --'], "not a plain column name"),
+    ("data.extra_lead_attributes", ["industry"], "contract column of leads"),
+    ("data.lifecycle_statuses", {"junk": "deleted"}, "data.lifecycle_statuses.junk"),
+    ("train.rules.decay", {7: 1.0, 14: 0.5}, "must also be in features.windows_days"),
+    ("train.gates.max_brier", 0.05, "min_brier_skill"),
 ])
 def test_bad_values_name_the_key_and_the_rule(tmp_path, key, value, expected):
     with pytest.raises(ConfigError) as error:
