@@ -322,7 +322,6 @@ def score(
     """
     from pipelines.config import load_params
     from pipelines.score import run_scoring
-    from pipelines.train import redact
 
     config = load_params(params)
     engine = _engine(engine, spark_master)
@@ -335,7 +334,7 @@ def score(
                f"(run {result.run_id})")
     typer.echo("  tiers: " + ", ".join(f"{t} {counts.get(t, 0):,} ({scores.loc[scores.tier == t, 'probability'].sum():.1f} "
                                        "expected wins)" for t in ("A", "B", "C", "D")))
-    typer.echo(f"  database: {redact(db or config.score.db_url)} (lead_scores, score_runs)")
+    typer.echo(f"  database: {result.database} (lead_scores, score_runs)")
     typer.echo(f"  CSV for the CRM: {result.csv_path}")
     if result.parquet_path:
         typer.echo(f"  Parquet: {result.parquet_path}")

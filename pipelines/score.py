@@ -37,7 +37,7 @@ from pipelines.config import Params
 from pipelines.score_rows import explain_rows, rank_rows
 from pipelines.sources import DataError, connect, release_memory
 from pipelines.stages import atomic_path, lifecycle_statuses, open_data, open_spark_data
-from pipelines.train import configure_mlflow, registry_model
+from pipelines.train import configure_mlflow, redact, registry_model
 from pipelines.validation import validate_scores
 
 DEFAULT_MODEL = "models:/lead-propensity@champion"
@@ -57,6 +57,7 @@ class ScoreResult:
     warnings: list[str]
     validation_warnings: list = field(default_factory=list)
     parquet_path: Path | None = None  # the scored week as Parquet (the Spark engine writes it)
+    database: str = ""  # the database written to, credentials redacted
 
 
 def parse_as_of(value: str | None, data_end: datetime) -> datetime:
@@ -138,7 +139,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         from pipelines.report import render_report
 
         result = ScoreResult(run_id, when, scores, accounts, drift_table, previous, model.version, csv_path,
-                             report_path, warnings, tables.validation.warnings + checked.warnings)
+                             report_path, warnings, tables.validation.warnings + checked.warnings,
+                             database=redact(sinks.database_url(db_url, config.score.db_url)))
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
         # leaves last week's files in place.

@@ -72,9 +72,14 @@ SCORE_RUNS = Table(
 SCORE_COLUMNS = [c.name for c in LEAD_SCORES.columns]
 
 
+def database_url(url: str | None, default: str) -> str:
+    """The database a run writes to: ``url`` (--db), else $LEADSCORE_DB_URL, else the configured default."""
+    return url or os.environ.get("LEADSCORE_DB_URL") or default
+
+
 def engine_for(url: str | None, default: str) -> Engine:
     """An engine for ``url`` (or $LEADSCORE_DB_URL, or the default SQLite file); never echoes credentials."""
-    url = url or os.environ.get("LEADSCORE_DB_URL") or default
+    url = database_url(url, default)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)

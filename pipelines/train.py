@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -64,14 +65,33 @@ def registry_model(uri: str) -> str:
     return uri
 
 
-def redact(url: str) -> str:
-    """A URL with any password replaced, safe to print or log."""
-    from sqlalchemy.engine import make_url
+SECRET_PARAMETER = re.compile(r"([?&][^=&#]*(?:pass|pwd|secret|token|key|credential|auth)[^=&#]*=)[^&#]*", re.I)
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1] if "@" in url else url
+
+def redact(url: str) -> str:
+    """A URL with its credentials and any secret-looking query parameter replaced, safe to print or log.
+
+    Done on the text, not through a parser: a password with an unencoded '@' or '#' is
+    not parsed as a password by URL parsers, and would leak as part of the host.
+    Everything before the authority's last '@' goes; so do the values of query
+    parameters named like a secret (password=, sslpassword=, token=, ...).
+    """
+    text = str(url)
+    scheme, separator, rest = text.partition("://")
+    if separator and "@" in rest:
+        at = rest.rfind("@", 0, _authority_end(rest))
+        if at >= 0 and ":" in rest[:at]:  # a user alone is no secret
+            rest = rest[:at].split(":", 1)[0] + ":***" + rest[at:]
+    return SECRET_PARAMETER.sub(r"\1***", f"{scheme}{separator}{rest}" if separator else rest)
+
+
+def _authority_end(rest: str) -> int:
+    """Where the host part ends: the first '/' or '?' after the last '@' that precedes them (or the end)."""
+    last_at = rest.rfind("@")
+    for index, char in enumerate(rest[last_at + 1:] if last_at >= 0 else rest, start=last_at + 1):
+        if char in "/?":
+            return index
+    return len(rest)
 
 
 def file_digest(path: Path) -> str:

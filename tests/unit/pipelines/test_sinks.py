@@ -281,3 +281,30 @@ def test_write_csv_keeps_carriage_returns_inside_their_cell(tmp_path):
     assert not any(row.startswith(sinks.FORMULA_PREFIXES) for row in rows), rows
     with path.open(newline="", encoding="utf-8") as handle:
         assert [r[1] for r in list(csv.reader(handle))[1:]] == ["'\r=1+1", "L1\r=HYPERLINK(\"http://evil\")", "L2"]
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://u:S3cr3t@h/db", "S3cr3t"),
+    ("postgresql+psycopg2://u@127.0.0.1:5432/db?password=S3cr3t", "S3cr3t"),
+    ("postgresql+psycopg2://u@127.0.0.1:5432/db?sslmode=require&sslpassword=S3cr3t&application_name=x", "S3cr3t"),
+    ("postgresql://u:ss#w0rd-XYZ@127.0.0.1/db", "w0rd-XYZ"),       # an unencoded '#'
+    ("postgresql://u:p@ss#w0rd-XYZ@127.0.0.1/db", "w0rd-XYZ"),     # and '@': a parser would take it for the host
+    ("postgresql://u:pa%40ss@h:5432/db", "pa%40ss"),               # encoded
+    ("postgresql://h/db?user=u&password=S3cr3t&token=T0k", "S3cr3t"),
+    ("http://admin:S3cr3t@mlflow.internal:5000", "S3cr3t"),
+])
+def test_redact_hides_every_password_shape(url, secret):
+    from pipelines.train import redact
+
+    shown = redact(url)
+    assert secret not in shown and "ss#w0rd" not in shown and "T0k" not in shown, shown
+    assert shown.split("://")[0] == url.split("://")[0]
+
+
+def test_score_names_the_database_it_wrote_to_even_when_the_environment_chose_it(monkeypatch):
+    monkeypatch.setenv("LEADSCORE_DB_URL", "postgresql://u:S3cr3t@db.internal/leads")
+    from pipelines.train import redact
+
+    chosen = sinks.database_url(None, "sqlite:///out/leadscore.db")
+    assert redact(chosen) == "postgresql://u:***@db.internal/leads"
+    assert sinks.database_url("sqlite:///given.db", "sqlite:///out/leadscore.db") == "sqlite:///given.db"
