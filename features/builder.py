@@ -38,6 +38,7 @@ from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import ROLE_SIGNALS, FeatureSpec, Signal, StageSpec, signals
 from features.engine import Engine, as_engine
 from features.plan import FeaturePlan, extra_sql, unchecked_plan
+from features.spine import latest_status
 from features.titles import title_sql
 
 US_PER_DAY = 86_400_000_000
@@ -473,16 +474,8 @@ def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_de
 
 
 def _lifecycle_at(con: Engine, grid: Grid, k: int) -> None:
-    """TEMP TABLE ``_lifecycle_k`` (lead_id, status, changed_at): each lead's latest status change before cutoff ``k``.
-
-    Ties at one instant are broken by the status name, so the answer never depends on row order.
-    """
-    con.create_table("_lifecycle_k", f"""
-        SELECT lead_id, status, changed_at FROM (
-            SELECT lead_id, status, changed_at,
-                   row_number() OVER (PARTITION BY lead_id ORDER BY changed_at DESC, status DESC) AS latest
-            FROM lifecycle WHERE changed_at < {grid.timestamp_of(k)}) AS ranked
-        WHERE latest = 1""")
+    """TEMP TABLE ``_lifecycle_k`` (lead_id, cutoff, status, changed_at): each lead's status at cutoff ``k``."""
+    con.create_table("_lifecycle_k", latest_status(f"(SELECT {grid.timestamp_of(k)} AS cutoff)"))
 
 
 def _feature_columns(grid: Grid, spec: FeatureSpec, plan: FeaturePlan, k: int) -> dict[str, str]:

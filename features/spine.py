@@ -147,14 +147,7 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
             statuses = [s for s, v in lifecycle.items() if v == meaning]
             if statuses:
                 terms.append(f"st.status IN ({sql_list(statuses)})")
-        # the latest status change strictly before each cutoff (ties at one instant: the greatest name)
-        status_join = """LEFT JOIN (
-            SELECT lead_id, cutoff, status FROM (
-                SELECT s.lead_id, c.cutoff, s.status,
-                       row_number() OVER (PARTITION BY s.lead_id, c.cutoff ORDER BY s.changed_at DESC, s.status DESC)
-                           AS latest
-                FROM lifecycle s JOIN _cutoffs c ON s.changed_at < c.cutoff) AS ranked
-            WHERE latest = 1) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff"""
+        status_join = f"LEFT JOIN ({latest_status('_cutoffs')}) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff"
     if "disqualified_at" in con.columns("leads"):
         disqualified.append("l.disqualified_at < c.cutoff")
     if not spec.exclude_customers:
@@ -168,6 +161,22 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
         {deal_join}
         {status_join}
         GROUP BY l.lead_id, c.cutoff""")
+
+
+def latest_status(cutoffs: str) -> str:
+    """SQL (lead_id, cutoff, status, changed_at): each lead's latest lifecycle change strictly before each cutoff.
+
+    ``cutoffs`` is a relation with a ``cutoff`` column. A change exactly at the cutoff is
+    not yet seen; ties at one instant go to the greatest status name, so the answer
+    never depends on row order. The population rule and the lifecycle features share it.
+    """
+    return f"""
+        SELECT lead_id, cutoff, status, changed_at FROM (
+            SELECT s.lead_id, c.cutoff, s.status, s.changed_at,
+                   row_number() OVER (PARTITION BY s.lead_id, c.cutoff ORDER BY s.changed_at DESC, s.status DESC)
+                       AS latest
+            FROM lifecycle s JOIN {cutoffs} c ON s.changed_at < c.cutoff) AS ranked
+        WHERE latest = 1"""
 
 
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
