@@ -255,7 +255,10 @@ def train(
     for comparison, intervals in summary["uncertainty"].items():
         gains = "; ".join(f"{metric} {low:+.4f} to {high:+.4f}" for metric, (low, high) in intervals.items())
         typer.echo(f"  {comparison.replace('_', ' ')}, 90 % interval (leads resampled per cutoff): {gains}")
-    typer.echo(f"calibration: {summary['calibration']}; MLflow run {summary['run_id']} in {summary['tracking_uri']}")
+    model = summary["metrics"]["model"]
+    typer.echo(f"calibration: {summary['calibration']}; expected / actual wins on the test: "
+               f"{model['mean_probability'] / model['base_rate']:.2f}; MLflow run {summary['run_id']} in "
+               f"{summary['tracking_uri']}")
     if summary["gate_failures"]:
         typer.secho("gates failed, model logged but NOT registered:\n  " + "\n  ".join(summary["gate_failures"]),
                     fg=typer.colors.YELLOW)
@@ -334,6 +337,11 @@ def score(
                f"(run {result.run_id})")
     typer.echo("  tiers: " + ", ".join(f"{t} {counts.get(t, 0):,} ({scores.loc[scores.tier == t, 'probability'].sum():.1f} "
                                        "expected wins)" for t in ("A", "B", "C", "D")))
+    calibration = result.calibration
+    if calibration:
+        typer.echo(f"  expected wins assume the base rate the model was calibrated to: {calibration['base_rate']:.2%} "
+                   f"(weeks {calibration['cutoffs'][0]}..{calibration['cutoffs'][1]}); this week's list expects "
+                   f"{scores['probability'].mean():.2%}")
     typer.echo(f"  database: {result.database} (lead_scores, score_runs)")
     typer.echo(f"  CSV for the CRM: {result.csv_path}")
     if result.parquet_path:

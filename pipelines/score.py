@@ -58,6 +58,7 @@ class ScoreResult:
     validation_warnings: list = field(default_factory=list)
     parquet_path: Path | None = None  # the scored week as Parquet (the Spark engine writes it)
     database: str = ""  # the database written to, credentials redacted
+    calibration: dict = field(default_factory=dict)  # the base rate the model's probabilities were calibrated to
 
 
 def parse_as_of(value: str | None, data_end: datetime) -> datetime:
@@ -140,7 +141,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
 
         result = ScoreResult(run_id, when, scores, accounts, drift_table, previous, model.version, csv_path,
                              report_path, warnings, tables.validation.warnings + checked.warnings,
-                             database=redact(sinks.database_url(db_url, config.score.db_url)))
+                             database=redact(sinks.database_url(db_url, config.score.db_url)),
+                             calibration=settings.get("calibration", {}))
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
         # leaves last week's files in place.

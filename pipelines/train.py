@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -196,7 +197,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                     "features": config.features.model_dump(mode="json"), "stage": config.stage.model_dump(mode="json"),
                     "event_types": list(plan.event_types),
                     "extra_lead_attributes": [e.name for e in plan.extras], "plan": plan.to_record(),
-                    "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test]}
+                    "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test],
+                    "calibration": calibration_record(frame, result)}
         wrapper = LeadPropensityPyfunc(result.model, [asdict(f) for f in feats], settings, profile, result.metrics)
         model_uri = log_model(wrapper, test[features].head(20))
         summary["run_id"] = run.info.run_id
@@ -207,6 +209,13 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
             summary["registered_version"] = register(model_uri, "challenger")
     _write_dvc_outputs(result, out_dir, summary)
     return summary
+
+
+def calibration_record(frame: pd.DataFrame, result) -> dict:
+    """The base rate the probabilities were calibrated to: expected wins on a list assume it."""
+    block = frame[frame["cutoff"].isin(result.split.validation)]
+    return {"method": result.model.calibration_method_, "base_rate": float(np.average(block["label"], weights=weights(block))),
+            "cutoffs": [f"{min(result.split.validation):%Y-%m-%d}", f"{max(result.split.validation):%Y-%m-%d}"]}
 
 
 def _with_tiers(predictions: pd.DataFrame, config: Params) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def test_a_good_model_passes_every_gate():
     (metrics(rules={"precision_at_capacity": 0.25}), "below the points score's 0.250"),
     (metrics(logistic={"precision_at_capacity": 0.21}), "below the logistic regression's 0.210"),
     (metrics(brier=0.0099), "Brier skill score"),  # exactly the base rate's Brier score: no skill
-    (metrics(ece=0.003), "more than 0.25x the base rate"),
+    (metrics(ece=0.006), "more than 0.5x the base rate"),
     (metrics(mean_probability=0.013), "expected wins are 1.30x the actual wins"),
     (metrics(mean_probability=0.0079), "expected wins are 0.79x the actual wins"),
 ], ids=["roc_auc", "pr_auc_over_base_rate", "gain_over_rules", "gain_over_logistic", "precision_vs_rules",
@@ -59,7 +59,7 @@ def test_all_failures_are_reported_together():
 
 def test_thresholds_are_inclusive():
     at_limit = metrics(roc_auc=0.70, pr_auc=0.0625, rules={"pr_auc": 0.05}, logistic={"pr_auc": 0.0625},
-                       precision_at_capacity=0.15, ece=0.0025, mean_probability=0.0125)
+                       precision_at_capacity=0.15, ece=0.005, mean_probability=0.0125)
     assert check_gates(at_limit, GATES) == []
 
 
