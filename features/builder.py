@@ -154,7 +154,7 @@ def build_features(
               FROM (SELECT DISTINCT title FROM leads)) p ON p.title IS NOT DISTINCT FROM l.title""")
     con.drop(out)
     spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
-    stream = ParquetStream(Path(parquet), {PLAN_METADATA: json.dumps(plan.to_record())}) if parquet is not None else None
+    stream = ParquetStream(Path(parquet), training_metadata(plan, spec, stage)) if parquet is not None else None
     try:
         for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
             _lead_activity(con, grid, spec, sigs, kinds, cells, k)
@@ -228,7 +228,14 @@ class ParquetStream:
 
 
 PLAN_METADATA = "leadscore.plan"
-"""The Parquet metadata key under which a training set carries its feature plan (``FeaturePlan.to_record``)."""
+"""The Parquet metadata key under which a training set carries its feature plan and feature settings."""
+
+
+def training_metadata(plan: FeaturePlan, spec: FeatureSpec, stage: StageSpec) -> dict[str, str]:
+    """What a training file must carry so that the model trained on it rebuilds the same columns and values: the
+    plan, and the feature and stage settings the SQL was written from (params.yaml may change before ``train``)."""
+    return {PLAN_METADATA: json.dumps({**plan.to_record(), "feature_settings": spec.model_dump(mode="json"),
+                                       "stage_settings": stage.model_dump(mode="json")})}
 
 SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted", "_cells", "_content_k", "_lead_k",
                   "_account_k", "_titles", "_lifecycle_k")

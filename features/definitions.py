@@ -171,6 +171,11 @@ def sql_list(values) -> str:
     return ", ".join(sql_string(v) for v in values)
 
 
+def content_signals(spec: FeatureSpec) -> set[str]:
+    """The feature signals that read ``events.content_type``: each content type, and high intent when it names one."""
+    return set(spec.content_types) | ({"high_intent"} if set(spec.roles.high_intent) & set(spec.content_types) else set())
+
+
 ROLE_SIGNALS = {"sales_ready": "role_sales_ready", "engaged_activity": "role_engaged_activity"}
 """Roles counted for the journey-stage rules only (high intent is a model feature too: ``high_intent``)."""
 

@@ -15,11 +15,13 @@ that lacks a column or table one of them was built from (``missing_sources``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from features.definitions import (
     OTHER,
+    check_vocabulary,
     ROLE_SIGNALS,
     Extra,
     Feature,
@@ -71,6 +73,11 @@ class FeaturePlan:
 
     @classmethod
     def from_record(cls, record: dict, spec: FeatureSpec) -> FeaturePlan:
+        """The plan a training file or a model recorded; its names are checked as the settings' are (they reach SQL)."""
+        check_vocabulary(tuple(record["event_types"]))
+        for extra in record["extras"]:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", extra["name"]):
+                raise ValueError(f"the recorded extra attribute {extra['name']!r} is not a plain column name")
         extras = tuple(Extra(e["name"], e["kind"], tuple(e["categories"]) if e.get("categories") is not None else None)
                        for e in record["extras"])
         by_name = {f.name: f for f in manifest(spec, tuple(record["event_types"]), extras)}
@@ -163,7 +170,8 @@ def extra_sql(extra: Extra, alias: str = "l") -> str:
     text = f'NULLIF(trim(CAST({alias}."{extra.name}" AS VARCHAR)), \'\')'
     if extra.kind == "numeric":
         number = f"TRY_CAST({text} AS DOUBLE)"
-        return f"CASE WHEN isfinite({number}) THEN {number} END"
+        # finite numbers only, in SQL both engines read (Spark has no isfinite): inf - inf and NaN - NaN are NaN
+        return f"CASE WHEN {number} - {number} = 0 THEN {number} END"
     if extra.categories is None:
         return text
     if not extra.categories:
@@ -182,32 +190,35 @@ def _reason(source: str, until: datetime) -> str:
     return f"no {name} table in the export, or no rows in it {when}"
 
 
-def missing_sources(con, plan: FeaturePlan, tables: set[str], content_types=()) -> dict[str, list[str]]:
+def missing_sources(con, plan: FeaturePlan, tables: set[str], content_signals=()) -> dict[str, list[str]]:
     """Features of ``plan`` whose column or table this export lacks entirely: {source: [features]}.
 
     Scoring checks this: an event type absent this week is a count of zero, but a column
-    or table that is gone would turn a feature the model relies on into nothing. A
-    feature of a content type (``content_types``) needs ``events.content_type``. Deals
-    are not needed to score, so their columns are not asked for.
+    or table that is gone (or empty) would turn a feature the model relies on into
+    nothing. A feature of a signal in ``content_signals`` (content types, and the
+    high-intent role when it names one) needs ``events.content_type``. Deal columns are
+    reported too; deals are optional to score, so the caller decides what to do.
     """
     con = as_engine(con)
     needed: dict[str, list[str]] = {}
     for feature in plan.features:
         for source in feature.requires:
-            if source.startswith(("column:leads.", "column:events.", "table:")):
+            if source.startswith(("column:", "table:")):
                 needed.setdefault(source, []).append(feature.name)
-            elif source.removeprefix("signal:") in content_types:
+            elif source.removeprefix("signal:") in content_signals:
                 needed.setdefault("column:events.content_type", []).append(feature.name)
     by_table: dict[str, list[str]] = {}
     for source in needed:
         if source.startswith("column:"):
             table, column = source.removeprefix("column:").split(".")
             by_table.setdefault(table, []).append(column)
-    held = set()
+    held = {f"table:{name}" for name in tables if name in ("identities", "lifecycle", "deals")
+            and con.rows(f"SELECT count(*) > 0 FROM {name}")[0][0]}
     for table, names in by_table.items():
+        if table not in {"leads", "events"} | tables:
+            continue
         present = set(con.columns(table))
         counts = con.rows("SELECT " + ", ".join(f'count("{n}")' if n in present else "0" for n in names)
                           + f" FROM {table}")[0]
         held |= {f"column:{table}.{n}" for n, count in zip(names, counts) if count}
-    return {source: feats for source, feats in needed.items()
-            if not (source.removeprefix("table:") in tables if source.startswith("table:") else source in held)}
+    return {source: feats for source, feats in needed.items() if source not in held}

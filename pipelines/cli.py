@@ -138,7 +138,7 @@ def validate(
         from pipelines.stages import lifecycle_statuses
 
         fit = check_spine(tables.con, tables.data_start(), tables.data_end(), config.spine, config.train,
-                          lifecycle_statuses(tables, config))
+                          lifecycle_statuses(tables, config), validation=config.validation)
         typer.secho(f"settings: {fit.describe()}" + ("" if fit.ok else "\n  run 'leadscore profile DATA_DIR' for "
                                                       "settings that train on this export"),
                     fg=None if fit.ok else typer.colors.YELLOW)

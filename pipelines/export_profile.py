@@ -53,7 +53,7 @@ class SpineCheck:
 
 
 def check_spine(con, start: datetime, end: datetime, spine: SpineSpec, train, lifecycle=None,
-                labelled: pd.DataFrame | None = None) -> SpineCheck:
+                labelled: pd.DataFrame | None = None, validation=None) -> SpineCheck:
     """Lay out the grid, label it and split it as training would; collect every problem with the settings that fix it.
 
     ``labelled`` (optional) is a per-cutoff counts report already built for a finer grid
@@ -80,7 +80,25 @@ def check_spine(con, start: datetime, end: datetime, spine: SpineSpec, train, li
     if labelled is None:
         _, labelled = create_labelled_spine(con, mature, end, spine, out="_profile_spine", lifecycle=lifecycle)
     report = labelled[labelled["cutoff"].isin(pd.to_datetime(mature))].reset_index(drop=True)
+    # a mature cutoff without a row is not in the training set at all: the split sees only cutoffs with rows
+    report = report[report["rows"] > 0].reset_index(drop=True)
+    mature = [t.to_pydatetime() for t in report["cutoff"]]
     check.cutoffs, check.per_cutoff = mature, report
+    if validation is not None:  # the training set's own checks, which build-training-set enforces
+        sparse = report[report["positives"] < validation.min_positives_per_cutoff]
+        if len(sparse):
+            check.problems.append(
+                f"{len(sparse)} cutoffs have fewer than validation.min_positives_per_cutoff="
+                f"{validation.min_positives_per_cutoff} positives (e.g. {sparse['cutoff'].iloc[0]:%Y-%m-%d}): a larger "
+                "spine.slide_days, a longer spine.horizon_days, or a lower validation.min_positives_per_cutoff")
+        rate = report["positives"].sum() / max(1, report["rows"].sum())
+        low, high = validation.label_rate
+        if not low <= rate <= high:
+            check.problems.append(f"the label rate {rate:.4%} is outside validation.label_rate [{low:g}, {high:g}]: "
+                                  "check deals.status and spine.label, or widen validation.label_rate")
+    if not mature:
+        check.problems.append("no mature cutoff has a lead in its population: check the leads' created_at")
+        return check
     try:
         split = time_split(mature, spine.horizon_days, train.split)
     except ValueError:
@@ -137,7 +155,7 @@ def profile_export(tables: DataTables, config: Params) -> ExportProfile:
                                         "WHERE closed_at IS NOT NULL")
     current = suggestion = None
     if tables.has("deals"):
-        current = check_spine(con, start, end, config.spine, config.train, lifecycle)
+        current = check_spine(con, start, end, config.spine, config.train, lifecycle, validation=config.validation)
         suggestion = current if current.ok else _suggest(con, start, end, config, lifecycle, days_to_close)
     until = (suggestion or current).cutoffs[-1] if (suggestion or current) and (suggestion or current).cutoffs else end
     tables_present = {name for name in ("identities", "deals", "lifecycle") if tables.has(name)}
@@ -156,7 +174,8 @@ def _suggest(con, start, end, config: Params, lifecycle, days_to_close: dict) ->
     horizons = list(dict.fromkeys((config.spine.horizon_days, *HORIZONS)))
     for horizon in horizons:
         weekly = SpineSpec(**{**config.spine.model_dump(), "horizon_days": horizon, "settle_days": min(settle, horizon),
-                              "slide_days": 7, "warmup_days": min(WARMUPS), "first_cutoff": None})
+                              "slide_days": 7, "warmup_days": min(config.spine.warmup_days, *WARMUPS),
+                              "first_cutoff": None})
         try:
             grid = cutoff_grid(start, end, weekly)
         except ValueError:
@@ -170,7 +189,8 @@ def _suggest(con, start, end, config: Params, lifecycle, days_to_close: dict) ->
                 for split in _splits(config.train.split):
                     spine = weekly.model_copy(update={"slide_days": slide, "warmup_days": warmup})
                     train = config.train.model_copy(update={"split": split})
-                    check = check_spine(con, start, end, spine, train, lifecycle, labelled=labelled)
+                    check = check_spine(con, start, end, spine, train, lifecycle, labelled=labelled,
+                                        validation=config.validation)
                     if check.ok:
                         return check
     return None

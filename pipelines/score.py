@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.definitions import FeatureSpec, StageSpec
+from features.definitions import FeatureSpec, StageSpec, content_signals
 from features.plan import FeaturePlan, missing_sources, unchecked_plan
 from features.spine import monday_on_or_before
 from features.training_set import build_scoring_frame
@@ -106,7 +106,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         feature_spec = FeatureSpec.model_validate(settings["features"])
         stage_spec = StageSpec.model_validate(settings["stage"])
         plan = model_plan(settings, feature_spec)
-        require_sources(tables, plan, feature_spec.content_types)
+        input_warnings = require_sources(tables, plan, feature_spec)
         table = build_scoring_frame(
             tables.engine, when, config.spine, feature_spec, stage_spec, plan=plan,
             has_identities=tables.has("identities"), has_deals=tables.has("deals"),
@@ -140,7 +140,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         from pipelines.report import render_report
 
         result = ScoreResult(run_id, when, scores, accounts, drift_table, previous, model.version, csv_path,
-                             report_path, warnings, tables.validation.warnings + checked.warnings,
+                             report_path, warnings, tables.validation.warnings + checked.warnings + input_warnings,
                              database=redact(sinks.database_url(db_url, config.score.db_url)),
                              calibration=settings.get("calibration", {}))
         # The files are written first, beside their targets, and renamed only after the database commit:
@@ -173,20 +173,27 @@ def model_plan(settings: dict, spec: FeatureSpec) -> FeaturePlan:
     return unchecked_plan(spec, tuple(settings["event_types"]), tuple(settings["extra_lead_attributes"]))
 
 
-def require_sources(tables, plan: FeaturePlan, content_types=()) -> None:
-    """Refuse an export that lacks a column or table the model's features were built from.
+def require_sources(tables, plan: FeaturePlan, spec: FeatureSpec) -> list[str]:
+    """Refuse an export that lacks a column or table the model's features were built from; return warnings.
 
     An event type missing this week is a count of zero and fine; a column that is gone
     would silently turn a feature the model relies on into 'unknown' for every lead.
+    Deals are optional to score: without them the account's deal features are 0, said
+    as a warning.
     """
     present = {name for name in ("identities", "deals", "lifecycle") if tables.has(name)}
-    missing = missing_sources(tables.engine, plan, present, content_types)
-    if missing:
-        lines = [f"{source.split(':', 1)[1]} (features {', '.join(feats)})" for source, feats in missing.items()]
+    missing = missing_sources(tables.engine, plan, present, content_signals(spec))
+    deals = {source: feats for source, feats in missing.items() if "deals" in source}
+    refused = {source: feats for source, feats in missing.items() if source not in deals}
+    if refused:
+        lines = [f"{source.split(':', 1)[1]} (features {', '.join(feats)})" for source, feats in refused.items()]
         raise DataError(str(tables.directory), None, "missing model input",
-                        "the model was trained on features built from data this export lacks: " + "; ".join(lines),
+                        "the model was trained on features built from data this export lacks or has empty: "
+                        + "; ".join(lines),
                         "export those columns or tables again, or retrain on exports of this shape "
                         "('leadscore build-training-set' leaves such features out and says so)")
+    return [f"no deals to score with: {', '.join(sorted({f for feats in deals.values() for f in feats}))} are 0 for "
+            "every lead; export the deals table (with account_id) to use them"] if deals else []
 
 
 def _explain_on_spark(frame, features: list[str], wrapper) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.builder import PLAN_METADATA
+from features.builder import training_metadata
 from features.definitions import sql_string
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS
@@ -107,7 +107,7 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
         plan = _without_empty_features(con, table, report.attrs["plan"])
         if plan is not report.attrs["plan"]:  # rare: the streamed file is written again without them
             rewritten = tmp.with_name(tmp.name + ".rewrite")
-            _write_training_file(con, table, rewritten, plan)
+            _write_training_file(con, table, rewritten, plan, config)
             os.replace(rewritten, tmp)
             con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_string(str(tmp))})")
             report.attrs["plan"] = plan
@@ -142,15 +142,15 @@ def _without_empty_features(con, table: str, plan: FeaturePlan) -> FeaturePlan:
                                "the population of every cutoff") if empty else plan
 
 
-def _write_training_file(con, table: str, path: Path, plan: FeaturePlan) -> None:
-    """``table`` in (cutoff, lead_id) order into Parquet ``path``, with the plan's features and the plan as metadata."""
+def _write_training_file(con, table: str, path: Path, plan: FeaturePlan, config: Params) -> None:
+    """``table`` in (cutoff, lead_id) order into Parquet ``path``, with the plan's features; the plan as metadata."""
     keep = set(plan.names)
     columns = [c for c in con.execute(f"SELECT * FROM {table} LIMIT 0").fetchdf().columns
                if c in keep or c in ID_COLUMNS]
-    metadata = sql_string(json.dumps(plan.to_record()))
+    metadata = ", ".join(f"{sql_string(k)}: {sql_string(v)}"
+                         for k, v in training_metadata(plan, config.features, config.stage).items())
     con.execute(f"COPY (SELECT {', '.join(quote_identifier(c) for c in columns)} FROM {table} ORDER BY cutoff, lead_id) "
-                f"TO {sql_string(str(path))} "
-                f"(FORMAT PARQUET, COMPRESSION ZSTD, KV_METADATA {{{sql_string(PLAN_METADATA)}: {metadata}}})")
+                f"TO {sql_string(str(path))} (FORMAT PARQUET, COMPRESSION ZSTD, KV_METADATA {{{metadata}}})")
 
 
 NULLABLE_PREFIXES = ("days_since_last_", "mean_time_on_page_s_", "email_click_rate_", "company_size",
@@ -184,7 +184,7 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
         checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()  # before anything is written
         with atomic_path(out) as tmp:
-            _write_training_file(con, "training_set", tmp, plan)
+            _write_training_file(con, "training_set", tmp, plan, config)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     summary = summarise_report(report, tables)

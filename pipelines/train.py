@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.builder import PLAN_METADATA
+from features.definitions import FeatureSpec, StageSpec
 from features.plan import FeaturePlan, unchecked_plan
 from models import plots
 from models.metrics import evaluate, gains_curve
@@ -115,16 +116,22 @@ def load_for_training(path: Path, config: Params) -> pd.DataFrame:
     return load_training_set(path, config.train.negative_sample_rate, config.train.seed)
 
 
-def training_plan(path: Path, config: Params) -> FeaturePlan:
-    """The feature plan the training set was built with (its Parquet metadata).
+def training_plan(path: Path, config: Params) -> tuple[FeaturePlan, FeatureSpec, StageSpec]:
+    """The feature plan and the feature and stage settings the training set was built with (its Parquet metadata).
 
-    A file built before plans were recorded has every feature of the settings' manifest.
+    The model records these, not today's params.yaml: scoring must rebuild the columns the
+    model learned from. A file built before plans were recorded has every feature of the
+    settings' manifest.
     """
     metadata = pq.read_schema(path).metadata or {}
     record = metadata.get(PLAN_METADATA.encode())
     if record is None:
-        return unchecked_plan(config.features, config.data.event_types, config.data.extra_lead_attributes)
-    return FeaturePlan.from_record(json.loads(record), config.features)
+        plan = unchecked_plan(config.features, config.data.event_types, config.data.extra_lead_attributes)
+        return plan, config.features, config.stage
+    record = json.loads(record)
+    spec = FeatureSpec.model_validate(record.get("feature_settings", config.features.model_dump(mode="json")))
+    stage = StageSpec.model_validate(record.get("stage_settings", config.stage.model_dump(mode="json")))
+    return FeaturePlan.from_record(record, spec), spec, stage
 
 
 def load_truth(path: Path | None) -> pd.DataFrame | None:
@@ -142,7 +149,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     checked = validate_training_file(training_set, config.validation)
     checked.raise_for_errors()  # before MLflow sees a run
     frame = load_for_training(training_set, config)
-    plan = training_plan(training_set, config)
+    plan, feature_spec, stage_spec = training_plan(training_set, config)
     feats = plan.features
     categorical = plan.categorical
     result = train(frame, categorical, config.spine.horizon_days, config.train, load_truth(truth_path), tune_trials,
@@ -163,7 +170,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                "uncertainty": result.uncertainty,
                "rules_skipped": list(result.rules.skipped_)}
     with mlflow.start_run() as run:
-        mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": config.features.model_dump(mode="json"),
+        mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": feature_spec.model_dump(mode="json"),
                                  "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),
                                  "seed": config.train.seed, "capacity_per_week": config.train.capacity_per_week,
                                  "negative_sample_rate": config.train.negative_sample_rate}))
@@ -194,7 +201,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                  "points_skipped": list(result.rules.skipped_)}, indent=1))
             mlflow.log_artifacts(str(tmp))
         settings = {"horizon_days": config.spine.horizon_days, "label": config.spine.label,
-                    "features": config.features.model_dump(mode="json"), "stage": config.stage.model_dump(mode="json"),
+                    "features": feature_spec.model_dump(mode="json"), "stage": stage_spec.model_dump(mode="json"),
                     "event_types": list(plan.event_types),
                     "extra_lead_attributes": [e.name for e in plan.extras], "plan": plan.to_record(),
                     "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test],

@@ -175,8 +175,20 @@ def test_a_scoring_export_without_a_column_the_model_used_is_named(tmp_path):
     assert "stitched_events_7d" in missing["table:identities"]
     assert "price_count_7d" in missing["column:events.content_type"]
     assert set(missing) == {"column:leads.industry", "column:leads.company_size", "column:leads.country",
-                            "column:leads.lead_source", "table:identities", "column:events.content_type"}
+                            "column:leads.lead_source", "table:identities", "column:events.content_type",
+                            "column:deals.account_id"}  # no deals given: scoring warns that those features are 0
     assert not missing_sources(tables.engine, plan, {"identities", "deals"}, spec.content_types)
+
+
+def test_an_empty_optional_table_is_as_missing_as_an_absent_one(tmp_path):
+    spec = FeatureSpec(content_types=("docs", "price"))
+    folder = export(tmp_path / "train", lifecycle=True)
+    tables, _, plan = build(folder, spec, ("visit", "signup"), lifecycle={"mql": "open"})
+    assert "lifecycle_status" in plan.names
+    pd.read_parquet(folder / "lifecycle.parquet").iloc[:0].to_parquet(folder / "lifecycle.parquet", index=False)
+    emptied = open_tables(folder)
+    assert missing_sources(emptied.engine, plan, {"identities", "deals", "lifecycle"})["table:lifecycle"] == [
+        "lifecycle_status", "days_in_lifecycle_status"]
 
 
 def test_roles_without_events_are_reported_and_the_stages_still_build(tmp_path):

@@ -75,3 +75,31 @@ def test_the_profile_reports_the_history_and_the_plan(short_export):
     assert profile.plan is not None and "visit_count_7d" in profile.plan.names
     assert isinstance(profile.current.spine, SpineSpec)
     assert "base rate" in render(profile)
+
+
+def test_a_warm_up_shorter_than_the_searched_ones_is_profiled(short_export):
+    settings = config(short_export, warmup_days=14)
+    profile = profile_export(open_data(short_export, settings), settings)
+    assert profile.suggestion is not None and profile.suggestion.ok
+
+
+def test_cutoffs_without_enough_positives_are_a_settings_problem(short_export):
+    settings = config(short_export, horizon_days=28, settle_days=7, slide_days=7, warmup_days=28)
+    strict = settings.model_copy(update={"validation": settings.validation.model_copy(
+        update={"min_positives_per_cutoff": 1000})})
+    tables = open_data(short_export, strict)
+    check = check_spine(tables.con, tables.data_start(), tables.data_end(), strict.spine, strict.train,
+                        validation=strict.validation)
+    assert not check.ok and "validation.min_positives_per_cutoff=1000" in check.problems[0]
+
+
+def test_the_training_file_carries_the_settings_its_features_were_built_with(short_export, tmp_path):
+    from pipelines.train import training_plan
+
+    built = config(short_export, horizon_days=28, settle_days=7, slide_days=7, warmup_days=28)
+    training_set(short_export, tmp_path / "training.parquet", built)
+    today = built.model_copy(update={"features": built.features.model_copy(update={"company_size_bands": (5, 500)})})
+    plan, spec, stage = training_plan(tmp_path / "training.parquet", today)
+    assert spec == built.features and spec != today.features and stage == built.stage
+    assert plan.names == [c for c in pd.read_parquet(tmp_path / "training.parquet").columns
+                          if c not in ("lead_id", "account_id", "cutoff", "label", "journey_stage")]
