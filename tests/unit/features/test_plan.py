@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.definitions import Extra, FeatureSpec, RoleSpec, StageSpec, manifest
-from features.plan import FeaturePlan, missing_sources, plan_features
+from features.plan import FeaturePlan, missing_sources
 from features.spine import SpineSpec
 from features.training_set import build_scoring_frame, build_training_set
 from models.baselines import RuleSpec, rule_terms
