@@ -161,6 +161,15 @@ def check_vocabulary(names) -> None:
         raise ValueError(f"a name is listed twice (ignoring case) in {list(names)}")
 
 
+COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+"""A column name that may reach SQL as an identifier (extra lead attributes): letters, digits and _."""
+
+
+def sql_identifier(name: str) -> str:
+    """A quoted SQL identifier: the one place a column name becomes SQL text."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def sql_string(value: str) -> str:
     """A SQL string literal: the one place a name from the settings or the data becomes SQL text."""
     return "'" + str(value).replace("'", "''") + "'"

@@ -15,11 +15,11 @@ that lacks a column or table one of them was built from (``missing_sources``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from features.definitions import (
+    COLUMN_NAME,
     OTHER,
     check_vocabulary,
     ROLE_SIGNALS,
@@ -76,7 +76,7 @@ class FeaturePlan:
         """The plan a training file or a model recorded; its names are checked as the settings' are (they reach SQL)."""
         check_vocabulary(tuple(record["event_types"]))
         for extra in record["extras"]:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", extra["name"]):
+            if not COLUMN_NAME.fullmatch(extra["name"]):
                 raise ValueError(f"the recorded extra attribute {extra['name']!r} is not a plain column name")
         extras = tuple(Extra(e["name"], e["kind"], tuple(e["categories"]) if e.get("categories") is not None else None)
                        for e in record["extras"])

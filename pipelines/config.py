@@ -7,7 +7,6 @@ with the key's path, the value given and what is allowed.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contract import DEFAULT_EVENT_TYPES, TABLES
-from features.definitions import FeatureSpec, StageSpec, check_vocabulary
+from features.definitions import COLUMN_NAME, FeatureSpec, StageSpec, check_vocabulary
 from features.spine import DEFAULT_LIFECYCLE_STATUSES, Meaning, SpineSpec
 from models.tiers import TierSpec
 from models.training import TrainSpec
@@ -67,7 +66,7 @@ class DataSpec(_Section):
     def _column_names(cls, value):
         """Extra attributes are column names that reach SQL as identifiers: plain names only."""
         for name in value:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+            if not COLUMN_NAME.fullmatch(name):
                 raise ValueError(f"{name!r} is not a plain column name (letters, digits and _, not starting with a "
                                  "digit); rename the column in the export")
             if name in TABLES["leads"].names:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.builder import training_metadata
-from features.definitions import sql_string
+from features.definitions import sql_identifier, sql_string
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS
 from features.training_set import build_training_set
@@ -136,7 +136,7 @@ def _without_empty_features(con, table: str, plan: FeaturePlan) -> FeaturePlan:
                 or any(f.name == e.name for e in plan.extras)]
     if not nullable:
         return plan
-    counts = con.execute(f"SELECT {', '.join(f'count({quote_identifier(n)})' for n in nullable)} FROM {table}").fetchall()[0]
+    counts = con.execute(f"SELECT {', '.join(f'count({sql_identifier(n)})' for n in nullable)} FROM {table}").fetchall()[0]
     empty = [name for name, count in zip(nullable, counts) if count == 0]
     return plan.without(empty, "null in every row of the training set: its source occurs only for leads outside "
                                "the population of every cutoff") if empty else plan
@@ -149,16 +149,12 @@ def _write_training_file(con, table: str, path: Path, plan: FeaturePlan, config:
                if c in keep or c in ID_COLUMNS]
     metadata = ", ".join(f"{sql_string(k)}: {sql_string(v)}"
                          for k, v in training_metadata(plan, config.features, config.stage).items())
-    con.execute(f"COPY (SELECT {', '.join(quote_identifier(c) for c in columns)} FROM {table} ORDER BY cutoff, lead_id) "
+    con.execute(f"COPY (SELECT {', '.join(sql_identifier(c) for c in columns)} FROM {table} ORDER BY cutoff, lead_id) "
                 f"TO {sql_string(str(path))} (FORMAT PARQUET, COMPRESSION ZSTD, KV_METADATA {{{metadata}}})")
 
 
 NULLABLE_PREFIXES = ("days_since_last_", "mean_time_on_page_s_", "email_click_rate_", "company_size",
                      "days_in_lifecycle_status")
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spark_master: str | None) -> dict:
@@ -179,7 +175,7 @@ def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spa
         con.execute(f"CREATE TEMP VIEW all_features AS SELECT * FROM read_parquet('{(parts / '*.parquet').as_posix()}')")
         plan = report.attrs["plan"] = _without_empty_features(con, "all_features", report.attrs["plan"])
         con.execute(f"CREATE TEMP VIEW training_set AS SELECT "
-                    f"{', '.join(quote_identifier(c) for c in (*ID_COLUMNS, *plan.names))} "
+                    f"{', '.join(sql_identifier(c) for c in (*ID_COLUMNS, *plan.names))} "
                     "FROM all_features")
         checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()  # before anything is written

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from features.contract import TABLES
+from features.definitions import sql_string
 from pipelines.sinks import FORMULA_PREFIXES, LEAD_SCORES
 from pipelines.sources import DataError, DataTables
 
@@ -302,14 +303,6 @@ def _show(value) -> str:
 # boundary 1: the raw export
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def extraction_time(tables: DataTables, extracted_at: datetime | None) -> datetime:
     """When the export was taken: the setting if given, else when its newest file was last written (UTC)."""
     if extracted_at is not None:
@@ -358,7 +351,7 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
                     max_value=ID_LENGTHS[col], detail=f"ids are longer than the scores table stores",
                     fix=f"shorten {col} to {ID_LENGTHS[col]} characters (e.g. the CRM's own short id)"))
                 # GX's LIKE and regex kinds know no DuckDB dialect: the test is a column of the check view
-                starts = ", ".join(_quote(p) for p in FORMULA_PREFIXES)
+                starts = ", ".join(sql_string(p) for p in FORMULA_PREFIXES)
                 derived.append(f"CASE WHEN left(t.{col}, 1) IN ({starts}) THEN t.{col} END AS formula_{col}")
                 checks.append(expectation(
                     "ExpectColumnValuesToBeNull", **on, on=f"formula_{col}", severity="warning",
@@ -507,7 +500,7 @@ def validate_training_file(path: Path, spec, con=None) -> Outcome:
                         "build it with 'leadscore build-training-set DATA_DIR --out FILE'")
     con = con or connect()
     try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW training_set_file AS SELECT * FROM read_parquet({_quote(str(path))})")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW training_set_file AS SELECT * FROM read_parquet({sql_string(str(path))})")
         con.execute("SELECT count(*) FROM training_set_file").fetchall()
     except Exception as error:  # noqa: BLE001 - any reading failure is the same problem for the user
         raise DataError(str(path), None, "unreadable file", str(error).splitlines()[0],
