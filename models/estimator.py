@@ -9,6 +9,12 @@ training -- with isotonic or sigmoid, whichever predicts that block better
 is kept as it is (not refitted on train + validation), so the calibrator describes
 exactly the model that is shipped.
 
+The base rate moves (a real export's halved within a year), and a calibrator
+fitted on the validation block carries that block's base rate. Before the model is
+shipped, ``anchor`` shifts the calibrated log-odds so that the mean probability
+equals the base rate of the latest mature weeks: the correction for a change of
+prior, which leaves the ranking and the calibration's shape as they were.
+
 The one exception to "no weights": a training set whose negatives were sampled
 (``train.negative_sample_rate``) weights each kept negative by the rows it stands for.
 Weighted, the booster, the early stopping and the calibrator see the population's base
@@ -27,7 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 from sklearn.metrics import brier_score_loss
+
+
+EPSILON = 1e-9  # probabilities are kept this far from 0 and 1 before taking log-odds
 
 
 class BoosterSpec(BaseModel):
@@ -111,6 +122,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         self.calibration_method_ = (self.calibration if self.calibration != "auto"
                                     else min(self.calibration_brier_, key=self.calibration_brier_.get))
         self.calibrator_ = _calibrate(self.booster_, self.calibration_method_, Xv, np.asarray(y_val), val_weight)
+        self.intercept_shift_, self.anchor_base_rate_ = 0.0, None  # the validation block's base rate until anchored
         return self
 
     def _calibration_scores(self, Xv, y_val, groups, weight) -> dict[str, float]:
@@ -130,8 +142,31 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
             scores[method] = float(np.mean(losses)) if losses else float("inf")
         return scores
 
+    def anchor(self, X: pd.DataFrame, y, weight=None) -> float:
+        """Shift the calibrated log-odds so that the mean probability on ``X`` is the base rate of ``y``.
+
+        Called on the latest mature weeks before the model ships; returns the shift.
+        """
+        probability = self._calibrated(self.prepare(X), shift=0.0)
+        target = float(np.average(np.asarray(y, float), weights=weight))
+        if not 0 < target < 1:
+            raise ValueError(f"cannot anchor the calibration to a base rate of {target}: the rows need both labels")
+        odds = logit(np.clip(probability, EPSILON, 1 - EPSILON))
+        self.intercept_shift_ = float(brentq(
+            lambda shift: np.average(expit(odds + shift), weights=weight) - target, -30.0, 30.0))
+        self.anchor_base_rate_ = target
+        return self.intercept_shift_
+
+    def _calibrated(self, prepared: pd.DataFrame, shift: float | None = None) -> np.ndarray:
+        probability = self.calibrator_.predict_proba(prepared)[:, 1]
+        shift = getattr(self, "intercept_shift_", 0.0) if shift is None else shift
+        if shift:
+            probability = expit(logit(np.clip(probability, EPSILON, 1 - EPSILON)) + shift)
+        return probability
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.calibrator_.predict_proba(self.prepare(X))
+        probability = self._calibrated(self.prepare(X))
+        return np.column_stack([1 - probability, probability])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -144,7 +179,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         (the weekly scorer needs all three for a million rows; each preparation copies the frame)."""
         prepared = self.prepare(X)
         values = self.booster_.predict(prepared, pred_contrib=True)
-        return (self.calibrator_.predict_proba(prepared)[:, 1], self.booster_.predict_proba(prepared)[:, 1],
+        return (self._calibrated(prepared), self.booster_.predict_proba(prepared)[:, 1],
                 pd.DataFrame(values, columns=[*self.feature_names_in_, "_bias"], index=X.index))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from models.baselines import RuleScore, RuleSpec, as_object, logistic_regression
 from models.estimator import BoosterSpec, LeadPropensityModel
 from models.gates import BASELINES, GateSpec, check_gates
 from models.metrics import bootstrap_gain, by_segment, decile_table, evaluate
-from models.splits import SplitSpec, TimeSplit, time_split
+from models.splits import SplitSpec, TimeSplit, selection_half, time_split
 
 ID_COLUMNS = ("lead_id", "account_id", "cutoff", "label", "journey_stage")
 # the rows a row stands for, when the training set's negatives were sampled (pipelines/sampling.py); never a feature
@@ -67,6 +67,7 @@ class TrainingResult:
     tuned_validation_pr_auc: float | None = None
     gate_failures: list[str] = field(default_factory=list)
     uncertainty: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    selection_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # what the gates read
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -85,12 +86,17 @@ def weight_column(frame: pd.DataFrame) -> str | None:
 
 def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
           truth: pd.DataFrame | None = None, tune_trials: int = 0, event_types=()) -> TrainingResult:
-    """Fit on the train block, stop early and calibrate on validation, evaluate everything on test."""
+    """Fit on the train block, stop early and calibrate on validation; gates read the test block's selection half,
+    and the metrics returned are the other half's (``models/splits.py``)."""
     frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
     split = time_split(frame["cutoff"].unique(), horizon_days, spec.split)
     blocks = {name: frame[frame["cutoff"].isin(getattr(split, name))] for name in ("train", "validation", "test")}
     counts = {f"{name}_{what}": int(v) for name, block in blocks.items()
               for what, v in (("rows", len(block)), ("positives", block["label"].sum()))}
+    selecting = selection_half(blocks["test"])
+    halves = {"selection": blocks["test"][selecting], "report": blocks["test"][~selecting]}
+    counts |= {f"{name}_{what}": int(v) for name, block in halves.items()
+               for what, v in (("rows", len(block)), ("positives", block["label"].sum()))}
     if WEIGHT in frame:  # a sampled set: also the rows it stands for
         counts |= {f"{name}_rows_represented": int(round(block[WEIGHT].sum())) for name, block in blocks.items()}
     _require_positives(counts, spec)
@@ -126,29 +132,52 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
             scorers.append("oracle")
         else:
             predictions = predictions.drop(columns="p_true")
-    ranking = {"model": "model_uncalibrated", "rules": "rules_points"}
-    metrics = {name: evaluate(predictions["label"], predictions[name], predictions["cutoff"], spec.capacity_per_week,
-                              ranking=predictions[ranking.get(name, name)], weight=weights(predictions))
-               for name in scorers}
+    selection, predictions = predictions[selecting], predictions[~selecting].reset_index(drop=True)
+    selection_metrics = score_block(selection, scorers, share_of_capacity(selection, test, spec.capacity_per_week))
+    capacity = share_of_capacity(predictions, test, spec.capacity_per_week)
+    metrics = score_block(predictions, scorers, capacity)
     # how sure the comparison with each baseline is: 90 % intervals of the model's gain, leads resampled per cutoff
     uncertainty = {f"model_minus_{b}": bootstrap_gain(predictions["label"], predictions["model_uncalibrated"],
-                                                      predictions[ranking.get(b, b)], predictions["cutoff"],
-                                                      spec.capacity_per_week, weights(predictions), seed=spec.seed)
+                                                      predictions[RANKING.get(b, b)], predictions["cutoff"],
+                                                      capacity, weights(predictions), seed=spec.seed)
                    for b in BASELINES}
-    if "oracle" in metrics:
-        metrics["model_vs_oracle"] = {
-            k: metrics["model"][k] / metrics["oracle"][k]
-            for k in ("roc_auc", "pr_auc", "lift_top10") if metrics["oracle"][k]
-        }
     segments = pd.concat([by_segment(predictions, s, "label", "model", weight=weight_column(predictions))
                           for s in SEGMENTS if s in predictions], ignore_index=True)
     result = TrainingResult(model, rules, logistic, split, metrics, predictions, segments,
                             decile_table(predictions["label"], predictions["model"], weights(predictions)), counts,
                             booster=booster,
                             tuned_validation_pr_auc=tuned_score)
-    result.gate_failures = check_gates(metrics, spec.gates)
+    result.selection_metrics = selection_metrics
+    result.gate_failures = check_gates(selection_metrics, spec.gates)
     result.uncertainty = uncertainty
     return result
+
+
+# the order each scorer's list is worked in: the model's raw score (calibration makes ties), the points themselves
+RANKING = {"model": "model_uncalibrated", "rules": "rules_points"}
+
+
+def score_block(predictions: pd.DataFrame, scorers: list[str], capacity: int) -> dict[str, dict[str, float]]:
+    """Every scorer's metrics on one block's rows, and the model's share of the oracle's when there is one."""
+    metrics = {name: evaluate(predictions["label"], predictions[name], predictions["cutoff"], capacity,
+                              ranking=predictions[RANKING.get(name, name)], weight=weights(predictions))
+               for name in scorers}
+    if "oracle" in metrics:
+        metrics["model_vs_oracle"] = {
+            k: metrics["model"][k] / metrics["oracle"][k]
+            for k in ORACLE_RATIOS if metrics["oracle"][k]
+        }
+    return metrics
+
+
+ORACLE_RATIOS = ("roc_auc", "pr_auc", "lift_top10", "precision_at_capacity")
+
+
+def share_of_capacity(part: pd.DataFrame, whole: pd.DataFrame, capacity: int) -> int:
+    """The weekly capacity scaled to a part of the rows: sales call ``capacity`` leads of the whole population,
+    so on half of its accounts the same list reaches about half as deep."""
+    size = (lambda f: f[WEIGHT].sum() if WEIGHT in f else len(f))
+    return max(1, round(capacity * size(part) / max(size(whole), 1)))
 
 
 def _require_positives(counts: dict[str, int], spec: TrainSpec) -> None:
@@ -157,6 +186,9 @@ def _require_positives(counts: dict[str, int], spec: TrainSpec) -> None:
         problems.append(f"{counts['train_positives']} positives in the train block (need {spec.min_positives_train})")
     if counts["test_positives"] < spec.min_positives_test:
         problems.append(f"{counts['test_positives']} positives in the test block (need {spec.min_positives_test})")
+    for half in ("selection", "report"):
+        if counts[f"{half}_positives"] < 1:
+            problems.append(f"no positives in the test block's {half} half of the accounts")
     if counts["validation_positives"] < 2:
         problems.append(f"{counts['validation_positives']} positives in the validation block (need 2)")
     if problems:

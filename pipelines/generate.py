@@ -35,6 +35,33 @@ class GenerationSummary:
     score_date: datetime
 
 
+def generate_world(name: str, out: str | Path, leads: int, seed: int, weeks: int, spine: SpineSpec,
+                   start=None, overrides: dict | None = None, progress: bool = True) -> dict[str, int]:
+    """Write world ``name`` (features/worlds) into ``out``; rows per table. ``overrides`` are the demo's knobs."""
+    from features.worlds import DEMO, world
+
+    if name == DEMO:
+        knobs = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
+        params = SimulationParams(leads=leads, seed=seed, weeks=weeks, **({"start": start} if start else {}), **knobs)
+        return generate(out, params, spine, progress=progress).rows
+    if overrides:
+        raise ValueError(f"generate.world knobs are the demo world's; world {name!r} takes none")
+    module = world(name)
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        rows = module.generate(staging, leads=leads, seed=seed, weeks=weeks, horizon_days=spine.horizon_days,
+                               **({"start": start} if start else {}))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return rows
+
+
 def generate(out: str | Path, params: SimulationParams, spine: SpineSpec, chunk_leads: int = 100_000,
              progress: bool = True) -> GenerationSummary:
     """Simulate ``params`` into ``out``; written to a temporary folder and moved into place at the end."""

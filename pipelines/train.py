@@ -25,7 +25,8 @@ from models.metrics import evaluate, gains_curve
 from models.profile import reference_profile
 from models.registry import MODEL_NAME, LeadPropensityPyfunc, alias_version, load, log_model, register, set_alias
 from models.tiers import assign_tiers, rank_within, tier_table
-from models.training import feature_columns, naive_utc, train, weight_column, weights
+from models.splits import selection_half
+from models.training import feature_columns, naive_utc, share_of_capacity, train, weight_column, weights
 from pipelines.config import MlflowSpec, Params
 from pipelines.sampling import sample_negatives
 from pipelines.stages import atomic_path
@@ -156,6 +157,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                    event_types=plan.event_types)
     features = feature_columns(frame)
     test = frame[frame["cutoff"].isin(result.split.test)]
+    calibration = anchor_to_latest(result, frame)
     contributions = result.model.contributions(test[features])
     # The drift reference is the most recent block the model was checked on (the out-of-time test):
     # it is the population closest to the weeks the model will score.
@@ -164,6 +166,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     store = configure_mlflow(config.mlflow, experiment)
     summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
+               "selection_metrics": result.selection_metrics, "anchored_calibration": calibration,
                "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_,
                "warnings": [str(f) for f in checked.warnings], "features": len(feats),
                "features_left_out": [f"{name}: {reason}" for name, reason in plan.left_out],
@@ -179,6 +182,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
         mlflow.log_metrics({**result.counts, "best_iteration": result.model.best_iteration_,
                             **{f"{scorer}_{name}": value for scorer, values in result.metrics.items()
                                for name, value in values.items() if pd.notna(value)}})
+        mlflow.log_metrics({f"selection_{scorer}_{name}": value for scorer, values in result.selection_metrics.items()
+                            for name, value in values.items() if pd.notna(value)})
         mlflow.log_metrics({f"{comparison}_{metric}_{end}": value
                             for comparison, intervals in result.uncertainty.items()
                             for metric, bounds in intervals.items()
@@ -205,7 +210,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                     "event_types": list(plan.event_types),
                     "extra_lead_attributes": [e.name for e in plan.extras], "plan": plan.to_record(),
                     "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test],
-                    "calibration": calibration_record(frame, result)}
+                    "calibration": calibration}
         wrapper = LeadPropensityPyfunc(result.model, [asdict(f) for f in feats], settings, profile, result.metrics)
         model_uri = log_model(wrapper, test[features].head(20))
         summary["run_id"] = run.info.run_id
@@ -218,11 +223,21 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     return summary
 
 
-def calibration_record(frame: pd.DataFrame, result) -> dict:
-    """The base rate the probabilities were calibrated to: expected wins on a list assume it."""
-    block = frame[frame["cutoff"].isin(result.split.validation)]
-    return {"method": result.model.calibration_method_, "base_rate": float(np.average(block["label"], weights=weights(block))),
-            "cutoffs": [f"{min(result.split.validation):%Y-%m-%d}", f"{max(result.split.validation):%Y-%m-%d}"]}
+def anchor_to_latest(result, frame: pd.DataFrame) -> dict:
+    """Anchor the shipped model's probabilities to the base rate of the latest mature weeks (the test block).
+
+    The metrics were measured before this, on the model anchored to the validation block
+    (the latest mature weeks as seen from the test's cutoffs): they measure the procedure
+    honestly. The shipped model then takes the same step with the newest labels there are.
+    Returns the record the model keeps: expected wins on a list assume this base rate.
+    """
+    block = frame[frame["cutoff"].isin(result.split.test)]
+    validation = frame[frame["cutoff"].isin(result.split.validation)]
+    shift = result.model.anchor(block[feature_columns(block)], block["label"], weights(block))
+    return {"method": result.model.calibration_method_, "base_rate": result.model.anchor_base_rate_,
+            "cutoffs": [f"{min(result.split.test):%Y-%m-%d}", f"{max(result.split.test):%Y-%m-%d}"],
+            "log_odds_shift": shift,
+            "validation_base_rate": float(np.average(validation["label"], weights=weights(validation)))}
 
 
 def _with_tiers(predictions: pd.DataFrame, config: Params) -> pd.DataFrame:
@@ -244,7 +259,10 @@ def _write_figures(result, contributions, folder: Path, weight) -> None:
 
 def _write_dvc_outputs(result, out_dir: Path, summary: dict) -> None:
     """Metrics and plots where DVC looks for them (``dvc metrics show``, ``dvc plots show``)."""
-    metrics = {"test": {s: {k: round(v, 6) for k, v in m.items() if pd.notna(v)} for s, m in result.metrics.items()},
+    def rounded(metrics):
+        return {s: {k: round(v, 6) for k, v in m.items() if pd.notna(v)} for s, m in metrics.items()}
+
+    metrics = {"test": rounded(result.metrics), "selection": rounded(result.selection_metrics),
                "counts": result.counts, "gates_passed": not result.gate_failures,
                "registered_version": summary.get("registered_version")}
     with atomic_path(out_dir / "metrics.json") as tmp:
@@ -270,10 +288,14 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 def evaluate_on_recent(model, frame: pd.DataFrame, cutoffs: int, capacity: int) -> dict:
+    """Metrics on the selection half of the accounts at the most recent cutoffs: promotion chooses there, so
+    the report half of the same cutoffs stays an estimate that chose nothing (``models/splits.py``)."""
     recent = sorted(frame["cutoff"].unique())[-cutoffs:]
     block = frame[frame["cutoff"].isin(recent)]
-    metrics = evaluate(block["label"], model.predict(block), block["cutoff"], capacity, ranking=model.rank_score(block),
-                       weight=weights(block))
+    selection = block[selection_half(block)]
+    metrics = evaluate(selection["label"], model.predict(selection), selection["cutoff"],
+                       share_of_capacity(selection, block, capacity), ranking=model.rank_score(selection),
+                       weight=weights(selection))
     return metrics | {"cutoffs": [str(t)[:10] for t in recent]}
 
 
@@ -312,7 +334,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
     metric = config.promote.metric
     new, old = scores["challenger"][metric], scores["champion"][metric]
     needed = old * (1 + config.promote.min_improvement)
-    verdict = f"{metric} on {', '.join(scores['challenger']['cutoffs'])}: challenger v{challenger} {new:.4f}, " \
+    verdict = f"{metric} on {', '.join(scores['challenger']['cutoffs'])} (the selection half of the accounts): challenger v{challenger} {new:.4f}, " \
               f"champion v{champion} {old:.4f}"
     if new > needed:
         set_alias("champion", challenger)
@@ -335,4 +357,7 @@ def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame
     table = tier_table(block, weight=weight)
     table.attrs["cutoffs"] = [str(t)[:10] for t in recent]
     table.attrs["model_version"] = model.version
+    anchored = (model.wrapper.settings.get("calibration") or {}).get("cutoffs")
+    if anchored and anchored[0] <= table.attrs["cutoffs"][-1] and table.attrs["cutoffs"][0] <= anchored[1]:
+        table.attrs["anchored_here"] = anchored  # expected wins match actual here by construction
     return table

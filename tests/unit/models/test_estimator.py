@@ -193,3 +193,36 @@ def test_contributions_sum_to_the_raw_log_odds(model, data):
     assert list(contributions.columns) == [*X.columns, "_bias"]
     log_odds = np.log(model.uncalibrated_proba(X) / (1 - model.uncalibrated_proba(X)))
     np.testing.assert_allclose(contributions.sum(axis=1).to_numpy(), log_odds, rtol=1e-6, atol=1e-6)
+
+
+# -- anchoring to the latest base rate ----------------------------------------------------------------------------
+
+def test_anchoring_moves_the_mean_probability_to_a_shifted_base_rate_and_keeps_the_ranking(data):
+    """A later block with half the base rate (a prior shift): anchored there, the model predicts that rate on
+    fresh rows of the same weeks, where the unanchored model overstates wins."""
+    model = fit(data)
+    later, fresh = make(40000, -6.8, 40), make(40000, -6.8, 41)
+    before = model.predict_proba(fresh[0])[:, 1]
+    shift = model.anchor(*later)
+    after = model.predict_proba(fresh[0])[:, 1]
+    assert shift < 0 and model.anchor_base_rate_ == pytest.approx(later[1].mean())
+    assert abs(after.mean() / fresh[1].mean() - 1) < abs(before.mean() / fresh[1].mean() - 1)
+    assert abs(after.mean() / fresh[1].mean() - 1) < 0.2
+    assert np.average(model.predict_proba(later[0])[:, 1]) == pytest.approx(later[1].mean(), rel=1e-6)
+    np.testing.assert_array_equal(np.argsort(before, kind="stable"), np.argsort(after, kind="stable"))
+    assert roc_auc_score(fresh[1], after) == pytest.approx(roc_auc_score(fresh[1], before))
+
+
+def test_anchoring_needs_both_labels(data):
+    model = fit(data)
+    X, y = make(500, -6.0, 42)
+    with pytest.raises(ValueError, match="both labels"):
+        model.anchor(X, np.zeros_like(y))
+
+
+def test_refitting_forgets_an_earlier_anchor(data):
+    model = fit(data)
+    model.anchor(*make(3000, -7.5, 43))
+    (Xt, yt), (Xv, yv), (X, _) = data
+    refitted = model.fit(Xt, yt, Xv, yv)
+    np.testing.assert_allclose(refitted.predict_proba(X), fit(data).predict_proba(X))

@@ -175,8 +175,15 @@ def test_not_enough_data_is_a_value_error_with_advice():
 def test_the_minimums_are_configurable():
     lenient = spec().model_copy(update={"min_positives_train": 5})
     result = train(frame(5, 20, 20), [], HORIZON, lenient)
-    assert result.counts == {"train_rows": 160, "train_positives": 5, "validation_rows": 80,
-                             "validation_positives": 20, "test_rows": 80, "test_positives": 20}
+    counts = result.counts
+    assert {k: counts[k] for k in ("train_rows", "train_positives", "validation_rows", "validation_positives",
+                                   "test_rows", "test_positives")} == {
+        "train_rows": 160, "train_positives": 5, "validation_rows": 80, "validation_positives": 20,
+        "test_rows": 80, "test_positives": 20}
+    # the test block's halves partition it
+    assert counts["selection_rows"] + counts["report_rows"] == 80
+    assert counts["selection_positives"] + counts["report_positives"] == 20
+    assert min(counts["selection_rows"], counts["report_rows"]) > 0
 
 
 def test_the_split_is_checked_before_positives():
@@ -194,3 +201,30 @@ def test_positive_counts_follow_the_split():
     split = time_split(CUTOFFS, HORIZON, SPLIT)
     assert (len(split.train), len(split.validation), len(split.test)) == (4, 2, 2)
     assert np.all(np.diff(CUTOFFS) == timedelta(weeks=1))
+
+
+def test_the_gates_read_the_selection_half_and_the_reported_metrics_come_from_the_other_half():
+    from models.gates import check_gates
+    from models.splits import selection_half
+
+    data = frame(50, 20, 20)
+    result = train(data, [], HORIZON, spec())
+    assert result.gate_failures == check_gates(result.selection_metrics, spec().gates)
+    test = data[data["cutoff"].isin(result.split.test)]
+    selected = set(test.loc[selection_half(test), "account_id"])
+    reported = set(test.loc[test["lead_id"].isin(result.test_predictions["lead_id"]), "account_id"])
+    assert selected and reported and not selected & reported
+    assert len(result.test_predictions) == result.counts["report_rows"]
+    assert result.metrics["model"]["base_rate"] == pytest.approx(
+        result.counts["report_positives"] / result.counts["report_rows"])
+
+
+def test_a_test_half_without_positives_is_not_enough_data():
+    from models.splits import selection_half
+
+    data = frame(50, 20, 0)
+    test_rows = data.index[data["cutoff"].isin(sorted(CUTOFFS)[-2:]).to_numpy()
+                           & selection_half(data)][:20]
+    data.loc[test_rows, "label"] = 1  # all twenty in the selection half
+    with pytest.raises(NotEnoughData, match="no positives in the test block's report half"):
+        train(data, [], HORIZON, spec())

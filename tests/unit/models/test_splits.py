@@ -147,3 +147,31 @@ def test_a_grid_too_short_to_split_names_every_setting_that_would_fix_it():
                     "train.split.min_train_cutoffs", "spine.horizon_days", "spine.warmup_days", "spine.first_cutoff",
                     "leadscore profile"):
         assert setting in str(raised.value), setting
+
+
+# -- the test block's selection and report halves -----------------------------------------------------------------
+
+def test_the_halves_split_accounts_not_leads_and_do_not_move():
+    from models.splits import selection_half
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"lead_id": [f"L{i}" for i in range(4000)],
+                          "account_id": [f"A{a}" for a in rng.integers(0, 600, 4000)]})
+    half = selection_half(frame)
+    assert 0.4 < half.mean() < 0.6
+    by_account = pd.Series(half).groupby(frame["account_id"]).nunique()
+    assert (by_account == 1).all()  # no account straddles the halves
+    shuffled = frame.sample(frac=1, random_state=1)
+    assert (selection_half(shuffled) == half[shuffled.index]).all()  # a fixed hash: row order does not matter
+    assert (selection_half(frame.head(1000)) == half[:1000]).all()  # nor which other rows are present
+
+
+def test_leads_without_an_account_and_unhalvable_accounts_are_halved_by_lead():
+    from models.splits import selection_half
+
+    frame = pd.DataFrame({"lead_id": [f"L{i}" for i in range(2000)], "account_id": [None] * 1000 + ["A"] * 1000})
+    half = selection_half(frame)  # one giant account would put half the rows on one side whatever its hash
+    assert 0.4 < half.mean() < 0.6
+    assert pd.Series(half[1000:]).nunique() == 2
+    no_accounts = frame.drop(columns="account_id")
+    assert 0.4 < selection_half(no_accounts).mean() < 0.6
