@@ -93,10 +93,12 @@ def generate(
     given = {"generate.leads": leads, "generate.seed": seed, "generate.weeks": weeks}
     config = load_params(params, overrides={k: v for k, v in given.items() if v is not None})
     g = config.generate
-    rows = generate_world(world, out, g.leads, g.seed, g.weeks, config.spine, start=g.start,
-                          overrides=g.world, progress=sys.stderr.isatty())
-    typer.echo(f"wrote {out} ({world} world): " + ", ".join(f"{n:,} {name}" for name, n in rows.items())
+    summary = generate_world(world, out, g.leads, g.seed, g.weeks, config.spine, start=g.start,
+                             overrides=g.world, progress=sys.stderr.isatty())
+    typer.echo(f"wrote {out} ({world} world): " + ", ".join(f"{n:,} {name}" for name, n in summary.rows.items())
                + " (+ truth.parquet)")
+    typer.echo(f"history {summary.data_start:%Y-%m-%d} .. {summary.data_end:%Y-%m-%d %H:%M}; "
+               f"{len(summary.cutoffs)} training cutoffs; score date {summary.score_date:%Y-%m-%d}")
     if world != "demo":
         from features.worlds import settings
 

@@ -36,14 +36,14 @@ class GenerationSummary:
 
 
 def generate_world(name: str, out: str | Path, leads: int, seed: int, weeks: int, spine: SpineSpec,
-                   start=None, overrides: dict | None = None, progress: bool = True) -> dict[str, int]:
-    """Write world ``name`` (features/worlds) into ``out``; rows per table. ``overrides`` are the demo's knobs."""
+                   start=None, overrides: dict | None = None, progress: bool = True) -> GenerationSummary:
+    """Write world ``name`` (features/worlds) into ``out``. ``overrides`` are the demo world's knobs."""
     from features.worlds import DEMO, world
 
     if name == DEMO:
         knobs = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
         params = SimulationParams(leads=leads, seed=seed, weeks=weeks, **({"start": start} if start else {}), **knobs)
-        return generate(out, params, spine, progress=progress).rows
+        return generate(out, params, spine, progress=progress)
     if overrides:
         raise ValueError(f"generate.world knobs are the demo world's; world {name!r} takes none")
     module = world(name)
@@ -57,9 +57,23 @@ def generate_world(name: str, out: str | Path, leads: int, seed: int, weeks: int
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    first_event, last_seen = None, None
+    for name, columns in EXTENT_COLUMNS.items():
+        path = staging / f"{name}.parquet"
+        if path.exists():
+            table = pq.read_table(path, columns=list(columns))
+            first_event = _min(first_event, table["occurred_at"]) if name == "events" else first_event
+            for column in columns:
+                last_seen = _max(last_seen, table[column])
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-    return rows
+    return GenerationSummary(out, rows, first_event, last_seen, cutoff_grid(first_event, last_seen, spine),
+                             monday_on_or_before(last_seen))
+
+
+# the columns that say how far an export reaches (the pipeline's data end is the latest of them)
+EXTENT_COLUMNS = {"leads": ("created_at",), "events": ("occurred_at",), "identities": ("identified_at",),
+                  "deals": ("created_at", "closed_at")}
 
 
 def generate(out: str | Path, params: SimulationParams, spine: SpineSpec, chunk_leads: int = 100_000,
@@ -94,9 +108,9 @@ def _generate(out, staging, params, spine, chunk_leads, progress, bar, writers, 
                 writers[name].write_table(table.cast(writers[name].schema), row_group_size=1_000_000)
                 rows[name] += table.num_rows
             first_event = _min(first_event, chunk.events["occurred_at"])
-            for name, column in (("leads", "created_at"), ("events", "occurred_at"), ("identities", "identified_at"),
-                                 ("deals", "created_at"), ("deals", "closed_at")):
-                last_seen = _max(last_seen, getattr(chunk, name)[column])
+            for name, columns in EXTENT_COLUMNS.items():
+                for column in columns:
+                    last_seen = _max(last_seen, getattr(chunk, name)[column])
             hidden_chunks.append(chunk)
             chunk.events = chunk.leads = chunk.identities = None  # keep only what truth needs
             bar.update(len(chunk.hidden["leads"].lead_number))
