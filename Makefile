@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast bench bench-quick bench-setup notebooks strip-notebooks clean
+.PHONY: setup demo test test-fast bench bench-quick bench-setup evaluate notebooks strip-notebooks clean
 
 setup: $(STAMP)
 
@@ -60,6 +60,11 @@ bench: bench-setup
 # 10k leads, one run per step, without the 12-cutoff featuretools peer (about 5 minutes at 10k alone)
 bench-quick: bench-setup
 	$(BIN)/python -m benchmarks.run --sizes 10000 --repeats 1 --skip featuretools-12 $(BENCH_ARGS)
+
+# model quality on every simulated world, three seeds each (about 15 minutes on 2 cores): evaluation/summary.md, the
+# table in models/README.md and BENCHMARKS.md
+evaluate: setup
+	$(BIN)/leadscore evaluate --seeds 1,2,3 --leads 20000 --out evaluation
 
 clean:
 	rm -rf data out mlruns mlflow.db .pytest_cache .hypothesis

@@ -471,11 +471,9 @@ def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_de
                    count(*) FILTER (WHERE status = 'won' AND closed_at < {t}) AS account_won_deals,
                    count(*) FILTER (WHERE closed_at IS NULL OR closed_at >= {t}) AS account_open_deals
             FROM deals WHERE created_at < {t} GROUP BY account_id) d USING (account_id)"""
-    new_leads = [f"count(*) FILTER (WHERE created_at >= {t} - INTERVAL {int(w)} DAY) AS account_new_leads_{w}d"
-                 for w in spec.account_windows_days]
     con.create_table("_account_k", f"""
-        SELECT known.*, {', '.join(names)}, {deal_counts}
-        FROM (SELECT account_id, count(*) AS account_known_leads, {', '.join(new_leads)} FROM leads
+        SELECT known.account_id, known.account_known_leads, {', '.join(names)}, {deal_counts}
+        FROM (SELECT account_id, count(*) AS account_known_leads FROM leads
               WHERE account_id IS NOT NULL AND created_at < {t} GROUP BY account_id) known
         LEFT JOIN (SELECT l.account_id, {', '.join(sums)} FROM _lead_k a JOIN leads l USING (lead_id)
                    WHERE l.account_id IS NOT NULL GROUP BY l.account_id) active USING (account_id)

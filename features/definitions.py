@@ -319,11 +319,6 @@ def manifest(spec: FeatureSpec, event_types=DEFAULT_EVENT_TYPES,
             Feature(f"account_high_intent_{w}d", "engagement", "numeric", f"high-intent events of the whole account, last {w} days",
                     f"the account showed {{value:.0f}} high-intent signals {f'in the last {_window(w)}'}",
                     requires=(ACCOUNT, "signal:high_intent")),
-            # a buying committee forming: people of the account becoming known (form fills, invited teammates)
-            Feature(f"account_new_leads_{w}d", "engagement", "numeric",
-                    f"people of the account who became known in the last {w} days (the lead included)",
-                    f"{{value:.0f}} people of the account became known {f'in the last {_window(w)}'}",
-                    requires=(ACCOUNT,)),
         ]
     account_deals = (ACCOUNT, "column:deals.account_id")
     feats += [

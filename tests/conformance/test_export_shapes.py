@@ -106,9 +106,13 @@ def outcome(tmp_path_factory):
             # web_anonymous 2.22 on seed 0): the calibration gates refuse those models, rightly. Calibration
             # under a shifting base rate is the model issue's; this suite checks that each shape runs end to end.
             # A shifted base rate also costs Brier skill (funnel_only: -0.15 on its selection half), and the gates
-            # read half the test's accounts (15-25 positives here: one lead is 3 points of precision at capacity)
+            # read half the test's accounts: 15-30 positives here, where one lead is 3 points of precision at
+            # capacity and model and logistic regression trade places by chance (email_nurture: PR AUC 0.106 vs
+            # 0.127 on the selection half, 0.205 vs 0.103 on the other; the 90 % interval says so). The test below
+            # asks that the model beats the points score; how the model compares is `leadscore evaluate`'s to say
             params["train"]["gates"] |= {"expected_over_actual_wins": [0.3, 3.0], "max_ece_over_base_rate": 2.0,
-                                         "min_brier_skill": -1.0, "min_precision_gain_over_baselines": -0.25}
+                                         "min_brier_skill": -1.0, "min_precision_gain_over_baselines": -0.5,
+                                         "min_pr_auc_gain_over_logistic": -0.5}
             (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
             export = str(folder / "export")
             steps = {

@@ -358,3 +358,11 @@ def test_backtest_covers_the_recent_cutoffs(backtest_table, frame, world, champi
 def test_backtest_tier_a_wins_more_often_than_tier_d(backtest_table):
     rates = backtest_table.set_index("tier")["win_rate"]
     assert rates["A"] > rates["D"]
+
+
+def test_backtest_on_the_weeks_the_model_was_anchored_to_says_so(backtest_table):
+    # the champion's calibration was anchored to these very cutoffs: expected = actual wins by construction, and
+    # the table carries that fact for the command to print
+    assert backtest_table.attrs["anchored_here"] == [backtest_table.attrs["cutoffs"][0],
+                                                    backtest_table.attrs["cutoffs"][-1]]
+    assert backtest_table["expected_wins"].sum() == pytest.approx(backtest_table["wins"].sum(), rel=1e-6)

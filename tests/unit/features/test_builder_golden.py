@@ -240,10 +240,6 @@ def vector(**given) -> dict:
     unknown = set(given) - set(out)
     assert not unknown, f"not numeric features of the manifest: {sorted(unknown)}"
     out.update(given)
-    # the accounts' leads were created at CREATED, 61 days before T: inside the 90-day window, outside 30 days
-    out.setdefault("account_new_leads_90d", 0.0)
-    if "account_new_leads_90d" not in given:
-        out["account_new_leads_90d"] = out["account_known_leads"]
     return out
 
 
@@ -463,9 +459,9 @@ def test_the_longest_window_and_recency_end_at_365_days(export):
         time_on_page_s_365d=60, mean_time_on_page_s_365d=60,
         days_since_last_events=365, days_since_last_page_view=365, days_since_last_blog=365,
         # the click 366 days ago is in no window and too old for recency
-        account_known_leads=1, account_new_leads_90d=0,  # created 2024-01-01
+        account_known_leads=1,
     ))
-    assert_row(rows, "old_events", T2, vector(account_known_leads=1, account_new_leads_90d=0))  # 372 days: nothing left
+    assert_row(rows, "old_events", T2, vector(account_known_leads=1))  # 372 days: nothing left
 
 
 def test_email_opens_are_not_engagement(export):

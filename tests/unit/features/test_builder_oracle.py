@@ -342,7 +342,6 @@ class Oracle:
             # What the builder does (documented, not derived): no account -> 0 for every account feature.
             for w in FEATURES.account_windows_days:
                 f[f"account_engaged_leads_{w}d"] = f[f"account_events_{w}d"] = f[f"account_high_intent_{w}d"] = 0.0
-                f[f"account_new_leads_{w}d"] = 0.0
             f.update(account_known_leads=0.0, account_lost_deals=0.0, account_won_deals=0.0, account_open_deals=0.0)
             return f
         members = self.account_leads[account_id]
@@ -357,8 +356,6 @@ class Oracle:
             f[f"account_engaged_leads_{w}d"] = float(engaged_leads)
             f[f"account_events_{w}d"] = float(events)
             f[f"account_high_intent_{w}d"] = float(intent)
-            f[f"account_new_leads_{w}d"] = float(sum(1 for m in members
-                                                     if t - timedelta(days=w) <= self.leads[m]["created_at"] < t))
         f["account_known_leads"] = float(sum(1 for m in members if self.leads[m]["created_at"] < t))
         deals = [d for d in self.deals if d["account_id"] == account_id]
         f["account_lost_deals"] = float(sum(1 for d in deals if d["status"] == "lost" and d["closed_at"] < t))
