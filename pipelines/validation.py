@@ -27,6 +27,7 @@ typed table to validate yet; ``leadscore validate`` reports them the same way.
 from __future__ import annotations
 
 import copy
+import html
 import json
 import os
 import re
@@ -567,6 +568,35 @@ def write_results(outcome: Outcome, out_dir: Path, extra: dict | None = None) ->
     return paths
 
 
+def escaped_for_html(result):
+    """A copy of a suite's result whose every string from the data or the settings is HTML-escaped.
+
+    Great Expectations' Data Docs renderer writes unexpected values, observed values and
+    the expectations' arguments into the page as they are: a value like
+    ``<script>…</script>`` in an export would run in the browser of whoever opens the
+    docs. The copy goes to the renderer only; the findings and validation.json keep the
+    values as they were (JSON escapes them itself).
+    """
+    result = copy.deepcopy(result)
+    for item in result.results:
+        item.result = _escape_strings(item.result)
+        config = item.expectation_config
+        if config is not None:
+            config.kwargs = _escape_strings(dict(config.kwargs))
+            config.meta = _escape_strings(dict(config.meta or {}))
+    return result
+
+
+def _escape_strings(value):
+    if isinstance(value, str):
+        return html.escape(value, quote=True)
+    if isinstance(value, dict):
+        return {key: _escape_strings(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_escape_strings(item) for item in value)
+    return value
+
+
 def _write_data_docs(outcome: Outcome, target: Path) -> Path:
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
@@ -583,7 +613,7 @@ def _write_data_docs(outcome: Outcome, target: Path) -> Path:
         run_id = RunIdentifier(run_name=f"leadscore validate ({outcome.boundary})")
         for name, result in outcome.results.items():
             key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, name)
-            context.validation_results_store.set(key, result)
+            context.validation_results_store.set(key, escaped_for_html(result))
         context.build_data_docs(site_names=["leadscore"])
         if target.exists():
             shutil.rmtree(target)

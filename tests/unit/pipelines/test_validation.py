@@ -363,3 +363,33 @@ def test_bad_validation_settings_name_the_key(tmp_path, key, value, says):
     with pytest.raises(ConfigError) as caught:
         config(tmp_path, **{key: value})
     assert key in str(caught.value) and says in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the Data Docs are HTML: no value of the export reaches them unescaped
+
+HOSTILE = ("<script>alert('xss-et')</script>", "<img src=x onerror=alert('xss-id')>", '"><svg onload=alert(1)>')
+
+
+def test_hostile_values_reach_the_data_docs_escaped_and_the_json_as_they_were(tmp_path):
+    tiny = tiny_tables()
+    tiny["events"]["event_type"][0] = HOSTILE[0]
+    tiny["events"]["lead_id"][1] = HOSTILE[1]
+    tiny["leads"]["lead_id"][0] = HOSTILE[2]
+    tiny["events"]["duration_s"][2] = -1.0
+    outcome = outcome_of(tmp_path, tiny)
+    paths = write_results(outcome, tmp_path / "report")
+    pages = [p.read_text(encoding="utf-8") for p in paths["docs"].parent.rglob("*.html")]
+    assert pages
+    for page in pages:
+        for value in HOSTILE:
+            assert value not in page
+        for fragment in ("<script>alert", "<img src=x", "<svg onload"):  # as markup; as text they are harmless
+            assert fragment not in page
+    events_page = next(page for page in pages if "event_type" in page and "Failed" in page)
+    assert "&lt;script&gt;alert" in events_page  # shown, as text
+    recorded = json.loads(paths["json"].read_text())["errors"]
+    assert any(HOSTILE[0] in sample for error in recorded for sample in error["samples"])  # JSON: as it was
+    # the results kept in memory (the run's findings, validation.json) are not altered by the escaping
+    samples = [s for f in outcome.errors for s in f.samples]
+    assert any(HOSTILE[0] in s for s in samples)
