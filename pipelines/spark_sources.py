@@ -220,7 +220,7 @@ def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...])
         selects.append(f"`{extra}`")
     view = f"raw_{table.name}"
     raw.createOrReplaceTempView(view)
-    counts = [f"count(*) AS `rows`"] + [f"count_if({value} IS NOT NULL AND ({cast}) IS NULL) AS `bad_{column.name}`"
+    counts = ["count(*) AS `rows`"] + [f"count_if({value} IS NOT NULL AND ({cast}) IS NULL) AS `bad_{column.name}`"
                                          for column, value, cast in checks]
     found = spark.sql(f"SELECT {', '.join(counts)} FROM {view}").collect()[0].asDict()
     if found["rows"] == 0 and table.required:

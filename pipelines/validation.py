@@ -349,7 +349,7 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
             if name == "leads" and col in ID_LENGTHS:
                 checks.append(expectation(
                     "ExpectColumnValueLengthsToBeBetween", **on, rule=f"at most {ID_LENGTHS[col]} characters",
-                    max_value=ID_LENGTHS[col], detail=f"ids are longer than the scores table stores",
+                    max_value=ID_LENGTHS[col], detail="ids are longer than the scores table stores",
                     fix=f"shorten {col} to {ID_LENGTHS[col]} characters (e.g. the CRM's own short id)"))
                 # GX's LIKE and regex kinds know no DuckDB dialect: the test is a column of the check view
                 starts = ", ".join(sql_string(p) for p in FORMULA_PREFIXES)
