@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -58,12 +59,13 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except (ConfigError, DataError, NotEnoughData, LookupError, ValueError) as error:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            typer.secho(_scrubbed(f"error: {error}", kwargs), fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
         except SQLAlchemyError as error:  # a server that is down or refuses us; the URL (and password) is not shown
             cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            typer.secho(f"error: database: {cause}\n  how to fix: check score.db_url, $LEADSCORE_DB_URL or --db, and "
-                        "that the server is up and accepts this user", fg=typer.colors.RED, err=True)
+            typer.secho(_scrubbed(f"error: database: {cause}", kwargs) + "\n  how to fix: check score.db_url, "
+                        "$LEADSCORE_DB_URL or --db, and that the server is up and accepts this user",
+                        fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
         except OSError as error:  # a full disk, a read-only or missing folder, a file we may not read
             where = f" ({error.filename})" if error.filename else ""
@@ -73,6 +75,25 @@ def user_errors(command):
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+URL_ENVIRONMENT = ("LEADSCORE_DB_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _scrubbed(message: str, kwargs: dict) -> str:
+    """An error message without any secret of the URLs this run was given: on the command line, in the
+    environment or in its settings file (a driver's message may quote a piece of a password)."""
+    from pipelines.train import scrub
+
+    urls = [a for a in sys.argv if "://" in a] + [os.environ.get(name) for name in URL_ENVIRONMENT]
+    urls += [str(v) for v in kwargs.values() if isinstance(v, str) and "://" in v]
+    params = kwargs.get("params")
+    try:
+        if params is not None and Path(params).is_file():
+            urls += re.findall(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", Path(params).read_text(encoding="utf-8"))
+    except OSError:
+        pass
+    return scrub(message, urls)
 
 
 @app.command()

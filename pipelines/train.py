@@ -88,6 +88,43 @@ def redact(url: str) -> str:
     return SECRET_PARAMETER.sub(r"\1***", f"{scheme}{separator}{rest}" if separator else rest)
 
 
+def scrub(text: str, urls) -> str:
+    """``text`` without any secret of ``urls``, nor any piece of one a driver may have split off.
+
+    A password with an unencoded '@' is cut by drivers at that '@' and echoed as part of a
+    host name ("could not translate host name \"ss#w0rd@127.0.0.1\""): so every piece of a
+    secret that starts or ends at a URL delimiter goes too, down to four characters.
+    """
+    pieces = sorted({piece for url in urls if url for secret in url_secrets(str(url)) for piece in _pieces(secret)},
+                    key=len, reverse=True)
+    for piece in pieces:
+        text = text.replace(piece, "***")
+    return text
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a URL's authority and the values of its secret-looking query parameters."""
+    scheme, separator, rest = url.partition("://")
+    secrets = []
+    if separator and "@" in rest:
+        at = rest.rfind("@", 0, _authority_end(rest))
+        if at >= 0 and ":" in rest[:at]:
+            secrets.append(rest[:at].split(":", 1)[1])
+    secrets += [match.group(0).split("=", 1)[1] for match in SECRET_PARAMETER.finditer(url)]
+    return [s for s in secrets if s]
+
+
+def _pieces(secret: str, shortest: int = 4) -> set[str]:
+    cuts = [0] + [i for i, c in enumerate(secret) if c in "@:/#?%&"] + [len(secret)]
+    pieces = {secret}
+    for i in cuts:
+        for j in cuts:
+            piece = secret[i:j].strip("@:/#?%&")
+            if len(piece) >= shortest:
+                pieces.add(piece)
+    return pieces
+
+
 def _authority_end(rest: str) -> int:
     """Where the host part ends: the first '/' or '?' after the last '@' that precedes them (or the end)."""
     last_at = rest.rfind("@")

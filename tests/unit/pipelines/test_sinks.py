@@ -308,3 +308,41 @@ def test_score_names_the_database_it_wrote_to_even_when_the_environment_chose_it
     chosen = sinks.database_url(None, "sqlite:///out/leadscore.db")
     assert redact(chosen) == "postgresql://u:***@db.internal/leads"
     assert sinks.database_url("sqlite:///given.db", "sqlite:///out/leadscore.db") == "sqlite:///given.db"
+
+
+@pytest.mark.parametrize("url, shown_by_the_driver", [
+    ("postgresql+psycopg2://u:p@ss#w0rd-XYZ@127.0.0.1:5432/db", 'could not translate host name "ss#w0rd-XYZ@127.0.0.1"'),
+    ("postgresql://u:S3cr3t/x:y@h/db", "invalid port 'S3cr3t/x'"),
+    ("postgresql://u@h/db?password=Sup3r%Secret&sslmode=require", "password=Sup3r%Secret rejected"),
+    ("postgresql://u:Pa:ss:w0rd@h/db", "FATAL: password authentication failed (Pa:ss:w0rd)"),
+])
+def test_scrub_removes_every_piece_of_a_password_a_driver_echoes(url, shown_by_the_driver):
+    from pipelines.train import scrub, url_secrets
+
+    cleaned = scrub(f"error: database: {shown_by_the_driver}", [url, None])
+    for secret in url_secrets(url):
+        for piece in {secret, *secret.replace("#", "@").replace(":", "@").replace("/", "@").split("@")}:
+            if len(piece) >= 4:
+                assert piece not in cleaned, (piece, cleaned)
+    assert cleaned.startswith("error: database: ")
+
+
+def test_the_cli_scrubs_a_password_fragment_from_a_driver_error(monkeypatch, capsys):
+    import sqlalchemy.exc
+    import typer
+
+    from pipelines.cli import user_errors
+
+    url = "postgresql+psycopg2://u:p@ss#w0rd-XYZ@127.0.0.1:5432/db"
+    monkeypatch.setattr("sys.argv", ["leadscore", "score", "data", "--db", url])
+
+    @user_errors
+    def command(**kwargs):
+        raise sqlalchemy.exc.OperationalError("connect", {}, Exception(
+            'could not translate host name "ss#w0rd-XYZ@127.0.0.1" to address'))
+
+    with pytest.raises(typer.Exit) as exit_:
+        command(db=url)
+    assert exit_.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert "w0rd-XYZ" not in err and "could not translate host name" in err
