@@ -141,6 +141,9 @@ class ValidationSpec(_Section):
     extracted_at: datetime | None = Field(
         None, description="when the export was taken (naive = UTC); default: when its newest file was written")
     clock_skew_minutes: int = Field(15, ge=0, description="how far past the extraction time a timestamp may be")
+    earliest_date: datetime = Field(
+        datetime(2000, 1, 1), description="timestamps before this are placeholders (1970-01-01, 1900-01-01), not "
+        "history: an error naming them, since one would stretch the training grid back to it")
     unknown_lead_tolerance: float = Field(
         0.01, ge=0, le=1, description="share of a table's rows that may name a lead missing from leads "
         "(any such row is a warning; above this share, an error)")

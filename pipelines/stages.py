@@ -55,7 +55,8 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
                          extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
                          con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
     tables.validation = validate_export(tables, config.validation, config.data.event_types,
-                                        lifecycle_statuses=tuple(config.data.lifecycle_statuses))
+                                        lifecycle_statuses=tuple(config.data.lifecycle_statuses),
+                                        content_types=tuple(config.features.content_types))
     if check:
         tables.validation.raise_for_errors()
     return tables

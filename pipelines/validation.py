@@ -314,7 +314,8 @@ def extraction_time(tables: DataTables, extracted_at: datetime | None) -> dateti
 
 
 def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
-                  lifecycle_statuses: tuple[str, ...] | None = None) -> list[Asset]:
+                  lifecycle_statuses: tuple[str, ...] | None = None,
+                  content_types: tuple[str, ...] = ()) -> list[Asset]:
     """The raw suites, derived from the contract: one check view and one suite per table present."""
     latest = extraction_time(tables, spec.extracted_at) + timedelta(minutes=spec.clock_skew_minutes)
     con = tables.con
@@ -375,6 +376,30 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
                     detail=f"values are later than the export itself ({latest:%Y-%m-%d %H:%M} UTC)",
                     fix="check the time zone (naive values are read as UTC) and the year; or set "
                         "validation.extracted_at if the files were written long after the export"))
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeBetween", **on, rule="not a placeholder date",
+                    min_value=spec.earliest_date,
+                    detail=f"values are before validation.earliest_date ({spec.earliest_date:%Y-%m-%d}): "
+                           "placeholders such as 1970-01-01, not history",
+                    fix=f"blank {col} where it is unknown (or drop the rows if it is required), or lower "
+                        "validation.earliest_date if the history really is that old"))
+            if column.dtype == "string" and col.endswith("_id"):
+                derived.append(f"CASE WHEN trim(t.{col}) = '' THEN t.{col} END AS blank_{col}")
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeNull", **on, on=f"blank_{col}", rule="not blank",
+                    detail="ids are blank (only spaces): they would all be one and the same id",
+                    fix=f"leave {col} empty (null) where it is unknown, or fill in the real id"))
+            if (name, col) == ("events", "content_type") and content_types:
+                known = ", ".join(sql_string(c) for c in content_types)
+                lowered = ", ".join(sql_string(c.lower()) for c in content_types)
+                derived.append(f"CASE WHEN t.content_type NOT IN ({known}) AND lower(trim(t.content_type)) IN "
+                               f"({lowered}) THEN t.content_type END AS misspelt_content_type")
+                checks.append(expectation(
+                    "ExpectColumnValuesToBeNull", **on, on="misspelt_content_type", rule="content type as configured",
+                    detail="values differ from a configured content type only in case or spaces (features.content_types):"
+                           " they would count as another type, and their signal would be lost",
+                    fix="export the content types as features.content_types spells them, or spell them there as the "
+                        "export does"))
         for rule, condition, fix in table.row_rules:
             alias = "broken_" + re.sub(r"\W+", "_", rule).strip("_")  # the column Data Docs shows
             derived.append(f"CASE WHEN NOT ({condition}) THEN CAST(t AS VARCHAR) END AS {alias}")
@@ -384,9 +409,9 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
         if name != "leads" and "lead_id" in table.names and tables.has("leads"):
             derived.append("CASE WHEN t.lead_id IS NOT NULL AND known.known_lead_id IS NULL THEN t.lead_id END "
                            "AS unknown_lead_id")
-            # DISTINCT: duplicated lead ids (reported by leads' own suite) must not multiply these rows
-            join = ("LEFT JOIN (SELECT DISTINCT lead_id AS known_lead_id FROM leads WHERE lead_id IS NOT NULL) known "
-                    "ON t.lead_id = known.known_lead_id")
+            # grouped: duplicated lead ids (reported by leads' own suite) must not multiply these rows
+            join = ("LEFT JOIN (SELECT lead_id AS known_lead_id, min(created_at) AS known_created_at FROM leads "
+                    "WHERE lead_id IS NOT NULL GROUP BY lead_id) known ON t.lead_id = known.known_lead_id")
             tolerance = spec.unknown_lead_tolerance
             on = dict(common, column="lead_id", on="unknown_lead_id", rule="known lead")
             checks.append(expectation(
@@ -399,6 +424,23 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
                        f"({tolerance:.2%}) allows",
                 fix="export leads and this table at the same moment and from the same system; or raise the "
                     "tolerance if the rows are known orphans"))
+        if name == "identities":
+            derived.append("CASE WHEN shared.anonymous_id IS NOT NULL THEN t.anonymous_id END AS shared_anonymous_id")
+            join += (" LEFT JOIN (SELECT anonymous_id FROM identities GROUP BY anonymous_id "
+                     "HAVING count(DISTINCT lead_id) > 1) shared ON t.anonymous_id = shared.anonymous_id")
+            checks.append(expectation(
+                "ExpectColumnValuesToBeNull", **common, column="anonymous_id", on="shared_anonymous_id",
+                severity="warning", rule="one lead per visitor",
+                detail="anonymous ids are mapped to more than one lead (a shared computer, or a merge gone wrong)",
+                fix="their anonymous history counts for each of those leads from its identified_at; map each "
+                    "anonymous id to one lead if that is not what happened"))
+        if name == "deals" and tables.has("leads"):
+            derived.append("CASE WHEN t.created_at < known.known_created_at THEN t.deal_id END AS deal_before_lead")
+            checks.append(expectation(
+                "ExpectColumnValuesToBeNull", **common, column="created_at", on="deal_before_lead", severity="warning",
+                rule="deal after its lead", detail="deals were created before their lead became known",
+                fix="the lead's created_at is probably a later re-import or merge date: export when the person "
+                    "first became known, or their history before it is not seen"))
         relation = f"check_{name}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS SELECT t.*{''.join(', ' + d for d in derived)} "
                     f"FROM {source} t {join}")
@@ -407,9 +449,14 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
 
 
 def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
-                    sample_values: int | None = None, lifecycle_statuses: tuple[str, ...] | None = None) -> Outcome:
-    outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses), "export",
+                    sample_values: int | None = None, lifecycle_statuses: tuple[str, ...] | None = None,
+                    content_types: tuple[str, ...] = ()) -> Outcome:
+    outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses, content_types), "export",
                   sample_values or spec.sample_values)
+    for name, meaning in EMPTY_OPTIONAL.items():
+        if tables.has(name) and tables.count(name) == 0:
+            outcome.findings.append(Finding(
+                "warning", name, str(tables.files[name][0]), None, "rows", f"the {name} file has no rows", meaning))
     if tables.duplicate_events_dropped:
         label = str(tables.files["events"][0])
         outcome.findings.append(Finding(
@@ -417,6 +464,14 @@ def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | Non
             "event_id", "the copy that became known first is kept and the others are dropped",
             count=tables.duplicate_events_dropped))
     return outcome
+
+
+# an optional table that is present but empty is read as "nothing happened", which is rarely what an export meant
+EMPTY_OPTIONAL = {
+    "identities": "read as: no anonymous visitor was ever identified, so no anonymous history is stitched to a lead; "
+                  "if the export lost it, export it again (or remove the file to say the export has none)",
+    "lifecycle": "read as: no lead ever changed status; if the export lost it, export it again (or remove the file)",
+}
 
 
 def validate_directory(data_dir: Path, config) -> tuple[Outcome, DataTables | None]:

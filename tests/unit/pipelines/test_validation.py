@@ -393,3 +393,65 @@ def test_hostile_values_reach_the_data_docs_escaped_and_the_json_as_they_were(tm
     # the results kept in memory (the run's findings, validation.json) are not altered by the escaping
     samples = [s for f in outcome.errors for s in f.samples]
     assert any(HOSTILE[0] in s for s in samples)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# export drift that would change scores silently: each case is named, with its rows, on both sides of the rule
+
+def findings_of(tmp_path, tiny, **overrides) -> dict[tuple, object]:
+    return {(f.severity, f.table, f.column, f.rule): f for f in outcome_of(tmp_path, tiny, **overrides).findings}
+
+
+def test_placeholder_dates_are_errors_and_the_earliest_real_date_is_not(tmp_path):
+    tiny = tiny_tables()
+    tiny["leads"]["created_at"][2] = datetime(1970, 1, 1)
+    tiny["events"]["occurred_at"][0] = datetime(1999, 12, 31, 23, 59, 59)
+    tiny["events"]["occurred_at"][1] = datetime(2000, 1, 1)  # exactly the earliest date: fine
+    found = findings_of(tmp_path, tiny)
+    assert found[("error", "leads", "created_at", "not a placeholder date")].count == 1
+    events = found[("error", "events", "occurred_at", "not a placeholder date")]
+    assert events.count == 1 and "1999-12-31" in " ".join(events.samples)
+    assert "validation.earliest_date" in events.fix or "earliest_date" in events.detail
+    older = findings_of(tmp_path / "older", tiny, **{"validation.earliest_date": "1960-01-01"})
+    assert not [k for k in older if k[3] == "not a placeholder date"]
+
+
+def test_blank_ids_are_errors(tmp_path):
+    tiny = tiny_tables()
+    tiny["events"]["anonymous_id"][3] = "   "
+    tiny["leads"]["account_id"][2] = " "
+    found = findings_of(tmp_path, tiny)
+    assert found[("error", "events", "anonymous_id", "not blank")].count == 1
+    assert found[("error", "leads", "account_id", "not blank")].count == 1
+    assert not [k for k in findings_of(tmp_path / "clean", tiny_tables()) if k[3] == "not blank"]
+
+
+def test_a_content_type_spelt_otherwise_than_configured_is_an_error(tmp_path):
+    tiny = tiny_tables()
+    tiny["events"]["content_type"][0] = "Pricing"
+    tiny["events"]["content_type"][3] = " blog"
+    tiny["events"]["content_type"][1] = "webinar_replay"  # another type altogether: not this rule's business
+    found = findings_of(tmp_path, tiny)
+    finding = found[("error", "events", "content_type", "content type as configured")]
+    assert finding.count == 2 and "Pricing" in " ".join(finding.samples)
+    assert "features.content_types" in finding.detail
+
+
+def test_an_anonymous_id_of_two_leads_and_a_deal_before_its_lead_are_warnings(tmp_path):
+    tiny = tiny_tables()
+    tiny["identities"] = {"anonymous_id": ["anon-1", "anon-1", "anon-2"], "lead_id": ["L3", "L2", "L1"],
+                          "identified_at": [datetime(2025, 1, 8, 14, 0)] * 3}
+    tiny["deals"]["created_at"][0] = datetime(2024, 12, 31, 12, 0)  # L1 became known on 2025-01-01
+    found = findings_of(tmp_path, tiny)
+    assert found[("warning", "identities", "anonymous_id", "one lead per visitor")].count == 2
+    assert found[("warning", "deals", "created_at", "deal after its lead")].count == 1
+    assert not any(f[0] == "error" for f in found)
+
+
+def test_an_empty_optional_table_is_a_warning_saying_how_it_is_read(tmp_path):
+    tiny = tiny_tables()
+    tiny["identities"] = {"anonymous_id": [], "lead_id": [], "identified_at": []}
+    found = findings_of(tmp_path, tiny)
+    finding = found[("warning", "identities", None, "rows")]
+    assert "no anonymous visitor was ever identified" in finding.fix
+    assert ("warning", "identities", None, "rows") not in findings_of(tmp_path / "full", tiny_tables())
