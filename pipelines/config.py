@@ -197,12 +197,25 @@ def load_params(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | N
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return _validated(path, _overridden(raw, overrides))
+
+
+def with_overrides(config: Params, overrides: dict[str, Any], source: str = "overrides") -> Params:
+    """``config`` with dotted-key ``overrides`` applied and everything validated again."""
+    return _validated(Path(source), _overridden(config.model_dump(mode="json", by_alias=True), overrides))
+
+
+def _overridden(raw: dict, overrides: dict[str, Any] | None) -> dict:
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
+    return raw
+
+
+def _validated(path: Path, raw: dict) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as error:

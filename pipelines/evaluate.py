@@ -29,7 +29,7 @@ from features.worlds import settings as world_settings
 from models.gates import brier_skill
 from models.splits import TooFewCutoffs
 from models.training import NotEnoughData, train
-from pipelines.config import load_params
+from pipelines.config import Params, load_params, with_overrides
 from pipelines.generate import generate_world
 from pipelines.stages import atomic_path, training_set
 from pipelines.train import load_for_training, load_truth, training_plan
@@ -48,13 +48,14 @@ TARGETS = (
 )
 
 
-def run_one(world: str, seed: int, leads: int, weeks: int, params: Path, workdir: Path,
+def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir: Path,
             adjust: Callable | None = None) -> dict:
     """One world and seed, start to finish; a world too small to train is recorded, not raised.
 
-    ``adjust(config) -> config`` changes the settings of an experiment (models/README.md lists them).
+    ``base`` is the settings file, read once for the whole evaluation; the world's own settings
+    (its vocabulary) go on top. ``adjust(config) -> config`` changes the settings of an experiment.
     """
-    config = load_params(params, overrides=world_settings(world))
+    config = with_overrides(base, world_settings(world), source=f"world {world}")
     if adjust is not None:
         config = adjust(config)
     data = workdir / f"{world}-{seed}"
@@ -96,11 +97,11 @@ def run_one(world: str, seed: int, leads: int, weeks: int, params: Path, workdir
 def evaluate(worlds: list[str], seeds: list[int], leads: int, weeks: int, params: Path, out: Path,
              adjust: Callable | None = None, echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Every world x seed; writes ``results.csv``, ``summary.md``, ``summary.json`` and a plot into ``out``."""
-    records = []
+    records, base = [], load_params(params)
     with tempfile.TemporaryDirectory(prefix="leadscore-evaluate-") as tmp:
         for world in worlds:
             for seed in seeds:
-                record = run_one(world, seed, leads, weeks, params, Path(tmp), adjust)
+                record = run_one(world, seed, leads, weeks, base, Path(tmp), adjust)
                 records.append(record)
                 echo(_progress_line(record))
     results = pd.DataFrame(records)
