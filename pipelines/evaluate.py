@@ -196,7 +196,7 @@ def plot(results: pd.DataFrame):
         axis.set_xticks(range(len(worlds)), worlds)
         axis.set_title(f"{title} ÷ oracle")
     np.atleast_1d(axes)[0].legend(frameon=False, fontsize=8)
-    figure.suptitle("Every world, every seed: the model and the baselines as a share of the oracle")
+    figure.suptitle("Every world, every seed: the model and the baselines as a share of the oracle", y=1.04)
     return figure
 
 
