@@ -37,6 +37,7 @@ from tqdm import tqdm
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import ROLE_SIGNALS, FeatureSpec, Signal, StageSpec, signals
 from features.engine import Engine, as_engine
+from features.errors import UserError
 from features.plan import FeaturePlan, extra_sql, unchecked_plan
 from features.spine import latest_status
 from features.titles import title_sql
@@ -133,7 +134,7 @@ def build_features(
         cutoffs = [row[0] for row in con.rows(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1")]
     grid = Grid.of(cutoffs)
     if stage.window_days not in spec.account_windows_days:
-        raise ValueError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
+        raise UserError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
                          f"{spec.account_windows_days} (the stage rules read the account features of that window)")
     has_lifecycle = con.exists("lifecycle")
     if plan is None:

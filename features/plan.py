@@ -31,6 +31,7 @@ from features.definitions import (
     signals,
     sql_string,
 )
+from features.errors import UserError
 from features.engine import as_engine
 
 FIRMOGRAPHICS = ("account_id", "title", "industry", "company_size", "country", "lead_source")
@@ -77,13 +78,13 @@ class FeaturePlan:
         check_vocabulary(tuple(record["event_types"]))
         for extra in record["extras"]:
             if not COLUMN_NAME.fullmatch(extra["name"]):
-                raise ValueError(f"the recorded extra attribute {extra['name']!r} is not a plain column name")
+                raise UserError(f"the recorded extra attribute {extra['name']!r} is not a plain column name")
         extras = tuple(Extra(e["name"], e["kind"], tuple(e["categories"]) if e.get("categories") is not None else None)
                        for e in record["extras"])
         by_name = {f.name: f for f in manifest(spec, tuple(record["event_types"]), extras)}
         unknown = [n for n in record["features"] if n not in by_name]
         if unknown:
-            raise ValueError(f"the recorded features {unknown} are not defined by these feature settings")
+            raise UserError(f"the recorded features {unknown} are not defined by these feature settings")
         return cls(tuple(record["event_types"]), extras, tuple(by_name[n] for n in record["features"]),
                    tuple((x["feature"], x["reason"]) for x in record.get("left_out", [])),
                    tuple(record.get("empty_roles", [])), frozenset(record.get("sources", [])))

@@ -38,6 +38,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
+from features.errors import UserError
+
 STAGES = ("dormant", "aware", "engaged", "leaning_in")
 DORMANT, AWARE, ENGAGED, LEANING_IN = range(4)
 US_PER_DAY = 86_400_000_000
@@ -138,9 +140,9 @@ class SimulationParams:
 
     def __post_init__(self):
         if self.start.weekday() != 0:
-            raise ValueError(f"start must be a Monday, got {self.start} ({self.start:%A})")
+            raise UserError(f"start must be a Monday, got {self.start} ({self.start:%A})")
         if self.leads < 1 or self.weeks < 2:
-            raise ValueError("leads must be >= 1 and weeks >= 2")
+            raise UserError("leads must be >= 1 and weeks >= 2")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.definitions import sql_list
 from features.engine import as_engine
+from features.errors import UserError
 
 LabelKind = Literal["won_deal_created", "won_deal_closed"]
 Meaning = Literal["open", "disqualified", "customer", "recycled"]
@@ -104,7 +105,7 @@ def cutoff_grid(data_start: datetime, data_end: datetime, spec: SpineSpec) -> li
         cutoffs.append(t)
         t -= timedelta(days=spec.slide_days)
     if not cutoffs:
-        raise ValueError(
+        raise UserError(
             f"no training cutoff fits between {earliest:%Y-%m-%d} and {last:%Y-%m-%d}: the data spans too little time "
             f"for warmup_days={spec.warmup_days}; lower spine.warmup_days or set spine.first_cutoff"
         )
@@ -190,7 +191,7 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
     mature, immature = mature_cutoffs(cutoffs, data_end, spec.horizon_days, spec.settle_days)
     if not mature:
         latest = data_end - timedelta(days=spec.horizon_days + spec.settle_days)
-        raise ValueError(
+        raise UserError(
             f"no cutoff is old enough for a {spec.horizon_days}-day label plus {spec.settle_days} settling days: "
             f"the data ends {data_end:%Y-%m-%d}, and the latest usable cutoff would be {latest:%Y-%m-%d}; "
             "use a longer export, a shorter spine.horizon_days, fewer spine.settle_days, or an earlier "

@@ -18,6 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from features.errors import UserError
+
 
 class RuleSpec(BaseModel):
     """Points per activity and seniority, with decay by age (``params.yaml: train.rules``)."""
@@ -61,7 +63,7 @@ def rule_points(frame: pd.DataFrame, spec: RuleSpec, points: dict[str, float] | 
         for w in windows:
             column = f"{signal}_count_{w}d"
             if column not in frame:
-                raise ValueError(f"the rule score needs feature '{column}'; add {w} to features.windows_days "
+                raise UserError(f"the rule score needs feature '{column}'; add {w} to features.windows_days "
                                  f"or remove '{signal}' from train.rules.points")
             count = frame[column].to_numpy(float)
             score += value * spec.decay[w] * (count - previous)

@@ -37,6 +37,8 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.metrics import brier_score_loss
 
+from features.errors import UserError
+
 
 EPSILON = 1e-9  # probabilities are kept this far from 0 and 1 before taking log-odds
 
@@ -88,7 +90,7 @@ class LeadPropensityModel(ClassifierMixin, BaseEstimator):
         """Columns in training order; categories fixed to the training levels (unseen -> missing)."""
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
-            raise ValueError(f"the input lacks {len(missing)} feature(s) the model was trained on: {missing[:5]}")
+            raise UserError(f"the input lacks {len(missing)} feature(s) the model was trained on: {missing[:5]}")
         X = X.loc[:, list(self.feature_names_in_)].copy()
         for column in self.feature_names_in_:
             if column in self.categories_:

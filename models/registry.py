@@ -15,6 +15,8 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from features.errors import NotFound
+
 MODEL_NAME = "lead-propensity"
 
 
@@ -74,13 +76,13 @@ def load(uri: str) -> LoadedModel:
     try:
         pyfunc = mlflow.pyfunc.load_model(uri)
     except mlflow.exceptions.MlflowException as error:
-        raise LookupError(
+        raise NotFound(
             f"cannot load model {uri!r}: {str(error).splitlines()[0]}. Train one with 'leadscore train' "
             f"(it registers '{MODEL_NAME}' with alias 'challenger') and 'leadscore promote' to make it champion, "
             "or pass --model with a URI from your registry."
         ) from None
     except Exception as error:  # a corrupt artifact fails while unpickling
-        raise LookupError(f"cannot load model {uri!r}: the artifact is unreadable ({type(error).__name__}: {error}); "
+        raise NotFound(f"cannot load model {uri!r}: the artifact is unreadable ({type(error).__name__}: {error}); "
                           "re-register a good version or roll back with 'leadscore promote --version N'") from None
     version, run_id = None, pyfunc.metadata.run_id
     if uri.startswith("models:/"):
@@ -111,5 +113,5 @@ def set_alias(alias: str, version: str) -> None:
         client.get_model_version(MODEL_NAME, version)
     except mlflow.exceptions.MlflowException:
         known = sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'"))
-        raise LookupError(f"'{MODEL_NAME}' has no version {version}; registered versions: {known or 'none'}") from None
+        raise NotFound(f"'{MODEL_NAME}' has no version {version}; registered versions: {known or 'none'}") from None
     client.set_registered_model_alias(MODEL_NAME, alias, version)

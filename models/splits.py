@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.errors import UserError
+
 
 class SplitSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -31,7 +33,7 @@ class SplitSpec(BaseModel):
     min_train_cutoffs: int = Field(2, ge=1)
 
 
-class TooFewCutoffs(ValueError):
+class TooFewCutoffs(UserError):
     """The history is too short for the blocks and purge gaps the settings ask for."""
 
 

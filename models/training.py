@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.errors import UserError
 from models.baselines import RuleScore, RuleSpec, as_object, logistic_regression
 from models.estimator import BoosterSpec, LeadPropensityModel
 from models.gates import BASELINES, GateSpec, check_gates
@@ -48,7 +49,7 @@ class TrainSpec(BaseModel):
         return data
 
 
-class NotEnoughData(ValueError):
+class NotEnoughData(UserError):
     pass
 
 

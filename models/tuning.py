@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from features.errors import UserError
 from models.estimator import BoosterSpec, LeadPropensityModel
 from models.training import weights
 
@@ -20,12 +21,12 @@ def tune(train: pd.DataFrame, validation: pd.DataFrame, features: list[str], cat
     try:
         import optuna
     except ImportError:
-        raise ValueError("--tune needs Optuna: pip install 'leadscore[tune]'") from None
+        raise UserError("--tune needs Optuna: pip install 'leadscore[tune]'") from None
     cutoffs = np.sort(validation["cutoff"].unique())
     first = validation["cutoff"].isin(cutoffs[: max(1, len(cutoffs) // 2)])
     stop, score = validation[first], validation[~first]
     if score["label"].sum() == 0:
-        raise ValueError("the second half of the validation block has no positives; tuning needs more validation cutoffs")
+        raise UserError("the second half of the validation block has no positives; tuning needs more validation cutoffs")
 
     def objective(trial):
         spec = base.model_copy(update={

@@ -16,6 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from features.errors import UserError
+
 # LightGBM's OpenMP threads busy-wait between parallel regions by default; when other work shares the
 # cores that makes prediction and TreeSHAP many times slower. Set before lightgbm is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -39,26 +41,38 @@ SparkMasterOption = Annotated[Optional[str], typer.Option(
 def _engine(engine: str | None, spark_master: str | None) -> str | None:
     """Check --engine and --spark-master together, before any data is read."""
     if engine is not None and engine not in ("duckdb", "spark"):
-        raise ValueError(f"--engine {engine!r} is not known; use --engine duckdb or --engine spark")
+        raise UserError(f"--engine {engine!r} is not known; use --engine duckdb or --engine spark")
     if spark_master is not None and engine == "duckdb":
-        raise ValueError("--spark-master is for --engine spark; drop it or add --engine spark")
+        raise UserError("--spark-master is for --engine spark; drop it or add --engine spark")
     return "spark" if spark_master is not None and engine is None else engine
 
 
+DEBUG = {"tracebacks": False}
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="show the traceback of every error, the user's too (a bug always shows its own)")] = False):
+    DEBUG["tracebacks"] = debug
+
+
 def user_errors(command):
-    """Turn the errors a user can fix into a clear message and exit code 2."""
+    """Turn the errors a user can fix into a clear message and exit code 2.
+
+    Only those (``features.errors.UserError`` and its kinds; a database that refuses us; a
+    file system that does) are caught: anything else is a bug, and Python prints its
+    traceback and exits 1, so that it is reported instead of read as the user's mistake.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from sqlalchemy.exc import SQLAlchemyError
 
-        from models.training import NotEnoughData
-        from pipelines.config import ConfigError
-        from pipelines.sources import DataError
-
+        if DEBUG["tracebacks"]:
+            return command(*args, **kwargs)
         try:
             return command(*args, **kwargs)
-        except (ConfigError, DataError, NotEnoughData, LookupError, ValueError) as error:
+        except UserError as error:
             typer.secho(_scrubbed(f"error: {error}", kwargs), fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
         except SQLAlchemyError as error:  # a server that is down or refuses us; the URL (and password) is not shown

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from features.contract import DEFAULT_EVENT_TYPES, TABLES
 from features.definitions import COLUMN_NAME, FeatureSpec, StageSpec, check_vocabulary
+from features.errors import UserError
 from features.spine import DEFAULT_LIFECYCLE_STATUSES, Meaning, SpineSpec
 from models.tiers import TierSpec
 from models.training import TrainSpec
@@ -24,7 +25,7 @@ from pipelines.sources import MEMORY_SIZE
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A setting in params.yaml is missing, unknown or out of range."""
 
 

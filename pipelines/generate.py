@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from features.errors import UserError
 from features.simulate import SimulationParams, simulate, truth
 from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
 
@@ -45,7 +46,7 @@ def generate_world(name: str, out: str | Path, leads: int, seed: int, weeks: int
         params = SimulationParams(leads=leads, seed=seed, weeks=weeks, **({"start": start} if start else {}), **knobs)
         return generate(out, params, spine, progress=progress)
     if overrides:
-        raise ValueError(f"generate.world knobs are the demo world's; world {name!r} takes none")
+        raise UserError(f"generate.world knobs are the demo world's; world {name!r} takes none")
     module = world(name)
     out = Path(out)
     staging = out.with_name(f".{out.name}.partial")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.errors import UserError
 from models.training import WEIGHT
 
 BUCKETS = 1_000_000  # the rate's resolution: one in a million
@@ -42,7 +43,7 @@ def sample_negatives(path: Path, rate: float, seed: int, con=None) -> pd.DataFra
     from pipelines.sources import connect
 
     if not 0 < rate <= 1:
-        raise ValueError(f"train.negative_sample_rate must be in (0, 1], got {rate}")
+        raise UserError(f"train.negative_sample_rate must be in (0, 1], got {rate}")
     con = con or connect()
     source = f"read_parquet('{Path(path).as_posix()}')"
     kept = kept_negatives_sql(rate, seed)

@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from features.definitions import FeatureSpec, StageSpec, content_signals
+from features.errors import UserError
 from features.plan import FeaturePlan, missing_sources, unchecked_plan
 from features.spine import monday_on_or_before
 from features.training_set import build_scoring_frame
@@ -67,13 +68,13 @@ def parse_as_of(value: str | None, data_end: datetime) -> datetime:
     try:
         moment = pd.Timestamp(value)
     except ValueError:
-        raise ValueError(f"--as-of {value!r} is not a date; use YYYY-MM-DD") from None
+        raise UserError(f"--as-of {value!r} is not a date; use YYYY-MM-DD") from None
     if moment.tzinfo is not None:
         moment = moment.tz_convert("UTC").tz_localize(None)
     if moment != moment.normalize():
-        raise ValueError(f"--as-of must be a whole day (00:00 UTC), got {value}")
+        raise UserError(f"--as-of must be a whole day (00:00 UTC), got {value}")
     if moment.to_pydatetime() > data_end:
-        raise ValueError(f"--as-of {moment:%Y-%m-%d} is after the data's end ({data_end:%Y-%m-%d %H:%M}); "
+        raise UserError(f"--as-of {moment:%Y-%m-%d} is after the data's end ({data_end:%Y-%m-%d %H:%M}); "
                          "scores can only use what has happened")
     return moment.to_pydatetime()
 
@@ -122,7 +123,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
             release_memory(tables.con, config.data.duckdb_memory_limit)
             rows, drift_features = (explain_rows(frame, features, model.wrapper) if len(frame) else None), frame
         if rows is None or rows.empty:
-            raise ValueError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
+            raise UserError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
                              "without an open deal; check --as-of and the leads file")
         scores = rank_rows(rows, config.tiers, when, run_id, model.version)
         previous = sinks.previous_scores(database, when)

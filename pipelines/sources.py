@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 from features.contract import TABLES, Column, Table
+from features.errors import UserError
 
 SAMPLE_ROWS = 5
 MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?([KMGT]i?B|B)", re.IGNORECASE)  # DuckDB's memory_limit, e.g. 4GB
@@ -43,7 +44,7 @@ _HOW_TO_FIX = {
 }
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Input that breaks the data contract; the message says where and how to fix it.
 
     ``others`` holds the problems found in the other tables of the same export, so one
@@ -170,7 +171,7 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
 def _memory_size(value: str) -> str:
     """A memory size for DuckDB's SET (which takes no bound parameters): refused unless it is one."""
     if not MEMORY_SIZE.fullmatch(str(value)):
-        raise ValueError(f"data.duckdb_memory_limit {value!r} is not a memory size; write e.g. 4GB or 512MiB")
+        raise UserError(f"data.duckdb_memory_limit {value!r} is not a memory size; write e.g. 4GB or 512MiB")
     return str(value)
 
 

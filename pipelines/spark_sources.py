@@ -29,6 +29,7 @@ from typing import Any
 
 from features.contract import TABLES, Column, Table
 from features.engine import SparkEngine
+from features.errors import UserError
 from pipelines.sources import (DATA_START_SQL, SAMPLE_ROWS, DataError, _HOW_TO_FIX, _missing_column, _show,
                                _wrong_type, data_end_sql, find_files, first_copy_of_each_event)
 
@@ -48,7 +49,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise ValueError(f"--engine spark: pyspark is not installed; {INSTALL_HINT}") from None
+        raise UserError(f"--engine spark: pyspark is not installed; {INSTALL_HINT}") from None
     # PySpark 4 warns on every conversion under pandas 3; the Spark tests compare every value under pandas 3
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     if master is None:
@@ -70,7 +71,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         return builder.getOrCreate()
     except Exception as error:  # noqa: BLE001 - the JVM did not start: almost always Java
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"--engine spark: Spark did not start ({first}); check that Java 17 or later is installed "
+        raise UserError(f"--engine spark: Spark did not start ({first}); check that Java 17 or later is installed "
                          f"and on the PATH (or JAVA_HOME set), and that --spark-master {master or 'local[*]'} is "
                          "reachable") from None
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from features.builder import PLAN_METADATA
 from features.definitions import FeatureSpec, StageSpec
+from features.errors import NotFound, UserError
 from features.plan import FeaturePlan, unchecked_plan
 from models import plots
 from models.metrics import evaluate, gains_curve
@@ -63,7 +64,7 @@ def registry_model(uri: str) -> str:
     only from the configured registry, where training put them, never from a path or URL.
     """
     if not uri.startswith("models:/"):
-        raise ValueError(f"--model {uri!r}: models are loaded only from the MLflow registry "
+        raise UserError(f"--model {uri!r}: models are loaded only from the MLflow registry "
                          "(models:/NAME@ALIAS or models:/NAME/VERSION), because loading a model runs its code")
     return uri
 
@@ -353,7 +354,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
         return f"champion -> version {version} (set by hand)"
     challenger = alias_version("challenger")
     if challenger is None:
-        raise LookupError(f"no '{MODEL_NAME}@challenger' to promote: run 'leadscore train' first (only models that "
+        raise NotFound(f"no '{MODEL_NAME}@challenger' to promote: run 'leadscore train' first (only models that "
                           "pass the gates are registered)")
     champion = alias_version("champion")
     if champion is None:
@@ -362,7 +363,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
     if champion == challenger:
         return f"champion is already version {champion}"
     if training_set is None:
-        raise ValueError("comparing challenger with champion needs labelled data: pass --training-set")
+        raise UserError("comparing challenger with champion needs labelled data: pass --training-set")
     frame = load_for_training(training_set, config)
     cutoffs = config.train.split.test_cutoffs
     scores = {name: evaluate_on_recent(load(f"models:/{MODEL_NAME}/{v}"), frame, cutoffs,

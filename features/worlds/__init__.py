@@ -23,6 +23,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from features.errors import UserError
+
 DEMO = "demo"
 WORLDS = {"committee": "features.worlds.committee", "product_led": "features.worlds.product_led"}
 NAMES = (DEMO, *WORLDS)
@@ -31,7 +33,7 @@ NAMES = (DEMO, *WORLDS)
 def world(name: str) -> ModuleType:
     """The module of a world written here (not the demo's)."""
     if name not in WORLDS:
-        raise ValueError(f"unknown world {name!r}; known: {', '.join(NAMES)}")
+        raise UserError(f"unknown world {name!r}; known: {', '.join(NAMES)}")
     return importlib.import_module(WORLDS[name])
 
 

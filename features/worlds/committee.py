@@ -85,6 +85,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.errors import UserError
+
 NAME = "committee"
 
 CONTENT_TYPES = ("blog", "case_study", "ebook", "webinar", "action_guide", "pricing", "product", "demo_request")
@@ -513,7 +515,7 @@ def _truth(accounts: Accounts, people: People, history: History, created: np.nda
     n_weeks = window_weeks(horizon_days)
     if horizon_days % 7 not in (5, 6, 0):
         # deals open Mon-Fri: a window ending mid-week would need the deal's day in the oracle
-        raise ValueError(f"horizon_days={horizon_days} ends a window mid-week; use 7k, 7k-1 or 7k-2 days")
+        raise UserError(f"horizon_days={horizon_days} ends a window mid-week; use 7k, 7k-1 or 7k-2 days")
     share = ATTRIBUTION_WEIGHTS[people.role] / accounts.weight[people.account]
     outbound = np.where(accounts.competitor[people.account], 1.0,
                         (1.0 - OUTBOUND_RATE * OUTBOUND_WIN_RATE) ** n_weeks)
@@ -761,7 +763,7 @@ def generate(out: Path, leads: int, seed: int, start: date = date(2024, 11, 18),
              horizon_days: int = 90) -> dict[str, int]:
     """Write leads, events, identities, deals and truth (Parquet) for about ``leads`` leads; returns rows per table."""
     if start.weekday() != 0:
-        raise ValueError(f"start must be a Monday, got {start:%A}")
+        raise UserError(f"start must be a Monday, got {start:%A}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -84,6 +84,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.errors import UserError
+
 NAME = "product_led"
 
 EVENT_TYPES = ("site_visit", "docs_read", "signup", "app_login", "feature_used", "invite_sent",
@@ -801,7 +803,7 @@ def generate(out: Path, leads: int, seed: int, start: date = date(2024, 11, 18),
 
     About ``leads`` people: whole workspaces are kept while they fit, so a few fewer may be written."""
     if start.weekday() != 0:
-        raise ValueError(f"start must be a Monday, got {start:%A} {start}")
+        raise UserError(f"start must be a Monday, got {start:%A} {start}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -174,3 +174,31 @@ def test_invalid_params_file_exits_2_naming_the_setting(generated, tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "spine.horizon_days" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_bug_shows_its_traceback_and_a_user_error_does_not(monkeypatch, capsys):
+    import typer
+
+    from features.errors import NotFound, UserError
+    from pipelines.cli import user_errors
+
+    def failing(error):
+        @user_errors
+        def command():
+            raise error
+        return command
+
+    for error in (UserError("fix the input"), NotFound("no model yet")):
+        with pytest.raises(typer.Exit) as exit_:
+            failing(error)()
+        assert exit_.value.exit_code == 2 and str(error) in capsys.readouterr().err
+    for bug in (KeyError("lead_id"), ValueError("operands could not be broadcast"), TypeError("NoneType")):
+        with pytest.raises(type(bug)):  # not turned into "error: 'lead_id'": the traceback is shown
+            failing(bug)()
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path):
+    plain = run("generate", "--world", "nope", "--out", "x", cwd=tmp_path)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and "unknown world" in plain.stderr
+    debug = run("--debug", "generate", "--world", "nope", "--out", "x", cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "UserError: unknown world" in debug.stderr
