@@ -15,10 +15,11 @@ the scored week is also written as ``scores-DATE.parquet`` beside the CSV.
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -62,21 +63,36 @@ class ScoreResult:
     calibration: dict = field(default_factory=dict)  # the base rate the model's probabilities were calibrated to
 
 
-def parse_as_of(value: str | None, data_end: datetime) -> datetime:
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_as_of(value: str | None, data_end: datetime, data_start: datetime | None = None) -> datetime:
+    """The Monday to score, from ``--as-of YYYY-MM-DD`` (default: the latest Monday of the data).
+
+    ISO dates only: ``09-11-2026`` reads as September in one country and November in
+    another. A Monday only: the model was trained on Monday cutoffs, the weekly lists and
+    their week-on-week changes are Mondays, and a Sunday would be a week of its own.
+    """
     if value is None:
         return monday_on_or_before(data_end)
+    if not ISO_DATE.fullmatch(value.strip()):
+        raise UserError(f"--as-of {value!r} is not an ISO date; write YYYY-MM-DD (e.g. 2026-11-09)")
     try:
-        moment = pd.Timestamp(value)
+        moment = datetime.strptime(value.strip(), "%Y-%m-%d")
     except ValueError:
-        raise UserError(f"--as-of {value!r} is not a date; use YYYY-MM-DD") from None
-    if moment.tzinfo is not None:
-        moment = moment.tz_convert("UTC").tz_localize(None)
-    if moment != moment.normalize():
-        raise UserError(f"--as-of must be a whole day (00:00 UTC), got {value}")
-    if moment.to_pydatetime() > data_end:
+        raise UserError(f"--as-of {value!r} is not a date of the calendar; write YYYY-MM-DD") from None
+    if moment.weekday() != 0:
+        before = monday_on_or_before(moment)
+        raise UserError(f"--as-of {moment:%Y-%m-%d} is a {moment:%A}: lists are made for Mondays 00:00 UTC (the "
+                        f"model's cutoffs, and the weeks that scores are compared across); use "
+                        f"{before:%Y-%m-%d} or {before + timedelta(days=7):%Y-%m-%d}")
+    if moment > data_end:
         raise UserError(f"--as-of {moment:%Y-%m-%d} is after the data's end ({data_end:%Y-%m-%d %H:%M}); "
-                         "scores can only use what has happened")
-    return moment.to_pydatetime()
+                        "scores can only use what has happened")
+    if data_start is not None and moment <= data_start:
+        raise UserError(f"--as-of {moment:%Y-%m-%d} is not after the data's start ({data_start:%Y-%m-%d}): nothing "
+                        "was known yet; choose a Monday inside the history")
+    return moment
 
 
 def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_uri: str | None = None,
@@ -93,7 +109,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         tables = open_spark_data(data_dir, config, spark_master)
     else:
         tables = open_data(data_dir, config)
-    when = parse_as_of(as_of, tables.data_end())
+    when = parse_as_of(as_of, tables.data_end(), tables.data_start())
     database = sinks.engine_for(db_url, config.score.db_url)
     sinks.ensure_schema(database)
     sinks.start_run(database, {"run_id": run_id, "as_of": when, "model_uri": model_uri,

@@ -346,3 +346,33 @@ def test_the_cli_scrubs_a_password_fragment_from_a_driver_error(monkeypatch, cap
     assert exit_.value.exit_code == 2
     err = capsys.readouterr().err
     assert "w0rd-XYZ" not in err and "could not translate host name" in err
+
+
+@pytest.mark.parametrize("value, says", [
+    ("09-11-2026", "not an ISO date"),          # month or day first? refused, not guessed
+    ("2026/11/09", "not an ISO date"),
+    ("2026-11-09T00:00", "not an ISO date"),
+    ("2026-02-30", "not a date of the calendar"),
+    ("2026-11-08", "is a Sunday"),              # the day before a Monday
+    ("2026-11-10", "is a Tuesday"),
+    ("2026-11-23", "after the data's end"),
+    ("2024-01-01", "not after the data's start"),
+])
+def test_as_of_is_an_iso_monday_inside_the_history(value, says):
+    from features.errors import UserError
+    from pipelines.score import parse_as_of
+
+    with pytest.raises(UserError, match=says):
+        parse_as_of(value, datetime(2026, 11, 20, 13, 0), datetime(2024, 1, 1))
+
+
+def test_as_of_accepts_a_monday_and_defaults_to_the_latest_one():
+    from pipelines.score import parse_as_of
+
+    end, start = datetime(2026, 11, 20, 13, 0), datetime(2024, 1, 1)
+    assert parse_as_of("2026-11-16", end, start) == datetime(2026, 11, 16)
+    assert parse_as_of(" 2024-01-08 ", end, start) == datetime(2024, 1, 8)
+    assert parse_as_of(None, end, start) == datetime(2026, 11, 16)
+    with pytest.raises(Exception, match="is a Sunday") as info:
+        parse_as_of("2026-11-15", end, start)
+    assert "2026-11-09 or 2026-11-16" in str(info.value)  # the Mondays either side
