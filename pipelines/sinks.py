@@ -28,6 +28,9 @@ import pandas as pd
 from sqlalchemy import (Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
                         delete, insert, select, text, update)
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from features.errors import UserError
 
 METADATA = MetaData()
 LEAD_SCORES = Table(
@@ -78,13 +81,27 @@ def database_url(url: str | None, default: str) -> str:
 
 
 def engine_for(url: str | None, default: str) -> Engine:
-    """An engine for ``url`` (or $LEADSCORE_DB_URL, or the default SQLite file); never echoes credentials."""
+    """An engine for ``url`` (or $LEADSCORE_DB_URL, or the default SQLite file); never echoes credentials.
+
+    A URL that cannot be used (not a URL, a port that is not a number, a database whose
+    driver is not installed) is the user's to fix, and says so without the URL's secrets.
+    """
     url = database_url(url, default)
-    parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
-        return create_engine(url, connect_args={"timeout": 120})
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    try:
+        parsed = make_url(url)
+        if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+            return create_engine(url, connect_args={"timeout": 120})
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    except (ArgumentError, ImportError, ValueError) as error:
+        from pipelines.train import redact, scrub
+
+        shown = redact(url) if "://" in url else "(not shown: it is not a URL of the form dialect://...)"
+        reason = ("no driver for it is installed (leadscore ships SQLite and PostgreSQL: sqlite:///file.db, "
+                  "postgresql://user@host/db; another database needs its SQLAlchemy driver installed)"
+                  if isinstance(error, (ImportError, NoSuchModuleError)) else scrub(str(error), [url]))
+        raise UserError(f"database URL {shown} cannot be used: {reason}; check score.db_url, $LEADSCORE_DB_URL "
+                        "or --db") from None
 
 
 def ensure_schema(engine: Engine) -> None:

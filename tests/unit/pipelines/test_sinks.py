@@ -376,3 +376,17 @@ def test_as_of_accepts_a_monday_and_defaults_to_the_latest_one():
     with pytest.raises(Exception, match="is a Sunday") as info:
         parse_as_of("2026-11-15", end, start)
     assert "2026-11-09 or 2026-11-16" in str(info.value)  # the Mondays either side
+
+
+@pytest.mark.parametrize("url, says", [
+    ("mysql://u:S3cr3tPw@db.internal/leads", "no driver for it is installed"),
+    ("postgresql://u:S3cr3tPw@h:54x2/db", "cannot be used"),
+    ("nosuch://u:S3cr3tPw@h/db", "no driver for it is installed"),
+    ("not a url S3cr3tPw", "cannot be used"),
+])
+def test_an_unusable_database_url_is_a_user_error_without_its_password(url, says):
+    from features.errors import UserError
+
+    with pytest.raises(UserError, match=says) as info:
+        sinks.engine_for(url, "sqlite:///unused.db")
+    assert "S3cr3tPw" not in str(info.value) and "--db" in str(info.value)
