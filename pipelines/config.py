@@ -135,6 +135,8 @@ class ScoreSpec(_Section):
     top_leads_in_report: int = Field(25, ge=1)
     psi_warn: float = Field(0.10, gt=0, description="PSI above this is a drift warning")
     psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
+    stale_run_hours: float = Field(
+        6, gt=0, description="a run still marked running after this long died; the next run marks it interrupted")
 
 
 class ValidationSpec(_Section):

@@ -112,6 +112,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
     when = parse_as_of(as_of, tables.data_end(), tables.data_start())
     database = sinks.engine_for(db_url, config.score.db_url)
     sinks.ensure_schema(database)
+    interrupted = sinks.mark_interrupted_runs(database, timedelta(hours=config.score.stale_run_hours))
     sinks.start_run(database, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
                              "data_digest": tables.digest()})
     try:
@@ -150,6 +151,9 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         accounts = account_rollup(scores)
         drift_table = drift(model.wrapper.profile, drift_features[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
+        if interrupted:
+            warnings.append(f"{interrupted} earlier run(s) never finished (killed, or the machine stopped) and are now "
+                            "marked 'interrupted' in score_runs; none of their scores were kept")
         steps.set_postfix_str("writing CSV, report and database"); steps.update()
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = f"{when:%Y-%m-%d}"

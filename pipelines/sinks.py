@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 from sqlalchemy import (Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
@@ -115,6 +115,21 @@ def now() -> datetime:
 def start_run(engine: Engine, run: dict) -> None:
     with engine.begin() as conn:
         conn.execute(insert(SCORE_RUNS).values(**run, status="running", started_at=now()))
+
+
+def mark_interrupted_runs(engine: Engine, older_than: timedelta) -> int:
+    """Runs still ``running`` after ``older_than`` died (killed, or the machine stopped): say so; return how many.
+
+    A run that dies leaves its ``score_runs`` row at ``running`` and none of its scores (they
+    are written in one transaction). A run is far shorter than ``score.stale_run_hours``, so
+    an older ``running`` row is a dead run, never a concurrent one.
+    """
+    with engine.begin() as conn:
+        return conn.execute(update(SCORE_RUNS)
+                            .where(SCORE_RUNS.c.status == "running", SCORE_RUNS.c.started_at < now() - older_than)
+                            .values(status="interrupted", finished_at=now(),
+                                    error="the process ended before the run finished (killed, or the machine "
+                                          "stopped); none of its scores were kept")).rowcount
 
 
 def finish_run(engine: Engine, run_id: str, status: str, **fields) -> None:

@@ -195,6 +195,25 @@ def test_run_log_records_start_and_finish(engine):
     assert runs.loc[0, "finished_at"] >= runs.loc[0, "started_at"]
 
 
+def test_runs_that_died_are_marked_interrupted_and_a_live_one_is_not(engine):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    run = {"as_of": WEEK, "model_uri": "models:/x@champion", "data_digest": "abc"}
+    for run_id in ("dead", "alive", "done"):
+        sinks.start_run(engine, {"run_id": run_id, **run})
+    sinks.finish_run(engine, "done", "succeeded")
+    with engine.begin() as conn:  # killed seven hours ago; the other two are older than that too, but finished or live
+        conn.execute(update(sinks.SCORE_RUNS).where(sinks.SCORE_RUNS.c.run_id.in_(["dead", "done"]))
+                     .values(started_at=sinks.now() - timedelta(hours=7)))
+    assert sinks.mark_interrupted_runs(engine, timedelta(hours=6)) == 1
+    runs = sinks.read_runs(engine).set_index("run_id")
+    assert runs.loc["dead", "status"] == "interrupted" and "none of its scores" in runs.loc["dead", "error"]
+    assert runs.loc["alive", "status"] == "running" and runs.loc["done", "status"] == "succeeded"
+    assert sinks.mark_interrupted_runs(engine, timedelta(hours=6)) == 0  # idempotent
+
+
 @pytest.mark.parametrize("value", ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx",
                                    "=cmd|' /C calc'!A0"])
 def test_neutralise_prefixes_formula_starts_with_an_apostrophe(value):
