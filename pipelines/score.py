@@ -151,9 +151,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         accounts = account_rollup(scores)
         drift_table = drift(model.wrapper.profile, drift_features[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
-        if interrupted:
-            warnings.append(f"{interrupted} earlier run(s) never finished (killed, or the machine stopped) and are now "
-                            "marked 'interrupted' in score_runs; none of their scores were kept")
+        warnings += [f"run {run['run_id']} of {run['as_of']:%Y-%m-%d} never finished and is now marked interrupted: "
+                     f"{run['error']}" for run in interrupted]
         steps.set_postfix_str("writing CSV, report and database"); steps.update()
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = f"{when:%Y-%m-%d}"

@@ -117,19 +117,29 @@ def start_run(engine: Engine, run: dict) -> None:
         conn.execute(insert(SCORE_RUNS).values(**run, status="running", started_at=now()))
 
 
-def mark_interrupted_runs(engine: Engine, older_than: timedelta) -> int:
-    """Runs still ``running`` after ``older_than`` died (killed, or the machine stopped): say so; return how many.
+def mark_interrupted_runs(engine: Engine, older_than: timedelta) -> list[dict]:
+    """Runs still ``running`` after ``older_than`` died (killed, or the machine stopped): mark them; return them.
 
-    A run that dies leaves its ``score_runs`` row at ``running`` and none of its scores (they
-    are written in one transaction). A run is far shorter than ``score.stale_run_hours``, so
-    an older ``running`` row is a dead run, never a concurrent one.
+    A run is far shorter than ``score.stale_run_hours``, so an older ``running`` row is a
+    dead run, never a concurrent one. Its scores are one transaction: either none were
+    kept, or (killed between the commit and the files' rename) all were, and only its CSV
+    and report are missing; each returned run says which (``kept``), so that the week can
+    be re-run (idempotent) to write them.
     """
     with engine.begin() as conn:
-        return conn.execute(update(SCORE_RUNS)
-                            .where(SCORE_RUNS.c.status == "running", SCORE_RUNS.c.started_at < now() - older_than)
-                            .values(status="interrupted", finished_at=now(),
-                                    error="the process ended before the run finished (killed, or the machine "
-                                          "stopped); none of its scores were kept")).rowcount
+        stale = conn.execute(select(SCORE_RUNS.c.run_id, SCORE_RUNS.c.as_of).where(
+            SCORE_RUNS.c.status == "running", SCORE_RUNS.c.started_at < now() - older_than)).all()
+        died = []
+        for run_id, as_of in stale:
+            kept = conn.execute(select(LEAD_SCORES.c.run_id).where(LEAD_SCORES.c.run_id == run_id).limit(1)).first()
+            error = (f"the process ended after its scores were committed, before its CSV and report were in place: "
+                     f"re-run the week (leadscore score --as-of {as_of:%Y-%m-%d}) to write them" if kept else
+                     "the process ended before the run finished (killed, or the machine stopped); none of its "
+                     "scores were kept")
+            conn.execute(update(SCORE_RUNS).where(SCORE_RUNS.c.run_id == run_id)
+                         .values(status="interrupted", finished_at=now(), error=error))
+            died.append({"run_id": run_id, "as_of": as_of, "kept": kept is not None, "error": error})
+        return died
 
 
 def finish_run(engine: Engine, run_id: str, status: str, **fields) -> None:

@@ -207,11 +207,26 @@ def test_runs_that_died_are_marked_interrupted_and_a_live_one_is_not(engine):
     with engine.begin() as conn:  # killed seven hours ago; the other two are older than that too, but finished or live
         conn.execute(update(sinks.SCORE_RUNS).where(sinks.SCORE_RUNS.c.run_id.in_(["dead", "done"]))
                      .values(started_at=sinks.now() - timedelta(hours=7)))
-    assert sinks.mark_interrupted_runs(engine, timedelta(hours=6)) == 1
+    died = sinks.mark_interrupted_runs(engine, timedelta(hours=6))
+    assert [(d["run_id"], d["kept"]) for d in died] == [("dead", False)]
     runs = sinks.read_runs(engine).set_index("run_id")
     assert runs.loc["dead", "status"] == "interrupted" and "none of its scores" in runs.loc["dead", "error"]
     assert runs.loc["alive", "status"] == "running" and runs.loc["done", "status"] == "succeeded"
-    assert sinks.mark_interrupted_runs(engine, timedelta(hours=6)) == 0  # idempotent
+    assert sinks.mark_interrupted_runs(engine, timedelta(hours=6)) == []  # idempotent
+
+
+def test_a_run_killed_after_its_commit_is_marked_with_the_week_to_re_run(engine):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    sinks.start_run(engine, {"run_id": "run-1", "as_of": WEEK, "model_uri": "models:/x@champion", "data_digest": "a"})
+    sinks.replace_week(engine, WEEK, make_scores(WEEK, n=20, run_id="run-1"))  # committed; then the process died
+    with engine.begin() as conn:
+        conn.execute(update(sinks.SCORE_RUNS).values(started_at=sinks.now() - timedelta(hours=7)))
+    [died] = sinks.mark_interrupted_runs(engine, timedelta(hours=6))
+    assert died["kept"] and "--as-of 2025-03-03" in died["error"] and "CSV and report" in died["error"]
+    assert len(sinks.read_week(engine, WEEK)) == 20  # the committed week is left as it is
 
 
 @pytest.mark.parametrize("value", ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx",
