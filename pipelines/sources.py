@@ -12,6 +12,7 @@ or a folder ``T/`` of Parquet part files. Naive timestamps are taken as UTC.
 
 from __future__ import annotations
 
+import os
 import difflib
 import hashlib
 import re
@@ -188,13 +189,22 @@ def release_memory(con: duckdb.DuckDBPyConnection, memory_limit: str | None = No
 
 
 def find_files(directory: Path, table: str) -> list[Path]:
-    candidates = [directory / f"{table}.parquet", directory / f"{table}.csv"]
-    folder = directory / table
-    found = [p for p in candidates if p.is_file()]
-    if folder.is_dir():
-        parts = sorted(folder.glob("*.parquet"))
-        if parts:
-            found.append(folder)
+    """The files of ``table``: ``table.parquet``, ``table.csv``, or a folder of Parquet parts named ``table/``
+    or ``table.parquet/`` (as Spark writes them). A link to nothing, or a folder without parts, is named
+    as what it is rather than reported as a missing table."""
+    found = []
+    for path in (directory / f"{table}.parquet", directory / f"{table}.csv", directory / table):
+        if path.is_symlink() and not path.exists():
+            raise DataError(str(path), None, "broken link",
+                            f"{path.name} is a link to {os.readlink(path)}, which does not exist",
+                            "point the link at the exported file, or copy the file into the folder")
+        if path.is_dir():
+            if not any(path.glob("*.parquet")):
+                raise DataError(str(path), None, "no parts", f"the folder {path.name}/ holds no .parquet files",
+                                f"put the {table} table's Parquet parts in it, or remove the folder")
+            found.append(path)
+        elif path.is_file() and path.suffix in (".parquet", ".csv"):
+            found.append(path)
     if len(found) > 1:
         raise DataError(
             str(directory), None, "ambiguous table",

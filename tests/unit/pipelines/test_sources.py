@@ -450,3 +450,24 @@ def test_parquet_decimal_amounts_are_numbers(tmp_path, tiny):
     tables = open_tables(write_export(tmp_path, tiny, fmt="parquet", skip=("identities",)))
     assert rows(tables, "SELECT amount FROM deals ORDER BY deal_id") == [(12000.5,), (None,)]
     assert rows(tables, "SELECT typeof(amount) FROM deals LIMIT 1") == [("DOUBLE",)]
+
+
+def test_a_spark_style_table_parquet_folder_reads_as_its_parts(tmp_path, tiny):
+    parts = write_export(tmp_path / "parts", tiny, fmt="parquet", skip=("events",))
+    (parts / "events.parquet").mkdir()  # how Spark writes a table
+    events = pa.table(tiny["events"])
+    pq.write_table(events.slice(0, 3), parts / "events.parquet" / "part-00000-abc.snappy.parquet")
+    pq.write_table(events.slice(3), parts / "events.parquet" / "part-00001-abc.snappy.parquet")
+    assert rows(open_tables(parts), "SELECT count(*) FROM events") == [(len(events),)]
+
+
+def test_a_link_to_nothing_is_named_as_such(tmp_path):
+    write_export(tmp_path, skip=("leads",))
+    (tmp_path / "leads.csv").symlink_to(tmp_path / "gone" / "leads.csv")
+    check_error(load_error(tmp_path), "leads.csv", None, "broken link", "which does not exist")
+
+
+def test_a_table_folder_without_parts_is_named_as_such(tmp_path):
+    write_export(tmp_path, skip=("identities",))
+    (tmp_path / "identities").mkdir()
+    check_error(load_error(tmp_path), "identities", None, "no parts", "holds no .parquet files")
