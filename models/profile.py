@@ -72,9 +72,16 @@ def drift(profile: dict, frame: pd.DataFrame, scores: np.ndarray | None = None) 
         if column in frame:
             now = frame[column].astype("string").fillna("(missing)").value_counts(normalize=True)
             levels = sorted(set(ref) | set(now.index))
+            # a value the reference never had (a renamed industry, a new lead source): the model reads it as
+            # missing, whatever its share; named with its share so that a rename is recognised
+            unseen = [(str(k), float(v)) for k, v in now.items() if k not in ref]
             rows.append({"feature": column, "psi": psi([ref.get(k, 0) for k in levels],
-                                                        [float(now.get(k, 0)) for k in levels])})
+                                                        [float(now.get(k, 0)) for k in levels]),
+                         "unseen": ", ".join(f"{k!r} {v:.1%}" for k, v in unseen[:5])
+                                   + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")})
     if scores is not None and "score" in profile:
         actual = _shares(np.asarray(scores, float), np.asarray(profile["score"]["edges"]))
         rows.append({"feature": "(score)", "psi": psi(profile["score"]["shares"], actual)})
-    return pd.DataFrame(rows, columns=["feature", "psi"]).sort_values("psi", ascending=False, ignore_index=True)
+    table = pd.DataFrame(rows, columns=["feature", "psi", "unseen"])
+    table["unseen"] = table["unseen"].fillna("")
+    return table.sort_values("psi", ascending=False, ignore_index=True)

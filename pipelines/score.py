@@ -61,6 +61,7 @@ class ScoreResult:
     parquet_path: Path | None = None  # the scored week as Parquet (the Spark engine writes it)
     database: str = ""  # the database written to, credentials redacted
     calibration: dict = field(default_factory=dict)  # the base rate the model's probabilities were calibrated to
+    interrupted: list = field(default_factory=list)  # earlier runs found dead and marked interrupted by this one
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -151,8 +152,6 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         accounts = account_rollup(scores)
         drift_table = drift(model.wrapper.profile, drift_features[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
-        warnings += [f"run {run['run_id']} of {run['as_of']:%Y-%m-%d} never finished and is now marked interrupted: "
-                     f"{run['error']}" for run in interrupted]
         steps.set_postfix_str("writing CSV, report and database"); steps.update()
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = f"{when:%Y-%m-%d}"
@@ -163,6 +162,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                              report_path, warnings, tables.validation.warnings + checked.warnings + input_warnings,
                              database=redact(sinks.database_url(db_url, config.score.db_url)),
                              calibration=settings.get("calibration", {}))
+        result.interrupted = interrupted
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
         # leaves last week's files in place.
@@ -265,4 +265,7 @@ def _drift_warnings(table: pd.DataFrame, config: Params) -> list[str]:
             out.append(f"ALERT {row.feature}: PSI {row.psi:.2f} (>= {config.score.psi_alert})")
         elif row.psi >= config.score.psi_warn:
             out.append(f"warning {row.feature}: PSI {row.psi:.2f} (>= {config.score.psi_warn})")
+        if getattr(row, "unseen", None):
+            out.append(f"warning {row.feature}: values never seen in training ({row.unseen}); the model reads "
+                       "them as missing: map them to the values it knows, or retrain on exports that have them")
     return out

@@ -65,3 +65,21 @@ def test_weighted_profile_is_the_profile_of_the_copies(week):
     unweighted = reference_profile(features, ["industry"], week["probability"].to_numpy())
     naive = drift(unweighted, expanded[["industry", "visits"]], expanded["probability"].to_numpy()).set_index("feature")
     assert naive["psi"].max() > 1e-3
+
+
+def test_values_never_seen_in_training_are_named_with_their_share():
+    from pipelines.config import load_params
+    from pipelines.score import _drift_warnings
+
+    reference = pd.DataFrame({"industry": ["software"] * 60 + ["retail"] * 40, "visits": np.arange(100.0)})
+    profile = reference_profile(reference, ["industry"])
+    week = pd.DataFrame({"industry": ["software"] * 50 + ["Software "] * 30 + ["fintech"] * 20,
+                         "visits": np.arange(100.0)})
+    table = drift(profile, week).set_index("feature")
+    assert table.loc["industry", "unseen"] == "'Software ' 30.0%, 'fintech' 20.0%"
+    assert table.loc["visits", "unseen"] == ""
+    same = drift(profile, reference).set_index("feature")
+    assert same.loc["industry", "unseen"] == ""  # nothing new: no warning of this kind
+    warnings = _drift_warnings(table.reset_index(), load_params("none.yaml"))
+    assert any("industry: values never seen in training ('Software ' 30.0%" in w for w in warnings), warnings
+    assert not any("never seen" in w for w in _drift_warnings(same.reset_index(), load_params("none.yaml")))
