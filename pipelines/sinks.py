@@ -177,6 +177,7 @@ def replace_week(engine: Engine, as_of: datetime, scores: pd.DataFrame, batch: i
             if fail_after_rows is not None and written >= fail_after_rows:
                 raise RuntimeError(f"injected failure after {written} rows")
             paused = paused or _fault_pause(written)
+    _fault_pause(written, committed=True)
     return written
 
 
@@ -210,18 +211,19 @@ def _bulk_insert(conn):
 FAULT_PAUSE = "LEADSCORE_FAULT_PAUSE"
 
 
-def _fault_pause(written: int) -> bool:
+def _fault_pause(written: int, committed: bool = False) -> bool:
     """For the fault tests only: ``LEADSCORE_FAULT_PAUSE="ROWS:PATH"`` holds a real run inside its transaction.
 
     Once ROWS rows are inserted (not committed), the run creates PATH and waits while it
     exists (at most ten minutes), so a test can SIGKILL the process mid-transaction, or
     start a competing run for the same week, and then delete PATH to let it commit.
+    ``"committed:PATH"`` holds it just after the commit, before the CSV and report are renamed.
     """
     spec = os.environ.get(FAULT_PAUSE)
     if not spec:
         return False
     rows, _, path = spec.partition(":")
-    if written < int(rows):
+    if (rows == "committed") != committed or (not committed and written < int(rows)):
         return False
     with open(path, "w") as marker:
         marker.write(str(os.getpid()))

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from sqlalchemy import text
@@ -136,6 +137,41 @@ def test_sigkill_inside_the_transaction_leaves_the_database_as_before_and_the_re
     assert len(stored) == len(expected) and set(stored["lead_id"]) == expected
     assert stored["run_id"].nunique() == 1 and stored["run_id"].iloc[0] not in (scored["run_id"], *killed.index)
     assert files(scored["out"]).keys() == scored["files"].keys()
+
+
+@pytest.mark.parametrize("database", BACKENDS, indirect=True)
+def test_sigkill_after_the_commit_is_found_by_the_next_run_which_names_the_week_and_repairs_it(
+        world, scored, tmp_path):
+    marker = tmp_path / "committed"
+    victim = start(score_command(world, scored), cwd=tmp_path, **{sinks.FAULT_PAUSE: f"committed:{marker}"})
+    try:
+        wait_for(marker.exists, "the run to pause after its commit", victim)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    engine = scored["engine"]
+    killed = runs(engine).drop(index=scored["run_id"])
+    [killed_id] = killed.index
+    assert set(sinks.read_week(engine, scored["as_of"])["run_id"]) == {killed_id}  # committed: its rows are kept
+    assert files(scored["out"]) == scored["files"]  # but the week's files are the earlier run's
+
+    settings = yaml.safe_load(Path(world["params"]).read_text())
+    settings["score"]["stale_run_hours"] = 1e-6  # the killed run is "old" at once
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(settings))
+    rerun = run(command("score", world["data"], "--as-of", f"{scored['as_of']:%Y-%m-%d}", "--db", scored["url"],
+                        "--out", scored["out"], params=params), cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"run {killed_id} of {scored['as_of']:%Y-%m-%d} never finished" in rerun.stdout
+    assert f"--as-of {scored['as_of']:%Y-%m-%d}" in rerun.stdout
+    after = runs(engine)
+    assert after.loc[killed_id, "status"] == "interrupted" and "were committed" in after.loc[killed_id, "error"]
+    stored = sinks.read_week(engine, scored["as_of"])
+    assert stored["run_id"].nunique() == 1 and stored["run_id"].iloc[0] not in (killed_id, scored["run_id"])
+    csv_path = scored["out"] / f"scores-{scored['as_of']:%Y-%m-%d}.csv"
+    assert len(pd.read_csv(csv_path)) == len(stored)  # the week's files are this run's, like its rows
 
 
 # ---------------------------------------------------------------------------------------------------------------------
