@@ -86,6 +86,10 @@ def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir
                                          - result.metrics["logistic"]["precision_at_capacity"]),
         "expected_over_actual": model["mean_probability"] / model["base_rate"],
         "ece_over_base_rate": model["ece"] / model["base_rate"],
+        # the same for the oracle: calibrated by construction, so these are the sampling noise of this test's size
+        **({"oracle_expected_over_actual": result.metrics["oracle"]["mean_probability"] / model["base_rate"],
+            "oracle_ece_over_base_rate": result.metrics["oracle"]["ece"] / model["base_rate"]}
+           if "oracle" in result.metrics else {}),
         "brier_skill": brier_skill(model),
         "report_positives": result.counts["report_positives"],
         "gates_passed": not result.gate_failures, "gate_failures": " | ".join(result.gate_failures),
@@ -141,12 +145,16 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     grouped = trained.groupby("world", sort=False)
     summary = grouped[[c for c in trained.columns if c.endswith("_vs_oracle")]
                       + [f"{s}_{m}" for s in SCORERS for m in ("roc_auc", "pr_auc", "precision_at_capacity")]
-                      + ["ece_over_base_rate", "expected_over_actual", "brier_skill"]].median()
+                      + [c for c in ("ece_over_base_rate", "expected_over_actual", "brier_skill",
+                                     "oracle_ece_over_base_rate") if c in trained]].median()
     summary["seeds"] = grouped.size()
     summary["precision_gain_over_rules_min"] = grouped["precision_gain_over_rules"].min()
     summary["precision_gain_over_logistic_min"] = grouped["precision_gain_over_logistic"].min()
     summary["expected_over_actual_min"] = grouped["expected_over_actual"].min()
     summary["expected_over_actual_max"] = grouped["expected_over_actual"].max()
+    if "oracle_expected_over_actual" in trained:
+        summary["oracle_expected_over_actual_min"] = grouped["oracle_expected_over_actual"].min()
+        summary["oracle_expected_over_actual_max"] = grouped["oracle_expected_over_actual"].max()
     summary["gates_passed"] = grouped["gates_passed"].sum().astype(int).astype(str) + "/" + summary["seeds"].astype(str)
     for label, column, comparison, threshold in TARGETS:
         values = summary[column]
@@ -161,8 +169,8 @@ def markdown(summary: pd.DataFrame, leads: int, weeks: int, seeds: list[int]) ->
     lines = [f"{leads:,} leads, {weeks} weeks, seeds {', '.join(map(str, seeds))}; medians over seeds; metrics on "
              "the report half of the out-of-time test (it chose nothing).", "",
              "| world | ROC AUC ÷ oracle | PR AUC ÷ oracle | lift@10% ÷ oracle | prec@cap ÷ oracle | "
-             "prec@cap model / points / logistic | worst seed: model − points | expected ÷ actual (range) | "
-             "ECE ÷ base rate | gates passed |",
+             "prec@cap model / points / logistic | worst seed: model − points | expected ÷ actual (range; "
+             "the oracle's) | ECE ÷ base rate (the oracle's) | gates passed |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for world, row in summary.iterrows():
         lines.append(
@@ -171,11 +179,15 @@ def markdown(summary: pd.DataFrame, leads: int, weeks: int, seeds: list[int]) ->
             f"{row['model_precision_at_capacity']:.3f} / {row['rules_precision_at_capacity']:.3f} / "
             f"{row['logistic_precision_at_capacity']:.3f} | {row['precision_gain_over_rules_min']:+.3f} | "
             f"{row['expected_over_actual']:.2f} ({row['expected_over_actual_min']:.2f}–"
-            f"{row['expected_over_actual_max']:.2f}) | {row['ece_over_base_rate']:.2f} | {row['gates_passed']} |")
+            f"{row['expected_over_actual_max']:.2f}; {row.get('oracle_expected_over_actual_min', np.nan):.2f}–"
+            f"{row.get('oracle_expected_over_actual_max', np.nan):.2f}) | {row['ece_over_base_rate']:.2f} "
+            f"({row.get('oracle_ece_over_base_rate', np.nan):.2f}) | {row['gates_passed']} |")
     met = [f"* {label}: " + ", ".join(f"{world} {'yes' if ok else 'NO'}"
                                       for world, ok in summary[f"target: {label}"].items())
            for label, *_ in TARGETS]
-    return "\n".join(lines + ["", "Targets (the model issue's; benchmarks, not tests):", *met]) + "\n"
+    noise = ("The oracle is calibrated by construction: its ECE and expected ÷ actual wins on the same rows are the "
+             "sampling noise of a test this size, the floor under the model's.")
+    return "\n".join(lines + ["", noise, "", "Targets (the model issue's; benchmarks, not tests):", *met]) + "\n"
 
 
 def plot(results: pd.DataFrame):
