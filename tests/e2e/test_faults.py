@@ -106,6 +106,20 @@ def runs(engine):
     return sinks.read_runs(engine).set_index("run_id")
 
 
+def kill_when_paused(argv: list[str], cwd: Path, at: str, where: str) -> None:
+    """Start ``argv`` held by the fault hook at ``at`` (rows written, or "committed"), then SIGKILL it there."""
+    marker = cwd / f"paused-{at}"
+    victim = start(argv, cwd=cwd, **{sinks.FAULT_PAUSE: f"{at}:{marker}"})
+    try:
+        wait_for(marker.exists, f"the run to pause {where}", victim)
+        assert int(marker.read_text() or victim.pid) == victim.pid
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # a run killed inside its transaction
 
@@ -113,16 +127,7 @@ def runs(engine):
 @pytest.mark.parametrize("database", BACKENDS, indirect=True)
 def test_sigkill_inside_the_transaction_leaves_the_database_as_before_and_the_rerun_succeeds(
         world, scored, tmp_path):
-    marker = tmp_path / "paused"
-    victim = start(score_command(world, scored), cwd=tmp_path, **{sinks.FAULT_PAUSE: f"1:{marker}"})
-    try:
-        wait_for(marker.exists, "the run to pause inside its transaction", victim)
-        assert int(marker.read_text() or victim.pid) == victim.pid
-        victim.send_signal(signal.SIGKILL)
-        assert victim.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if victim.poll() is None:
-            victim.kill()
+    kill_when_paused(score_command(world, scored), tmp_path, "1", "inside its transaction")
     engine = scored["engine"]
     assert contents(engine) == scored["rows"]  # the killed transaction's rows never became visible
     assert files(scored["out"]) == scored["files"]  # the CSV and report were still temporary files
@@ -142,15 +147,7 @@ def test_sigkill_inside_the_transaction_leaves_the_database_as_before_and_the_re
 @pytest.mark.parametrize("database", BACKENDS, indirect=True)
 def test_sigkill_after_the_commit_is_found_by_the_next_run_which_names_the_week_and_repairs_it(
         world, scored, tmp_path):
-    marker = tmp_path / "committed"
-    victim = start(score_command(world, scored), cwd=tmp_path, **{sinks.FAULT_PAUSE: f"committed:{marker}"})
-    try:
-        wait_for(marker.exists, "the run to pause after its commit", victim)
-        victim.send_signal(signal.SIGKILL)
-        assert victim.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if victim.poll() is None:
-            victim.kill()
+    kill_when_paused(score_command(world, scored), tmp_path, "committed", "after its commit")
     engine = scored["engine"]
     killed = runs(engine).drop(index=scored["run_id"])
     [killed_id] = killed.index
