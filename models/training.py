@@ -156,6 +156,7 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
 
 # the order each scorer's list is worked in: the model's raw score (calibration makes ties), the points themselves
 RANKING = {"model": "model_uncalibrated", "rules": "rules_points"}
+ORACLE_RATIOS = ("roc_auc", "pr_auc", "lift_top10", "precision_at_capacity")  # the model's share of the oracle's
 
 
 def score_block(predictions: pd.DataFrame, scorers: list[str], capacity: int) -> dict[str, dict[str, float]]:
@@ -169,9 +170,6 @@ def score_block(predictions: pd.DataFrame, scorers: list[str], capacity: int) ->
             for k in ORACLE_RATIOS if metrics["oracle"][k]
         }
     return metrics
-
-
-ORACLE_RATIOS = ("roc_auc", "pr_auc", "lift_top10", "precision_at_capacity")
 
 
 def share_of_capacity(part: pd.DataFrame, whole: pd.DataFrame, capacity: int) -> int:
