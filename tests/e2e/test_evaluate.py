@@ -8,11 +8,15 @@ chance, the table names every world). The targets themselves are benchmarks
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.test_cli import run
+
+PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the project's settings; each world's go on top
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("evaluate")]
 WORLDS = ("committee", "product_led")
@@ -22,7 +26,7 @@ WORLDS = ("committee", "product_led")
 def evaluated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("evaluate")
     result = run("evaluate", "--worlds", ",".join(WORLDS), "--seeds", "1", "--leads", "8000", "--out", "ev",
-                 cwd=folder, timeout=900)
+                 "--params", str(PARAMS), cwd=folder, timeout=900)
     return folder / "ev", result
 
 

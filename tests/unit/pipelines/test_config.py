@@ -69,3 +69,26 @@ def test_config_is_frozen():
 def test_world_overrides_reach_the_simulator_knobs():
     config = load_params(PROJECT_PARAMS, overrides={"generate.world": {"win_rate": 0.3}})
     assert config.generate.world == {"win_rate": 0.3}
+
+
+def test_params_yaml_holds_only_values_dvc_can_read():
+    """DVC reads params.yaml too and refuses YAML dates and timestamps ('Unsupported value of type date'):
+    every date there is a quoted string, which the settings parse."""
+    import datetime as dt
+    from pathlib import Path
+
+    import yaml
+
+    def walk(node, key=""):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from walk(v, f"{key}[{i}]")
+        else:
+            yield key, node
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[3] / "params.yaml").read_text())
+    dates = [k for k, v in walk(raw) if isinstance(v, (dt.date, dt.datetime))]
+    assert not dates, f"quote these dates in params.yaml: {dates}"
