@@ -332,6 +332,7 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         cast = f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
         _check_casts(con, raw, label, column, value, cast)  # first, so junk is reported as junk, not as naive
         _check_mixed_offsets(con, raw, label, column, value)
+        _check_local_times(con, raw, label, column, value)
         return cast
     sql_type = _SQL_TYPE[column.dtype]
     allowed = _INTEGER_TYPES if column.dtype == "integer" else _NUMBER_TYPES
@@ -396,6 +397,39 @@ def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> None:
             f"{aware} value(s) carry a UTC offset and {naive} do not, so their meaning is ambiguous",
             "export every timestamp the same way, preferably in UTC with a 'Z' suffix",
             naive_rows + aware_rows,
+        )
+
+
+# a local time followed by a zone name ('2025-03-30 02:30:00 Europe/Berlin'): the time, and the zone
+_ZONED = r"^(.*[0-9])\s*([A-Za-z][A-Za-z_/+-]*)$"
+
+
+def _check_local_times(con, raw, label, column: Column, value: str) -> None:
+    """Refuse local times that their zone skips (spring forward) or repeats (fall back).
+
+    DuckDB reads '2025-03-30 02:30 Europe/Berlin', an hour that never happened, as 01:30
+    UTC, and picks one of the two instants of an hour that happened twice: a silent shift
+    of an hour, across the cutoff for some rows. Only values with a zone name can be
+    ambiguous; an offset (+01:00) or 'Z' says the instant exactly.
+    """
+    zoned = (f"(SELECT row_number() OVER () AS n, v, regexp_extract(v, '{_ZONED}', 2) AS zone, "
+             f"TRY_CAST(regexp_extract(v, '{_ZONED}', 1) AS TIMESTAMP) AS local, TRY_CAST(v AS TIMESTAMPTZ) AS instant "
+             f"FROM (SELECT {value} AS v FROM {raw}) WHERE v IS NOT NULL AND regexp_matches(v, '{_ZONED}') "
+             f"AND upper(regexp_extract(v, '{_ZONED}', 2)) <> 'Z')")
+    if not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {zoned} LIMIT 1)").fetchall()[0][0]:
+        return
+    wrong = (f"SELECT n, v, timezone(zone, instant) <> local AS skipped FROM {zoned} WHERE local IS NOT NULL "
+             f"AND (timezone(zone, instant) <> local OR timezone(zone, instant + INTERVAL 1 HOUR) = local "
+             f"OR timezone(zone, instant - INTERVAL 1 HOUR) = local)")
+    count = con.execute(f"SELECT count(*) FROM ({wrong})").fetchall()[0][0]
+    if count:
+        samples = con.execute(f"{wrong} ORDER BY n LIMIT {SAMPLE_ROWS}").fetchall()
+        raise DataError(
+            label, column.name, "local time not in its zone",
+            f"{count} value(s) name a local time that their time zone skips (the spring-forward hour) or repeats "
+            "(the fall-back hour), so the instant they mean is unknown",
+            "export the UTC offset (2025-03-30T03:30:00+02:00) or UTC ('Z') instead of a zone name",
+            [f"row {n}: {_show(v)} ({'never happened' if skipped else 'happened twice'})" for n, v, skipped in samples],
         )
 
 

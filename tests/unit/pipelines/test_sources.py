@@ -471,3 +471,22 @@ def test_a_table_folder_without_parts_is_named_as_such(tmp_path):
     write_export(tmp_path, skip=("identities",))
     (tmp_path / "identities").mkdir()
     check_error(load_error(tmp_path), "identities", None, "no parts", "holds no .parquet files")
+
+
+@pytest.mark.parametrize("value, what", [
+    ("2025-03-30 02:30:00 Europe/Berlin", "never happened"),     # the spring-forward gap
+    ("2025-10-26 02:30:00 Europe/Berlin", "happened twice"),     # the fall-back hour
+    ("2025-03-09 02:15:00 America/New_York", "never happened"),
+])
+def test_a_local_time_its_zone_skips_or_repeats_is_refused(tmp_path, tiny, value, what):
+    tiny["leads"]["created_at"] = ["2025-01-01 09:00:00 Europe/Berlin", value, "2025-01-03 11:00:00 Europe/Berlin"]
+    error = load_error(write_export(tmp_path, tiny, skip=OPTIONAL))
+    check_error(error, "leads.csv", "created_at", "local time not in its zone", f"row 2: '{value}' ({what})", "UTC")
+
+
+@pytest.mark.parametrize("value", ["2025-03-30 01:59:59 Europe/Berlin", "2025-03-30 03:00:00 Europe/Berlin",
+                                   "2025-10-26 03:00:00 Europe/Berlin", "2025-10-26 01:59:59 Europe/Berlin"])
+def test_local_times_just_outside_the_gap_and_the_fold_are_read(tmp_path, tiny, value):
+    tiny["leads"]["created_at"] = ["2025-01-01 09:00:00 Europe/Berlin", value, "2025-01-03 11:00:00 Europe/Berlin"]
+    tables = open_tables(write_export(tmp_path, tiny, skip=OPTIONAL))
+    assert len(rows(tables, "SELECT * FROM leads")) == 3
