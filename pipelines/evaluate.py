@@ -137,9 +137,14 @@ def _progress_line(record: dict) -> str:
             f"({record['seconds']:.0f} s)")
 
 
+def _trained(results: pd.DataFrame) -> pd.DataFrame:
+    """The runs that trained (a world too small to split or train has an ``error`` instead)."""
+    return results[results["error"].isna()] if "error" in results else results
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Per world: medians over the seeds that trained, the worst seed where a target says 'every seed'."""
-    trained = results[results.get("error", pd.Series(index=results.index, dtype=object)).isna()]
+    trained = _trained(results)
     if trained.empty:
         return pd.DataFrame()
     grouped = trained.groupby("world", sort=False)
@@ -192,7 +197,7 @@ def markdown(summary: pd.DataFrame, leads: int, weeks: int, seeds: list[int]) ->
 
 def plot(results: pd.DataFrame):
     """Each scorer's ROC AUC, lift and precision at capacity as a share of the oracle's, per world; dots are seeds."""
-    trained = results[results.get("error", pd.Series(index=results.index, dtype=object)).isna()]
+    trained = _trained(results)
     worlds = list(dict.fromkeys(trained["world"]))
     measures = (("roc_auc", "ROC AUC"), ("lift_top10", "lift@10%"), ("precision_at_capacity", "precision at capacity"))
     figure, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.6), sharey=True)

@@ -331,8 +331,8 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         value = f"NULLIF(trim({name}), '')"
         cast = f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
         _check_casts(con, raw, label, column, value, cast)  # first, so junk is reported as junk, not as naive
-        _check_mixed_offsets(con, raw, label, column, value)
-        _check_local_times(con, raw, label, column, value)
+        if _check_mixed_offsets(con, raw, label, column, value):  # values with a zone: a name may be ambiguous
+            _check_local_times(con, raw, label, column, value)
         return cast
     sql_type = _SQL_TYPE[column.dtype]
     allowed = _INTEGER_TYPES if column.dtype == "integer" else _NUMBER_TYPES
@@ -379,7 +379,8 @@ def _check_casts(con, raw, label, column: Column, value: str, cast: str) -> None
         )
 
 
-def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> None:
+def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> int:
+    """Refuse a column mixing naive values and values with a zone; return how many carry a zone."""
     aware, naive = con.execute(
         f"SELECT count(*) FILTER (WHERE regexp_matches({value}, '{_OFFSET_PATTERN}')), "
         f"count(*) FILTER (WHERE NOT regexp_matches({value}, '{_OFFSET_PATTERN}')) "
@@ -398,6 +399,7 @@ def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> None:
             "export every timestamp the same way, preferably in UTC with a 'Z' suffix",
             naive_rows + aware_rows,
         )
+    return aware
 
 
 # a local time followed by a zone name ('2025-03-30 02:30:00 Europe/Berlin'): the time, and the zone
@@ -416,8 +418,6 @@ def _check_local_times(con, raw, label, column: Column, value: str) -> None:
              f"TRY_CAST(regexp_extract(v, '{_ZONED}', 1) AS TIMESTAMP) AS local, TRY_CAST(v AS TIMESTAMPTZ) AS instant "
              f"FROM (SELECT {value} AS v FROM {raw}) WHERE v IS NOT NULL AND regexp_matches(v, '{_ZONED}') "
              f"AND upper(regexp_extract(v, '{_ZONED}', 2)) <> 'Z')")
-    if not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {zoned} LIMIT 1)").fetchall()[0][0]:
-        return
     wrong = (f"SELECT n, v, timezone(zone, instant) <> local AS skipped FROM {zoned} WHERE local IS NOT NULL "
              f"AND (timezone(zone, instant) <> local OR timezone(zone, instant + INTERVAL 1 HOUR) = local "
              f"OR timezone(zone, instant - INTERVAL 1 HOUR) = local)")

@@ -80,13 +80,17 @@ def redact(url: str) -> str:
     Everything before the authority's last '@' goes; so do the values of query
     parameters named like a secret (password=, sslpassword=, token=, ...).
     """
-    text = str(url)
-    scheme, separator, rest = text.partition("://")
-    if separator and "@" in rest:
-        at = rest.rfind("@", 0, _authority_end(rest))
-        if at >= 0 and ":" in rest[:at]:  # a user alone is no secret
-            rest = rest[:at].split(":", 1)[0] + ":***" + rest[at:]
+    scheme, separator, rest = str(url).partition("://")
+    userinfo = _userinfo(rest) if separator else None
+    if userinfo and ":" in userinfo:  # a user alone is no secret
+        rest = userinfo.split(":", 1)[0] + ":***" + rest[len(userinfo):]
     return SECRET_PARAMETER.sub(r"\1***", f"{scheme}{separator}{rest}" if separator else rest)
+
+
+def _userinfo(rest: str) -> str | None:
+    """What precedes the authority's last '@' in the part of a URL after '://' (user and password), if any."""
+    at = rest.rfind("@", 0, _authority_end(rest)) if "@" in rest else -1
+    return rest[:at] if at >= 0 else None
 
 
 def scrub(text: str, urls) -> str:
@@ -105,12 +109,11 @@ def scrub(text: str, urls) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The password of a URL's authority and the values of its secret-looking query parameters."""
-    scheme, separator, rest = url.partition("://")
+    _, separator, rest = url.partition("://")
     secrets = []
-    if separator and "@" in rest:
-        at = rest.rfind("@", 0, _authority_end(rest))
-        if at >= 0 and ":" in rest[:at]:
-            secrets.append(rest[:at].split(":", 1)[1])
+    userinfo = _userinfo(rest) if separator else None
+    if userinfo and ":" in userinfo:
+        secrets.append(userinfo.split(":", 1)[1])
     secrets += [match.group(0).split("=", 1)[1] for match in SECRET_PARAMETER.finditer(url)]
     return [s for s in secrets if s]
 
