@@ -75,6 +75,15 @@ def champion(world, training_set):
     return summary
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """SQLAlchemy URL of a PostgreSQL 15 server started for this session (skips without initdb unless $CI)."""
+    from tests.postgres import throwaway_postgres
+
+    with throwaway_postgres() as url:
+        yield url
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_mlflow(monkeypatch):
     """Tests never talk to a tracking server named in the developer's environment."""

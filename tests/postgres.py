@@ -79,3 +79,22 @@ def throwaway_postgres() -> Iterator[str]:
             except (RuntimeError, subprocess.TimeoutExpired):
                 _run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"])
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def new_database(server_url: str, prefix: str = "test") -> Iterator[str]:
+    """A database of its own on the server at ``server_url`` (so tests cannot see each other's rows); dropped after."""
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{os.getpid()}_{time.monotonic_ns()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield server_url.replace("/postgres?", f"/{name}?")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from pipelines import sinks
 from tests.conftest import write_params
+from tests.postgres import new_database
 from tests.e2e.test_scoring import contents, latest_monday, population
 
 pytestmark = pytest.mark.slow
@@ -72,15 +73,8 @@ def database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'scores.db'}"
         return
-    server = request.getfixturevalue("postgres_url")
-    name = f"faults_{os.getpid()}_{time.monotonic_ns()}"
-    admin = sinks.engine_for(server, "sqlite:///unused.db").execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.replace("/postgres?", f"/{name}?")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_database(request.getfixturevalue("postgres_url"), "faults") as url:
+        yield url
 
 
 @pytest.fixture
