@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.contract import DEFAULT_EVENT_TYPES
 
@@ -64,13 +64,21 @@ class FeatureSpec(BaseModel):
             data["roles"] = {**dict(data.get("roles") or {}), "high_intent": legacy}
         return data
 
+    @field_validator("content_types")
+    @classmethod
+    def _plain_names(cls, values):
+        check_vocabulary(values)
+        return values
+
+    @field_validator("windows_days", "account_windows_days", "company_size_bands")
+    @classmethod
+    def _increasing(cls, values):
+        if not values or list(values) != sorted(set(values)) or values[0] <= 0:
+            raise ValueError(f"must be distinct positive numbers in increasing order, got {list(values)}")
+        return values
+
     @model_validator(mode="after")
     def _check(self):
-        check_vocabulary(self.content_types)
-        for name in ("windows_days", "account_windows_days", "company_size_bands"):
-            values = getattr(self, name)
-            if not values or list(values) != sorted(set(values)) or values[0] <= 0:
-                raise ValueError(f"{name} must be distinct positive numbers in increasing order, got {list(values)}")
         missing = set(self.account_windows_days) - set(self.windows_days)
         if missing:
             raise ValueError(f"account_windows_days {sorted(missing)} must also be in windows_days")

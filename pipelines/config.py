@@ -125,7 +125,9 @@ class MlflowSpec(_Section):
 
 
 class PromoteSpec(_Section):
-    metric: str = Field("pr_auc", description="the test metric the challenger must win on")
+    metric: Literal["pr_auc", "roc_auc", "precision_at_capacity", "lift_top5", "lift_top10", "lift_top20",
+                    "recall_top5", "recall_top10", "recall_top20"] = Field(
+        "pr_auc", description="the metric the challenger must win on (higher is better; models/metrics.evaluate)")
     min_improvement: float = Field(0.0, ge=0, description="relative margin the challenger must win by")
 
 
@@ -234,6 +236,8 @@ def _explain(path: Path, error: ValidationError, raw: dict) -> str:
         given = item.get("input")
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting (check the spelling; see params.yaml for the known keys)")
+        elif isinstance(given, dict):  # a rule over several keys of a section: its message names them
+            lines.append(f"  {key}: {item['msg']}")
         else:
             lines.append(f"  {key} = {given!r}: {item['msg']}")
     return "\n".join(lines)

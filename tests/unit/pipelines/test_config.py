@@ -92,3 +92,20 @@ def test_params_yaml_holds_only_values_dvc_can_read():
     raw = yaml.safe_load((Path(__file__).resolve().parents[3] / "params.yaml").read_text())
     dates = [k for k, v in walk(raw) if isinstance(v, (dt.date, dt.datetime))]
     assert not dates, f"quote these dates in params.yaml: {dates}"
+
+
+def test_every_promotion_metric_is_one_evaluate_computes_and_higher_is_better():
+    import typing
+
+    import numpy as np
+
+    from models.metrics import evaluate
+    from pipelines.config import PromoteSpec
+
+    choices = typing.get_args(PromoteSpec.model_fields["metric"].annotation)
+    y = np.array([0, 1, 0, 1, 0, 0, 1, 0])
+    computed = evaluate(y, np.linspace(0.1, 0.9, 8), np.zeros(8), capacity=3)
+    assert set(choices) <= set(computed)
+    assert not {"brier", "ece", "base_rate", "mean_probability"} & set(choices)  # lower-is-better or not a quality
+    with pytest.raises(ConfigError, match="promote.metric"):
+        load_params(PROJECT_PARAMS, overrides={"promote.metric": "brier"})
