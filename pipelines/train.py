@@ -69,7 +69,8 @@ def registry_model(uri: str) -> str:
     return uri
 
 
-SECRET_PARAMETER = re.compile(r"([?&][^=&#]*(?:pass|pwd|secret|token|key|credential|auth)[^=&#]*=)[^&#]*", re.I)
+# a secret parameter's value runs to the next '&': an unencoded '#' in a password is not a fragment to a database driver
+SECRET_PARAMETER = re.compile(r"([?&][^=&#]*(?:pass|pwd|secret|token|key|credential|auth)[^=&#]*=)[^&]*", re.I)
 
 
 def redact(url: str) -> str:
