@@ -246,6 +246,39 @@ def test_an_output_folder_that_cannot_take_the_files_fails_clearly_before_the_da
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# exports that drifted: refused with the rule, and last week's rows and files stay as they were
+
+DRIFT = {  # table, column, the value one row gets, the rule that refuses it
+    "placeholder-date": ("leads", "created_at", pd.Timestamp("1970-01-01", tz="UTC"), "not a placeholder date"),
+    "blank-id": ("events", "anonymous_id", "   ", "not blank"),
+    "content-type-case": ("events", "content_type", "Pricing", "content type as configured"),
+}
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("damage", DRIFT)
+def test_a_drifted_export_is_refused_with_its_rule_and_the_last_run_stays_as_it_was(world, scored, tmp_path, damage):
+    table, column, value, rule = DRIFT[damage]
+    data = tmp_path / "data"
+    shutil.copytree(world["data"], data)
+    frame = pd.read_parquet(data / f"{table}.parquet")
+    if isinstance(frame[column].dtype, pd.CategoricalDtype):
+        frame[column] = frame[column].astype(object)
+    if isinstance(value, pd.Timestamp) and frame[column].dt.tz is None:
+        value = value.tz_localize(None)
+    frame.loc[frame.index[len(frame) // 2], column] = value
+    frame.to_parquet(data / f"{table}.parquet", index=False)
+    argv = command("score", data, "--as-of", f"{scored['as_of']:%Y-%m-%d}", "--db", scored["url"],
+                   "--out", scored["out"], params=world["params"])
+    result = run(argv, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{table}.parquet, column '{column}': {rule}: " in result.stderr and "Traceback" not in result.stderr
+    assert contents(scored["engine"]) == scored["rows"]
+    assert files(scored["out"]) == scored["files"]
+    assert runs(scored["engine"]).index.tolist() == [scored["run_id"]]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # inputs that cannot be read
 
 
