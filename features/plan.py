@@ -21,18 +21,18 @@ from datetime import datetime
 from features.definitions import (
     COLUMN_NAME,
     OTHER,
-    check_vocabulary,
     ROLE_SIGNALS,
     Extra,
     Feature,
     FeatureSpec,
     RoleSpec,
+    check_vocabulary,
     manifest,
     signals,
     sql_string,
 )
-from features.errors import UserError
 from features.engine import as_engine
+from features.errors import UserError
 
 FIRMOGRAPHICS = ("account_id", "title", "industry", "company_size", "country", "lead_source")
 

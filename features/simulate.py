@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.errors import UserError
+from features.simulate_titles import render_titles
 
 STAGES = ("dormant", "aware", "engaged", "leaning_in")
 DORMANT, AWARE, ENGAGED, LEANING_IN = range(4)
@@ -66,11 +67,9 @@ BUDGET_WIN = (0.6, 1.0, 1.3, 1.5, 0.8)
 TIMELINES = ("this quarter", "next quarter", "this year", "just exploring")
 TIMELINE_WIN = (1.5, 1.2, 0.9, 0.4)
 
-SENIORITIES = ("c_level", "vp", "director", "manager", "senior_ic", "ic", "student")
 SENIORITY_SHARE = (0.05, 0.08, 0.15, 0.25, 0.17, 0.25, 0.05)
 SENIORITY_UP = (1.2, 1.3, 1.3, 1.1, 1.0, 0.8, 0.6)       # how fast they move towards a purchase
 SENIORITY_WIN = (1.6, 1.5, 1.3, 1.0, 0.8, 0.6, 0.05)     # authority to sign
-FUNCTIONS = ("marketing", "sales", "operations", "data", "it", "finance", "hr", "other")
 FUNCTION_SHARE = (0.30, 0.18, 0.12, 0.12, 0.10, 0.06, 0.04, 0.08)
 FUNCTION_FIT = (1.4, 1.2, 1.1, 1.0, 0.8, 0.7, 0.4, 0.5)
 
@@ -600,7 +599,6 @@ def _deal_table(deals: list[tuple], end_us: int, first_lead: int) -> pa.Table:
 
 def _lead_table(rng, leads: Leads, seniority, function, source, goal, budget, timeline, industry, employees, country,
                 first_account, bot) -> pa.Table:
-    from features.simulate_titles import render_titles
 
     n = len(leads.lead_number)
     acc = leads.account

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# the simulated people's seniority levels and job functions (features/simulate.py gives their shares and effects)
+SENIORITIES = ("c_level", "vp", "director", "manager", "senior_ic", "ic", "student")
+FUNCTIONS = ("marketing", "sales", "operations", "data", "it", "finance", "hr", "other")
+
 _FUNCTION_WORDS = {
     "marketing": ["Marketing", "Demand Gen", "Growth Marketing", "Mktg", "Digital Marketing", "Product Marketing",
                   "Marketing Ops", "Brand", "Content Marketing"],
@@ -41,8 +45,6 @@ _TYPOS = {"Marketing": "Maketing", "Manager": "Manger", "Director": "Direktor", 
 
 def render_titles(rng: np.random.Generator, seniority: np.ndarray, function: np.ndarray) -> np.ndarray:
     """One title per lead; ``seniority`` and ``function`` index the simulator's SENIORITIES and FUNCTIONS."""
-    from features.simulate import FUNCTIONS, SENIORITIES
-
     out = np.empty(len(seniority), dtype=object)
     for s, level in enumerate(SENIORITIES):
         for f, func in enumerate(FUNCTIONS):

@@ -16,7 +16,12 @@ from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec
 from features.engine import as_engine
 from features.plan import FeaturePlan, plan_features
-from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid
+from features.spine import (
+    SpineSpec,
+    create_labelled_spine,
+    create_population,
+    cutoff_grid,
+)
 
 
 def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,

@@ -30,15 +30,14 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from scipy.optimize import brentq
-from scipy.special import expit, logit
 from sklearn.metrics import brier_score_loss
 
 from features.errors import UserError
-
 
 EPSILON = 1e-9  # probabilities are kept this far from 0 and 1 before taking log-odds
 

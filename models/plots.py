@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
+from models.frame import weights  # noqa: E402
 from models.metrics import equal_weight_bins, gains_curve, row_weights  # noqa: E402
-from models.training import weights  # noqa: E402
 
 COLOURS = {"model": "#1f5fbf", "logistic": "#7b8794", "rules": "#d9822b", "oracle": "#2e9e5b"}
 LABELS = {"model": "leadscore (calibrated)", "logistic": "logistic regression", "rules": "points score",

@@ -10,13 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from features.errors import UserError
 from models.baselines import RuleScore, RuleSpec, as_object, logistic_regression
 from models.estimator import BoosterSpec, LeadPropensityModel
+from models.frame import WEIGHT, feature_columns, weight_column, weights
 from models.gates import BASELINES, GateSpec, check_gates
 from models.metrics import bootstrap_gain, by_segment, decile_table, evaluate
 from models.splits import SplitSpec, TimeSplit, selection_half, time_split
 
-ID_COLUMNS = ("lead_id", "account_id", "cutoff", "label", "journey_stage")
-# the rows a row stands for, when the training set's negatives were sampled (pipelines/sampling.py); never a feature
-WEIGHT = "sample_weight"
 SEGMENTS = ("industry", "lead_source", "journey_stage")
 
 
@@ -69,20 +67,6 @@ class TrainingResult:
     gate_failures: list[str] = field(default_factory=list)
     uncertainty: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     selection_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # what the gates read
-
-
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ID_COLUMNS and c != WEIGHT]
-
-
-def weights(frame: pd.DataFrame):
-    """The frame's row weights, or None when its rows were not sampled (every row stands for itself)."""
-    return frame[WEIGHT].to_numpy(float) if WEIGHT in frame else None
-
-
-def weight_column(frame: pd.DataFrame) -> str | None:
-    """The name of the frame's weight column, or None: for the functions that take a column name."""
-    return WEIGHT if WEIGHT in frame else None
 
 
 def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
@@ -198,9 +182,3 @@ def _require_positives(counts: dict[str, int], spec: TrainSpec) -> None:
             "train.split.validation_cutoffs, or lower train.min_positives_train / train.min_positives_test if you "
             "accept noisier estimates ('leadscore profile DATA_DIR' suggests settings that train)."
         )
-
-
-def naive_utc(values: pd.Series) -> pd.Series:
-    """Timestamps as naive UTC (the pipeline's convention), whatever zone they arrive in."""
-    values = pd.to_datetime(values)
-    return values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values

@@ -13,7 +13,7 @@ from sklearn.metrics import average_precision_score
 
 from features.errors import UserError
 from models.estimator import BoosterSpec, LeadPropensityModel
-from models.training import weights
+from models.frame import weights
 
 
 def tune(train: pd.DataFrame, validation: pd.DataFrame, features: list[str], categorical: list[str],

@@ -97,7 +97,7 @@ URL_ENVIRONMENT = ("LEADSCORE_DB_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_U
 def _scrubbed(message: str, kwargs: dict) -> str:
     """An error message without any secret of the URLs this run was given: on the command line, in the
     environment or in its settings file (a driver's message may quote a piece of a password)."""
-    from pipelines.train import scrub
+    from pipelines.redaction import scrub
 
     urls = [a for a in sys.argv if "://" in a] + [os.environ.get(name) for name in URL_ENVIRONMENT]
     urls += [str(v) for v in kwargs.values() if isinstance(v, str) and "://" in v]
@@ -154,8 +154,9 @@ def validate(
     writes the full results as JSON and Data Docs HTML. Exits 2 when anything is broken.
     """
     from pipelines.config import load_params
+    from pipelines.inputs import validate_directory
     from pipelines.summary import summarise
-    from pipelines.validation import validate_directory, write_results
+    from pipelines.validation import write_results
 
     config = load_params(params)
     out = out or config.validation.out_dir
@@ -174,7 +175,7 @@ def validate(
     if outcome.success and tables.has("deals"):
         # apart from the contract: an export can be valid and still too short or sparse for these settings
         from pipelines.export_profile import check_spine
-        from pipelines.stages import lifecycle_statuses
+        from pipelines.inputs import lifecycle_statuses
 
         fit = check_spine(tables.con, tables.data_start(), tables.data_end(), config.spine, config.train,
                           lifecycle_statuses(tables, config), validation=config.validation)
@@ -205,7 +206,7 @@ def profile(
     be built, and spine and split settings that train on it."""
     from pipelines.config import load_params
     from pipelines.export_profile import profile_export, render
-    from pipelines.stages import open_data
+    from pipelines.inputs import open_data
 
     config = load_params(params)
     tables = open_data(data_dir, config)

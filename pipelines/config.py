@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from features.contract import DEFAULT_EVENT_TYPES, TABLES
 from features.definitions import COLUMN_NAME, FeatureSpec, StageSpec, check_vocabulary

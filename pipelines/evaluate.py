@@ -30,8 +30,9 @@ from models.gates import brier_skill
 from models.splits import TooFewCutoffs
 from models.training import NotEnoughData, train
 from pipelines.config import Params, load_params, with_overrides
+from pipelines.files import atomic_path
 from pipelines.generate import generate_world
-from pipelines.stages import atomic_path, training_set
+from pipelines.stages import training_set
 from pipelines.train import load_for_training, load_truth, training_plan
 
 SCORERS = ("model", "rules", "logistic", "oracle")

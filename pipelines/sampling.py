@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import UserError
-from models.training import WEIGHT
+from models.frame import WEIGHT
 
 BUCKETS = 1_000_000  # the rate's resolution: one in a million
 

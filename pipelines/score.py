@@ -36,10 +36,12 @@ from models.registry import load
 from models.tiers import TIERS
 from pipelines import sinks
 from pipelines.config import Params
+from pipelines.files import atomic_path
+from pipelines.inputs import lifecycle_statuses, open_data, open_spark_data
+from pipelines.redaction import redact
 from pipelines.score_rows import explain_rows, rank_rows
 from pipelines.sources import DataError, connect, release_memory
-from pipelines.stages import atomic_path, lifecycle_statuses, open_data, open_spark_data
-from pipelines.train import configure_mlflow, redact, registry_model
+from pipelines.tracking import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
 
 DEFAULT_MODEL = "models:/lead-propensity@champion"

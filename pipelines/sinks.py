@@ -25,8 +25,23 @@ import zlib
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-from sqlalchemy import (Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
-                        delete, insert, select, text, update)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -94,7 +109,7 @@ def engine_for(url: str | None, default: str) -> Engine:
             return create_engine(url, connect_args={"timeout": 120})
         return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     except (ArgumentError, ImportError, ValueError) as error:
-        from pipelines.train import redact, scrub
+        from pipelines.redaction import redact, scrub
 
         shown = redact(url) if "://" in url else "(not shown: it is not a URL of the form dialect://...)"
         reason = ("no driver for it is installed (leadscore ships SQLite and PostgreSQL: sqlite:///file.db, "

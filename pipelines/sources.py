@@ -12,9 +12,9 @@ or a folder ``T/`` of Parquet part files. Naive timestamps are taken as UTC.
 
 from __future__ import annotations
 
-import os
 import difflib
 import hashlib
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field

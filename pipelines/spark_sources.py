@@ -30,8 +30,18 @@ from typing import Any
 from features.contract import TABLES, Column, Table
 from features.engine import SparkEngine
 from features.errors import UserError
-from pipelines.sources import (DATA_START_SQL, SAMPLE_ROWS, DataError, _HOW_TO_FIX, _missing_column, _show,
-                               _wrong_type, data_end_sql, find_files, first_copy_of_each_event)
+from pipelines.sources import (
+    _HOW_TO_FIX,
+    DATA_START_SQL,
+    SAMPLE_ROWS,
+    DataError,
+    _missing_column,
+    _show,
+    _wrong_type,
+    data_end_sql,
+    find_files,
+    first_copy_of_each_event,
+)
 
 INSTALL_HINT = "install the Spark extra: pip install 'leadscore[spark]' (it needs Java 17 or later on the PATH)"
 _SPARK_TYPE = {"string": "STRING", "integer": "BIGINT", "number": "DOUBLE", "timestamp": "TIMESTAMP_NTZ"}

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -21,66 +20,11 @@ from features.definitions import sql_identifier, sql_string
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS
 from features.training_set import build_training_set
-from models.training import ID_COLUMNS
+from models.frame import ID_COLUMNS
 from pipelines.config import Params
-from pipelines.sources import DataTables, connect, open_tables
-
-
-@contextmanager
-def atomic_path(target: str | Path, suffix: str = ""):
-    """Yield a temporary path beside ``target``; move it onto ``target`` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp) if os.path.isfile(tmp) else None
-
-
-def open_data(data_dir: str | Path, config: Params, require_deals: bool = False, check: bool = True) -> DataTables:
-    """Read an export and validate it: the reading gate, then the Great Expectations suites.
-
-    Raises `DataError` (or its `ValidationFailed`) before anything is written; warnings
-    are on ``tables.validation``. ``check=False`` returns the outcome without raising
-    (``leadscore validate`` reports instead).
-    """
-    from pipelines.validation import validate_export
-
-    tables = open_tables(data_dir, event_types=config.data.event_types,
-                         extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
-                         con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
-    tables.validation = validate_export(tables, config.validation, config.data.event_types,
-                                        lifecycle_statuses=tuple(config.data.lifecycle_statuses),
-                                        content_types=tuple(config.features.content_types))
-    if check:
-        tables.validation.raise_for_errors()
-    return tables
-
-
-def open_spark_data(data_dir: str | Path, config: Params, spark_master: str | None = None,
-                    require_deals: bool = False):
-    """Read an export with Spark (``--engine spark``): the reading gate, in Spark.
-
-    The Great Expectations export suites run on DuckDB and are not run here: that is
-    reported as a warning, with how to run them (``leadscore validate``).
-    """
-    from pipelines.spark_sources import open_spark_tables, spark_session
-    from pipelines.validation import Finding, Outcome
-
-    spark = spark_session(spark_master or config.engine.spark_master, config.engine.spark_conf)
-    tables = open_spark_tables(spark, data_dir, extra_lead_columns=config.data.extra_lead_attributes,
-                               require_deals=require_deals)
-    tables.validation = Outcome("export", findings=[Finding(
-        "warning", "", str(data_dir), None, "content suites not run on Spark",
-        "the export was read and type-checked by Spark; its Great Expectations suites (not-null, unique, "
-        "vocabularies, cross-table rules) run on DuckDB",
-        "run 'leadscore validate DATA_DIR' where DuckDB can read the files, before training on a new export")])
-    return tables
+from pipelines.files import atomic_path
+from pipelines.inputs import lifecycle_statuses, open_data, open_spark_data
+from pipelines.sources import DataTables, connect
 
 
 def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False,
@@ -119,11 +63,6 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     with atomic_path(out.with_suffix(".report.json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     return summary
-
-
-def lifecycle_statuses(tables, config: Params) -> dict[str, str] | None:
-    """The status meanings when the export has a lifecycle table (the population rule reads them), else None."""
-    return dict(config.data.lifecycle_statuses) if tables.has("lifecycle") else None
 
 
 def _without_empty_features(con, table: str, plan: FeaturePlan) -> FeaturePlan:

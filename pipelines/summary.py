@@ -6,8 +6,8 @@ from pathlib import Path
 
 from features.spine import cutoff_grid, mature_cutoffs, monday_on_or_before
 from pipelines.config import Params
+from pipelines.inputs import open_data
 from pipelines.sources import DataTables
-from pipelines.stages import open_data
 
 
 def summarise(data: DataTables | str | Path, config: Params) -> str:

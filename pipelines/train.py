@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
 import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -22,129 +19,25 @@ from features.definitions import FeatureSpec, StageSpec
 from features.errors import NotFound, UserError
 from features.plan import FeaturePlan, unchecked_plan
 from models import plots
+from models.frame import feature_columns, naive_utc, weight_column, weights
 from models.metrics import evaluate, gains_curve
 from models.profile import reference_profile
-from models.registry import MODEL_NAME, LeadPropensityPyfunc, alias_version, load, log_model, register, set_alias
-from models.tiers import assign_tiers, rank_within, tier_table
+from models.registry import (
+    MODEL_NAME,
+    LeadPropensityPyfunc,
+    alias_version,
+    load,
+    log_model,
+    register,
+    set_alias,
+)
 from models.splits import selection_half
-from models.training import feature_columns, naive_utc, share_of_capacity, train, weight_column, weights
-from pipelines.config import MlflowSpec, Params
+from models.tiers import assign_tiers, rank_within, tier_table
+from models.training import share_of_capacity, train
+from pipelines.config import Params
+from pipelines.files import atomic_path, file_digest
 from pipelines.sampling import sample_negatives
-from pipelines.stages import atomic_path
-
-
-_SET_BY_US: set[str] = set()
-
-
-def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
-    """Point MLflow at the configured store (the user's MLFLOW_TRACKING_URI wins); return the URI without credentials.
-
-    MLflow exports the URI it is given into MLFLOW_TRACKING_URI itself, so a value we set
-    earlier in this process is not mistaken for the user's override.
-    """
-    ambient = os.environ.get("MLFLOW_TRACKING_URI")
-    uri = ambient if ambient and ambient not in _SET_BY_US else spec.tracking_uri
-    _SET_BY_US.add(uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
-    name = experiment or spec.experiment
-    if mlflow.get_experiment_by_name(name) is None:
-        location = spec.artifact_location
-        if "://" not in location:
-            location = Path(location).resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
-    mlflow.set_experiment(name)
-    return redact(uri)
-
-
-def registry_model(uri: str) -> str:
-    """``uri`` if it names a model in the MLflow registry; anything else is refused.
-
-    Loading a model runs code from its artifact (a pickled Python object), so models come
-    only from the configured registry, where training put them, never from a path or URL.
-    """
-    if not uri.startswith("models:/"):
-        raise UserError(f"--model {uri!r}: models are loaded only from the MLflow registry "
-                         "(models:/NAME@ALIAS or models:/NAME/VERSION), because loading a model runs its code")
-    return uri
-
-
-# a secret parameter's value runs to the next '&': an unencoded '#' in a password is not a fragment to a database driver
-SECRET_PARAMETER = re.compile(r"([?&][^=&#]*(?:pass|pwd|secret|token|key|credential|auth)[^=&#]*=)[^&]*", re.I)
-
-
-def redact(url: str) -> str:
-    """A URL with its credentials and any secret-looking query parameter replaced, safe to print or log.
-
-    Done on the text, not through a parser: a password with an unencoded '@' or '#' is
-    not parsed as a password by URL parsers, and would leak as part of the host.
-    Everything before the authority's last '@' goes; so do the values of query
-    parameters named like a secret (password=, sslpassword=, token=, ...).
-    """
-    scheme, separator, rest = str(url).partition("://")
-    userinfo = _userinfo(rest) if separator else None
-    if userinfo and ":" in userinfo:  # a user alone is no secret
-        rest = userinfo.split(":", 1)[0] + ":***" + rest[len(userinfo):]
-    return SECRET_PARAMETER.sub(r"\1***", f"{scheme}{separator}{rest}" if separator else rest)
-
-
-def _userinfo(rest: str) -> str | None:
-    """What precedes the authority's last '@' in the part of a URL after '://' (user and password), if any."""
-    at = rest.rfind("@", 0, _authority_end(rest)) if "@" in rest else -1
-    return rest[:at] if at >= 0 else None
-
-
-def scrub(text: str, urls) -> str:
-    """``text`` without any secret of ``urls``, nor any piece of one a driver may have split off.
-
-    A password with an unencoded '@' is cut by drivers at that '@' and echoed as part of a
-    host name ("could not translate host name \"ss#w0rd@127.0.0.1\""): so every piece of a
-    secret that starts or ends at a URL delimiter goes too, down to four characters.
-    """
-    pieces = sorted({piece for url in urls if url for secret in url_secrets(str(url)) for piece in _pieces(secret)},
-                    key=len, reverse=True)
-    for piece in pieces:
-        text = text.replace(piece, "***")
-    return text
-
-
-def url_secrets(url: str) -> list[str]:
-    """The password of a URL's authority and the values of its secret-looking query parameters."""
-    _, separator, rest = url.partition("://")
-    secrets = []
-    userinfo = _userinfo(rest) if separator else None
-    if userinfo and ":" in userinfo:
-        secrets.append(userinfo.split(":", 1)[1])
-    secrets += [match.group(0).split("=", 1)[1] for match in SECRET_PARAMETER.finditer(url)]
-    return [s for s in secrets if s]
-
-
-def _pieces(secret: str, shortest: int = 4) -> set[str]:
-    cuts = [0] + [i for i, c in enumerate(secret) if c in "@:/#?%&"] + [len(secret)]
-    pieces = {secret}
-    for i in cuts:
-        for j in cuts:
-            piece = secret[i:j].strip("@:/#?%&")
-            if len(piece) >= shortest:
-                pieces.add(piece)
-    return pieces
-
-
-def _authority_end(rest: str) -> int:
-    """Where the host part ends: the first '/' or '?' after the last '@' that precedes them (or the end)."""
-    last_at = rest.rfind("@")
-    for index, char in enumerate(rest[last_at + 1:] if last_at >= 0 else rest, start=last_at + 1):
-        if char in "/?":
-            return index
-    return len(rest)
-
-
-def file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
+from pipelines.tracking import configure_mlflow, registry_model
 
 
 def load_training_set(path: Path, negative_sample_rate: float = 1.0, seed: int = 0) -> pd.DataFrame:

@@ -174,8 +174,11 @@ def _shared_connection_class():
 
 def _context():
     import great_expectations as gx
-    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
-                                                            ProgressBarsConfig)
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
     config = DataContextConfig(analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False),
                                store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
@@ -474,25 +477,13 @@ EMPTY_OPTIONAL = {
 }
 
 
-def validate_directory(data_dir: Path, config) -> tuple[Outcome, DataTables | None]:
-    """``leadscore validate``: every problem of an export, reading and content, without raising."""
-    from pipelines.stages import open_data
-
-    try:
-        tables = open_data(data_dir, config, check=False)
-    except DataError as error:
-        problems = [error, *error.others]
-        return Outcome("export", [Finding.from_data_error(e, e.table) for e in problems]), None
-    return tables.validation, tables
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # boundary 2: the training set
 
 
 def training_set_assets(con, relation: str, label: str, spec) -> list[Asset]:
     """Keys unique per (lead, cutoff), labels 0/1 at a plausible rate, positives in every cutoff, no empty feature."""
-    from models.training import ID_COLUMNS
+    from models.frame import ID_COLUMNS
 
     columns = [row[0] for row in con.execute(f"DESCRIBE {relation}").fetchall()]
     common = {"table": "training set", "file": label}
@@ -609,7 +600,7 @@ def validate_scores(con, scores, population: int, as_of: datetime, spec) -> Outc
 
 def write_results(outcome: Outcome, out_dir: Path, extra: dict | None = None) -> dict[str, Path]:
     """Write ``validation.json`` (every GX result in full) and Data Docs HTML into ``out_dir``; return the paths."""
-    from pipelines.stages import atomic_path
+    from pipelines.files import atomic_path
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -654,8 +645,10 @@ def _escape_strings(value):
 
 def _write_data_docs(outcome: Outcome, target: Path) -> Path:
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
-                                                                             ValidationResultIdentifier)
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
 
     context = outcome.context
     target = target.resolve()  # GX wants an absolute folder

@@ -24,8 +24,8 @@ from sqlalchemy import text
 
 from pipelines import sinks
 from tests.conftest import write_params
-from tests.postgres import new_database
 from tests.e2e.test_scoring import contents, latest_monday, population
+from tests.postgres import new_database
 
 pytestmark = pytest.mark.slow
 

@@ -352,9 +352,9 @@ def scoring_features(_clean_environment, world, champion) -> pd.DataFrame:
     from features.definitions import FeatureSpec, StageSpec
     from features.training_set import build_scoring_frame
     from models.registry import load
+    from pipelines.inputs import open_data
     from pipelines.score import DEFAULT_MODEL
-    from pipelines.stages import open_data
-    from pipelines.train import configure_mlflow
+    from pipelines.tracking import configure_mlflow
 
     config = world["config"]
     configure_mlflow(config.mlflow)

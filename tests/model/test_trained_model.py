@@ -16,10 +16,12 @@ import pandas as pd
 import pytest
 
 from models import registry
+from models.frame import feature_columns
 from models.metrics import evaluate
 from models.tiers import TIERS
-from models.training import feature_columns, share_of_capacity
-from pipelines.train import backtest, configure_mlflow, load_training_set, promote
+from models.training import share_of_capacity
+from pipelines.tracking import configure_mlflow
+from pipelines.train import backtest, load_training_set, promote
 
 pytestmark = pytest.mark.slow
 

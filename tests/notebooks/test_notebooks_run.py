@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 from sqlalchemy import create_engine
 
-from models.training import naive_utc
+from models.frame import naive_utc
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebooks")]  # one worker builds the fixtures once
 
@@ -84,8 +84,8 @@ def base_env(world, training_set) -> dict[str, str]:
 def weeks(world, champion, tmp_path_factory) -> dict:
     """Two scored weeks (the latest Monday and the one before) in a database of this module's own."""
     from features.spine import monday_on_or_before
+    from pipelines.inputs import open_data
     from pipelines.score import run_scoring
-    from pipelines.stages import open_data
 
     folder = tmp_path_factory.mktemp("notebook-scores")
     url = f"sqlite:///{folder / 'leadscore.db'}"

@@ -21,10 +21,16 @@ import pandas as pd
 import pytest
 
 from pipelines import sinks
-from pipelines.validation import validate_directory, write_results
+from pipelines.inputs import validate_directory
+from pipelines.validation import write_results
 from tests.e2e.test_scoring import latest_monday
 from tests.postgres import new_database
-from tests.security.hostile import HTML_PAYLOADS, SQL_PAYLOAD, live_markup, marks_in_chromium
+from tests.security.hostile import (
+    HTML_PAYLOADS,
+    SQL_PAYLOAD,
+    live_markup,
+    marks_in_chromium,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ from features.errors import UserError
 from features.simulate import SimulationParams
 from pipelines.config import ConfigError, Params, load_params
 from pipelines.generate import generate
+from pipelines.inputs import validate_directory
 from pipelines.stages import training_set
-from pipelines.validation import validate_directory
 
 pytestmark = pytest.mark.slow
 

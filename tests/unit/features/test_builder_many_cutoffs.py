@@ -11,7 +11,6 @@ import pytest
 from features.definitions import FeatureSpec, StageSpec
 from features.simulate import SimulationParams
 from features.spine import SpineSpec, monday_on_or_before
-from features.training_set import build_scoring_frame
 from pipelines.generate import generate
 from pipelines.sources import open_tables
 

@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.worlds import committee
 from pipelines.config import load_params
-from pipelines.validation import validate_directory
+from pipelines.inputs import validate_directory
 
 ROOT = Path(__file__).resolve().parents[3]
 LEADS, WEEKS, SEED = 3000, 60, 11

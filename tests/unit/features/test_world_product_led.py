@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from features.contract import TABLES
 from features.worlds import product_led, world
 from pipelines.config import load_params
-from pipelines.validation import validate_directory
+from pipelines.inputs import validate_directory
 
 ROOT = Path(__file__).resolve().parents[3]
 LEADS, WEEKS, SEED, START, HORIZON, SETTLE = 4000, 60, 11, date(2024, 11, 18), 90, 90

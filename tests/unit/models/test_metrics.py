@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.metrics import (decile_table, evaluate, expected_calibration_error, gains_curve, precision_at_capacity,
-                            top_fraction)
+from models.metrics import (
+    decile_table,
+    evaluate,
+    expected_calibration_error,
+    gains_curve,
+    precision_at_capacity,
+    top_fraction,
+)
 
 # 10 leads ranked best first; wins at ranks 1, 4 and 10 (base rate 0.3)
 Y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 0, 1])

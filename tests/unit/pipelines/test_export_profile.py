@@ -10,7 +10,8 @@ import pytest
 from features.spine import SpineSpec
 from pipelines.config import Params, ValidationSpec
 from pipelines.export_profile import check_spine, profile_export, render
-from pipelines.stages import open_data, training_set
+from pipelines.inputs import open_data
+from pipelines.stages import training_set
 from tests.unit.features.test_plan import export
 
 

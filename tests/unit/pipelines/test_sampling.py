@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.training import WEIGHT
+from models.frame import WEIGHT
 from pipelines.train import load_training_set
 
 

@@ -272,7 +272,7 @@ def test_write_csv_neutralises_every_text_column(tmp_path):
 
 
 def test_redact_hides_the_password():
-    from pipelines.train import redact
+    from pipelines.redaction import redact
 
     shown = redact("postgresql://u:secret@h/db")
     assert "secret" not in shown
@@ -328,7 +328,7 @@ def test_write_csv_keeps_carriage_returns_inside_their_cell(tmp_path):
     ("http://admin:S3cr3t@mlflow.internal:5000", "S3cr3t"),
 ])
 def test_redact_hides_every_password_shape(url, secret):
-    from pipelines.train import redact
+    from pipelines.redaction import redact
 
     shown = redact(url)
     assert secret not in shown and "ss#w0rd" not in shown and "T0k" not in shown, shown
@@ -337,7 +337,7 @@ def test_redact_hides_every_password_shape(url, secret):
 
 def test_score_names_the_database_it_wrote_to_even_when_the_environment_chose_it(monkeypatch):
     monkeypatch.setenv("LEADSCORE_DB_URL", "postgresql://u:S3cr3t@db.internal/leads")
-    from pipelines.train import redact
+    from pipelines.redaction import redact
 
     chosen = sinks.database_url(None, "sqlite:///out/leadscore.db")
     assert redact(chosen) == "postgresql://u:***@db.internal/leads"
@@ -351,7 +351,7 @@ def test_score_names_the_database_it_wrote_to_even_when_the_environment_chose_it
     ("postgresql://u:Pa:ss:w0rd@h/db", "FATAL: password authentication failed (Pa:ss:w0rd)"),
 ])
 def test_scrub_removes_every_piece_of_a_password_a_driver_echoes(url, shown_by_the_driver):
-    from pipelines.train import scrub, url_secrets
+    from pipelines.redaction import scrub, url_secrets
 
     cleaned = scrub(f"error: database: {shown_by_the_driver}", [url, None])
     for secret in url_secrets(url):

@@ -15,7 +15,12 @@ import pytest
 
 from features.contract import TABLES
 from pipelines.sources import DataError, open_tables
-from tests.unit.pipelines.conftest import tiny_tables, write_csv, write_export, write_table
+from tests.unit.pipelines.conftest import (
+    tiny_tables,
+    write_csv,
+    write_export,
+    write_table,
+)
 
 ORDER = {"leads": "lead_id", "events": "event_id", "identities": "anonymous_id", "deals": "deal_id"}
 OPTIONAL = ("identities", "deals")  # left out where a test is about leads or events: halves the load time

@@ -19,11 +19,19 @@ import pytest
 
 from features.contract import TABLES
 from pipelines.config import ConfigError, load_params
+from pipelines.inputs import open_data, validate_directory
 from pipelines.sources import DataError, connect, open_tables
-from pipelines.stages import open_data
-from pipelines.validation import (ID_LENGTHS, Finding, ValidationFailed, export_assets, validate_directory,
-                                  validate_export, validate_scores, validate_training_file, validate_training_set,
-                                  write_results)
+from pipelines.validation import (
+    ID_LENGTHS,
+    Finding,
+    ValidationFailed,
+    export_assets,
+    validate_export,
+    validate_scores,
+    validate_training_file,
+    validate_training_set,
+    write_results,
+)
 from tests.unit.pipelines.conftest import tiny_tables, write_export
 from tests.unit.pipelines.test_sinks import make_scores
 
