@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from models.tiers import best_first
+
 TOP_FRACTIONS = (0.05, 0.10, 0.20)
 
 
@@ -57,7 +59,7 @@ def top_fraction(y, score, fraction: float, weight=None) -> tuple[float, float]:
     """(lift, recall) among the top ``fraction`` of rows (of the total weight) by score."""
     y, score = np.asarray(y, float), np.asarray(score, float)
     w = row_weights(weight, len(y))
-    order = np.argsort(-score, kind="stable")
+    order = best_first(score)
     before = np.cumsum(w[order]) - w[order]  # the weight ranked above each row
     top = order[before < max(1, round(w.sum() * fraction)) - 1e-9]
     base = np.average(y, weights=w)
@@ -69,7 +71,7 @@ def top_fraction(y, score, fraction: float, weight=None) -> tuple[float, float]:
 def gains_curve(y, score, weight=None) -> tuple[np.ndarray, np.ndarray]:
     """(share of leads contacted, share of wins reached) after each row, working down the list by score."""
     w = row_weights(weight, len(np.asarray(y)))
-    order = np.argsort(-np.asarray(score, float), kind="stable")
+    order = best_first(score)
     wins = np.asarray(y, float)[order] * w[order]
     return np.cumsum(w[order]) / w.sum(), np.cumsum(wins) / max(1, wins.sum())
 
@@ -78,7 +80,7 @@ def precision_at_capacity(y, score, cutoff, capacity: int, weight=None) -> float
     """Mean over cutoffs of the win rate among the ``capacity`` best-scored leads of that week."""
     frame = pd.DataFrame({"y": np.asarray(y, float), "s": np.asarray(score, float), "c": np.asarray(cutoff),
                           "w": row_weights(weight, len(np.asarray(y)))})
-    frame = frame.sort_values("s", ascending=False, kind="stable")
+    frame = frame.iloc[best_first(frame["s"])]
     before = frame.groupby("c", sort=False)["w"].cumsum() - frame["w"]
     top = frame[before < capacity - 1e-9]
     top = top.assign(yw=top["y"] * top["w"]).groupby("c")[["yw", "w"]].sum()
@@ -146,7 +148,7 @@ def decile_table(y, probability, weight=None) -> pd.DataFrame:
     y, p = np.asarray(y, float), np.asarray(probability, float)
     w = row_weights(weight, len(y))
     decile = np.empty(len(y), int)
-    for number, rows in enumerate(equal_weight_bins(np.argsort(-p, kind="stable"), weight, 10), start=1):
+    for number, rows in enumerate(equal_weight_bins(best_first(p), weight, 10), start=1):
         decile[rows] = number
     frame = pd.DataFrame({"decile": decile, "w": w, "yw": y * w, "pw": p * w})
     table = frame.groupby("decile").sum()

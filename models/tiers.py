@@ -41,17 +41,28 @@ def assign_tiers(probability: np.ndarray, rank: np.ndarray, spec: TierSpec) -> n
     return np.select([probability >= a, probability >= b, probability >= c], ["A", "B", "C"], "D")
 
 
-def rank_within(frame: pd.DataFrame, score: str, group: str, weight: str | None = None) -> np.ndarray:
-    """1-based rank of each row within its group, best first; ties broken by lead_id for stability.
+def best_first(score, ids=None) -> np.ndarray:
+    """Row positions in the order sales works the list: the model's ranking score from the highest, ties by id
+    (without ids, by position). The one ordering rule: ranks, tiers, top-N metrics and gains curves all use it."""
+    score = np.asarray(score, float)
+    tiebreak = np.arange(len(score)) if ids is None else np.asarray(ids)
+    return np.lexsort((tiebreak, -score))
+
+
+def rank_within(frame: pd.DataFrame, score: str, group: str | None = None, weight: str | None = None) -> np.ndarray:
+    """1-based rank of each row within its group (or the whole frame), in ``best_first`` order.
 
     With ``weight`` (a column of a sampled set), a row's rank counts the rows that the rows
     above it stand for, so capacity tiers cut where they would in the whole population.
     """
-    ordered = frame.sort_values([group, score, "lead_id"], ascending=[True, False, True], kind="stable")
+    ordered = frame.iloc[best_first(frame[score], frame["lead_id"].to_numpy())]
+    if group is not None:
+        ordered = ordered.iloc[np.argsort(ordered[group].to_numpy(), kind="stable")]
+    keys = ordered[group] if group is not None else pd.Series(0, index=ordered.index)
     if weight is None:
-        ranks = ordered.groupby(group, sort=False).cumcount() + 1
+        ranks = ordered.groupby(keys, sort=False).cumcount() + 1
     else:
-        ranks = ordered.groupby(group, sort=False)[weight].cumsum() - ordered[weight] + 1
+        ranks = ordered.groupby(keys, sort=False)[weight].cumsum() - ordered[weight] + 1
     return ranks.reindex(frame.index).to_numpy()
 
 

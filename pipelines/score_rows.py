@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.explain import family_contributions, family_grades, reasons
-from models.tiers import assign_tiers
+from models.tiers import assign_tiers, rank_within
 
 ROW_COLUMNS = ("lead_id", "account_id", "journey_stage", "probability", "raw_score", "fit_contribution",
                "engagement_contribution", "reasons", "main_negative")
@@ -36,14 +36,12 @@ def explain_rows(frame: pd.DataFrame, features: list[str], wrapper) -> pd.DataFr
 
 
 def rank_rows(rows: pd.DataFrame, tiers, when: datetime, run_id: str, model_version: str | None) -> pd.DataFrame:
-    """The week's scores, best first: rank (ties by raw score, then lead_id), percentile, tier, grades."""
-    probability, raw = rows["probability"].to_numpy(), rows["raw_score"].to_numpy()
+    """The week's scores, best first (``models.tiers.best_first`` on the raw score), percentile, tier, grades."""
+    probability = rows["probability"].to_numpy()
     scores = rows[["lead_id", "account_id", "journey_stage"]].copy()
     scores["as_of"] = when
     scores["probability"] = probability
-    order = np.lexsort((scores["lead_id"].to_numpy(), -raw, -probability))
-    rank = np.empty(len(scores), dtype=int)
-    rank[order] = np.arange(1, len(scores) + 1)
+    rank = rank_within(rows, "raw_score")  # the booster's score: calibration is monotone but makes ties
     scores["rank"] = rank
     scores["percentile"] = np.round(100.0 * (1 - (rank - 1) / len(scores)), 2)
     scores["tier"] = assign_tiers(probability, rank, tiers)
