@@ -20,7 +20,8 @@ class TierSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     by: Literal["capacity", "probability"] = "capacity"
-    capacity: tuple[int, int, int] = Field((50, 250, 1000), description="cumulative ranks closing tiers A, B, C")
+    capacity: tuple[int, int, int] = Field((50, 250, 1000), description="cumulative ranks closing tiers A, B, C; "
+                                           "A's is the weekly capacity (the leads sales can call in a week)")
     probability: tuple[float, float, float] = Field((0.10, 0.04, 0.015), description="probability floors of A, B, C")
 
     @model_validator(mode="after")
@@ -30,6 +31,11 @@ class TierSpec(BaseModel):
         if list(self.probability) != sorted(self.probability, reverse=True):
             raise ValueError(f"probability floors must decrease from A to C, got {list(self.probability)}")
         return self
+
+    @property
+    def weekly_capacity(self) -> int:
+        """The leads sales can call in a week: tier A by capacity, and the depth precision is measured at."""
+        return self.capacity[0]
 
 
 def assign_tiers(probability: np.ndarray, rank: np.ndarray, spec: TierSpec) -> np.ndarray:

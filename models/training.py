@@ -26,7 +26,6 @@ class TrainSpec(BaseModel):
     split: SplitSpec = SplitSpec()
     rules: RuleSpec = RuleSpec()
     gates: GateSpec = GateSpec()
-    capacity_per_week: int = Field(50, ge=1, description="leads sales can call per week: precision is measured there")
     min_positives_train: int = Field(30, ge=1)
     min_positives_test: int = Field(10, ge=1)
     negative_sample_rate: float = Field(
@@ -69,10 +68,11 @@ class TrainingResult:
     selection_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # what the gates read
 
 
-def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec,
+def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: TrainSpec, *, capacity: int,
           truth: pd.DataFrame | None = None, tune_trials: int = 0, event_types=()) -> TrainingResult:
     """Fit on the train block, stop early and calibrate on validation; gates read the test block's selection half,
-    and the metrics returned are the other half's (``models/splits.py``)."""
+    and the metrics returned are the other half's (``models/splits.py``). ``capacity``: the leads sales can call
+    in a week (``tiers.weekly_capacity``), where precision is measured."""
     frame = frame.sort_values(["cutoff", "lead_id"], kind="stable").reset_index(drop=True)
     split = time_split(frame["cutoff"].unique(), horizon_days, spec.split)
     blocks = {name: frame[frame["cutoff"].isin(getattr(split, name))] for name in ("train", "validation", "test")}
@@ -118,13 +118,13 @@ def train(frame: pd.DataFrame, categorical: list[str], horizon_days: int, spec: 
         else:
             predictions = predictions.drop(columns="p_true")
     selection, predictions = predictions[selecting], predictions[~selecting].reset_index(drop=True)
-    selection_metrics = score_block(selection, scorers, share_of_capacity(selection, test, spec.capacity_per_week))
-    capacity = share_of_capacity(predictions, test, spec.capacity_per_week)
-    metrics = score_block(predictions, scorers, capacity)
+    selection_metrics = score_block(selection, scorers, share_of_capacity(selection, test, capacity))
+    report_capacity = share_of_capacity(predictions, test, capacity)
+    metrics = score_block(predictions, scorers, report_capacity)
     # how sure the comparison with each baseline is: 90 % intervals of the model's gain, leads resampled per cutoff
     uncertainty = {f"model_minus_{b}": bootstrap_gain(predictions["label"], predictions["model_uncalibrated"],
                                                       predictions[RANKING.get(b, b)], predictions["cutoff"],
-                                                      capacity, weights(predictions), seed=spec.seed)
+                                                      report_capacity, weights(predictions), seed=spec.seed)
                    for b in BASELINES}
     segments = pd.concat([by_segment(predictions, s, "label", "model", weight=weight_column(predictions))
                           for s in SEGMENTS if s in predictions], ignore_index=True)

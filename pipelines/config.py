@@ -234,6 +234,10 @@ def _validated(path: Path, raw: dict) -> Params:
         raise ConfigError(_explain(path, error, raw)) from None
 
 
+RETIRED = {"train.capacity_per_week": "the weekly capacity is the first number of tiers.capacity (tier A); "
+                                     "remove this key and set that one"}
+
+
 def _explain(path: Path, error: ValidationError, raw: dict) -> str:
     lines = [f"{path}: {error.error_count()} invalid setting(s)"]
     for item in error.errors():
@@ -241,7 +245,9 @@ def _explain(path: Path, error: ValidationError, raw: dict) -> str:
         if key.startswith("train.booster.") and "booster" not in raw.get("train", {}):
             key = key.replace("train.booster.", "train.", 1)  # LightGBM's keys are written directly under train
         given = item.get("input")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and key in RETIRED:
+            lines.append(f"  {key}: no longer a setting: {RETIRED[key]}")
+        elif item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting (check the spelling; see params.yaml for the known keys)")
         elif isinstance(given, dict):  # a rule over several keys of a section: its message names them
             lines.append(f"  {key}: {item['msg']}")

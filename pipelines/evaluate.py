@@ -69,7 +69,8 @@ def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir
     record = {"world": world, "seed": seed, "leads": leads, "weeks": weeks}
     try:
         result = train(frame, plan.categorical, config.spine.horizon_days, config.train,
-                       load_truth(data / "truth.parquet"), event_types=plan.event_types)
+                       capacity=config.tiers.weekly_capacity, truth=load_truth(data / "truth.parquet"),
+                       event_types=plan.event_types)
     except (NotEnoughData, TooFewCutoffs) as error:
         return record | {"error": str(error).split(". Use")[0], "seconds": time.perf_counter() - started}
     finally:

@@ -88,7 +88,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     plan, feature_spec, stage_spec = training_plan(training_set, config)
     feats = plan.features
     categorical = plan.categorical
-    result = train(frame, categorical, config.spine.horizon_days, config.train, load_truth(truth_path), tune_trials,
+    result = train(frame, categorical, config.spine.horizon_days, config.train,
+                   capacity=config.tiers.weekly_capacity, truth=load_truth(truth_path), tune_trials=tune_trials,
                    event_types=plan.event_types)
     features = feature_columns(frame)
     test = frame[frame["cutoff"].isin(result.split.test)]
@@ -110,7 +111,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     with mlflow.start_run() as run:
         mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": feature_spec.model_dump(mode="json"),
                                  "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),
-                                 "seed": config.train.seed, "capacity_per_week": config.train.capacity_per_week,
+                                 "seed": config.train.seed, "weekly_capacity": config.tiers.weekly_capacity,
                                  "negative_sample_rate": config.train.negative_sample_rate}))
         mlflow.set_tags({"training_set_digest": file_digest(training_set), "calibration": result.model.calibration_method_,
                          "split": result.split.describe(), "gates": "passed" if not result.gate_failures else "failed"})
@@ -264,7 +265,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
     frame = load_for_training(training_set, config)
     cutoffs = config.train.split.test_cutoffs
     scores = {name: evaluate_on_recent(load(f"models:/{MODEL_NAME}/{v}"), frame, cutoffs,
-                                       config.train.capacity_per_week)
+                                       config.tiers.weekly_capacity)
               for name, v in (("challenger", challenger), ("champion", champion))}
     metric = config.promote.metric
     new, old = scores["challenger"][metric], scores["champion"][metric]

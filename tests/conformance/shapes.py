@@ -128,8 +128,7 @@ def _params(out: Path, *, event_types, content_types, roles, extra=(), horizon, 
         "data": {"dir": str(out), "event_types": list(event_types), "extra_lead_attributes": list(extra), **data},
         "features": {"content_types": list(content_types), "roles": roles},
         "spine": {"horizon_days": horizon, "slide_days": slide, "warmup_days": warmup, "settle_days": settle},
-        "train": {"capacity_per_week": capacity,
-                  "split": {"test_cutoffs": 3, "validation_cutoffs": 3, "min_train_cutoffs": 2}},
+        "train": {"split": {"test_cutoffs": 3, "validation_cutoffs": 3, "min_train_cutoffs": 2}},
         "tiers": {"capacity": [capacity, 5 * capacity, 20 * capacity]},
     }
 
@@ -1201,7 +1200,7 @@ def check(shape: Shape) -> dict:
     attributed["informative"] = attributed["event_type"].isin(signal) | attributed["content_type"].isin(signal)
     rows = []
     rng = np.random.default_rng(0)
-    capacity = shape.params["train"]["capacity_per_week"]
+    capacity = shape.params["tiers"]["capacity"][0]
     hits = {"informed": 0, "naive": 0, "calls": 0}
     won = deals[deals["status"] == "won"]
     for t in mature:

@@ -87,7 +87,7 @@ def test_registered_model_reproduces_the_logged_test_metrics(champion, frame, fe
     assert len(block) == champion["counts"]["test_rows"]
     report = block[~selection_half(block)]
     assert len(report) == champion["counts"]["report_rows"]
-    capacity = share_of_capacity(report, block, world["config"].train.capacity_per_week)
+    capacity = share_of_capacity(report, block, world["config"].tiers.weekly_capacity)
     as_evaluated = copy.deepcopy(loaded.wrapper.model)
     as_evaluated.intercept_shift_ = 0.0
     got = evaluate(report["label"], as_evaluated.predict_proba(report)[:, 1], report["cutoff"], capacity,
@@ -146,7 +146,7 @@ def sampled(world, training_set):
     frame = load_for_training(training_set, config)
     categorical = categorical_features(manifest(config.features, config.data.event_types,
                                                 config.data.extra_lead_attributes))
-    return train(frame, categorical, config.spine.horizon_days, config.train)
+    return train(frame, categorical, config.spine.horizon_days, config.train, capacity=config.tiers.weekly_capacity)
 
 
 def test_sampled_training_reads_a_third_of_the_rows_and_stands_for_all(sampled, champion):

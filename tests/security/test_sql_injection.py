@@ -62,7 +62,7 @@ def text_settings(model: type[BaseModel] = Params, prefix: str = "") -> list[tup
 
 def hostile_value(key: str, annotation, default, payload: str):
     """The setting's default with the payload where text goes: the value, a list item, a mapping's key or value."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
     if origin in (tuple, list):
         return [*(default or ()), payload]
     if origin is dict:  # a new key, with the last entry's value (for lifecycle statuses, one that reaches SQL)

@@ -101,12 +101,12 @@ def test_a_model_of_shuffled_labels_fails_the_default_gates_at_a_low_base_rate()
     frame["label"] = rng.permutation(truth.astype(int))  # shuffled: no feature says anything about the label
     assert 0.006 < frame["label"].mean() < 0.01
     spec = TrainSpec(split=SplitSpec(test_cutoffs=4, validation_cutoffs=4, min_train_cutoffs=2),
-                     booster=BoosterSpec(threads=1, max_rounds=200, early_stopping_rounds=20), capacity_per_week=50)
-    result = train(frame, [], 14, spec)
+                     booster=BoosterSpec(threads=1, max_rounds=200, early_stopping_rounds=20))
+    result = train(frame, [], 14, spec, capacity=50)
     failures = " | ".join(result.gate_failures)
     for gate in ("ROC AUC", "is not 2x the base rate", "Brier skill score"):
         assert gate in failures, (gate, result.metrics["model"])
-    unshuffled = train(frame.assign(label=truth.astype(int)), [], 14, spec)
+    unshuffled = train(frame.assign(label=truth.astype(int)), [], 14, spec, capacity=50)
     assert not any("ROC AUC" in f or "2x the base rate" in f for f in unshuffled.gate_failures), unshuffled.metrics
 
 
@@ -145,22 +145,22 @@ def spec(**overrides) -> TrainSpec:
 
 def test_too_few_train_positives_raise_with_the_counts():
     with pytest.raises(NotEnoughData, match=r"5 positives in the train block \(need 30\)"):
-        train(frame(5, 20, 20), [], HORIZON, spec())
+        train(frame(5, 20, 20), [], HORIZON, spec(), capacity=50)
 
 
 def test_too_few_test_positives_raise_with_the_counts():
     with pytest.raises(NotEnoughData, match=r"3 positives in the test block \(need 10\)"):
-        train(frame(50, 20, 3), [], HORIZON, spec())
+        train(frame(50, 20, 3), [], HORIZON, spec(), capacity=50)
 
 
 def test_too_few_validation_positives_raise_with_the_counts():
     with pytest.raises(NotEnoughData, match=r"1 positives in the validation block \(need 2\)"):
-        train(frame(50, 1, 20), [], HORIZON, spec())
+        train(frame(50, 1, 20), [], HORIZON, spec(), capacity=50)
 
 
 def test_every_shortfall_is_named_in_one_message():
     with pytest.raises(NotEnoughData) as info:
-        train(frame(0, 0, 0), [], HORIZON, spec())
+        train(frame(0, 0, 0), [], HORIZON, spec(), capacity=50)
     message = str(info.value)
     for fragment in ("0 positives in the train block", "0 positives in the test block",
                      "0 positives in the validation block"):
@@ -169,12 +169,12 @@ def test_every_shortfall_is_named_in_one_message():
 
 def test_not_enough_data_is_a_value_error_with_advice():
     with pytest.raises(ValueError, match="min_positives"):
-        train(frame(5, 20, 20), [], HORIZON, spec())
+        train(frame(5, 20, 20), [], HORIZON, spec(), capacity=50)
 
 
 def test_the_minimums_are_configurable():
     lenient = spec().model_copy(update={"min_positives_train": 5})
-    result = train(frame(5, 20, 20), [], HORIZON, lenient)
+    result = train(frame(5, 20, 20), [], HORIZON, lenient, capacity=50)
     counts = result.counts
     assert {k: counts[k] for k in ("train_rows", "train_positives", "validation_rows", "validation_positives",
                                    "test_rows", "test_positives")} == {
@@ -190,7 +190,7 @@ def test_the_split_is_checked_before_positives():
     short = frame(50, 20, 20)
     short = short[short["cutoff"] >= CUTOFFS[5]]  # too few cutoffs: a split error, not NotEnoughData
     with pytest.raises(ValueError, match="too few") as info:
-        train(short, [], HORIZON, spec())
+        train(short, [], HORIZON, spec(), capacity=50)
     assert not isinstance(info.value, NotEnoughData)
 
 
@@ -208,7 +208,7 @@ def test_the_gates_read_the_selection_half_and_the_reported_metrics_come_from_th
     from models.splits import selection_half
 
     data = frame(50, 20, 20)
-    result = train(data, [], HORIZON, spec())
+    result = train(data, [], HORIZON, spec(), capacity=50)
     assert result.gate_failures == check_gates(result.selection_metrics, spec().gates)
     test = data[data["cutoff"].isin(result.split.test)]
     selected = set(test.loc[selection_half(test), "account_id"])
@@ -227,4 +227,4 @@ def test_a_test_half_without_positives_is_not_enough_data():
                            & selection_half(data)][:20]
     data.loc[test_rows, "label"] = 1  # all twenty in the selection half
     with pytest.raises(NotEnoughData, match="no positives in the test block's report half"):
-        train(data, [], HORIZON, spec())
+        train(data, [], HORIZON, spec(), capacity=50)

@@ -109,3 +109,10 @@ def test_every_promotion_metric_is_one_evaluate_computes_and_higher_is_better():
     assert not {"brier", "ece", "base_rate", "mean_probability"} & set(choices)  # lower-is-better or not a quality
     with pytest.raises(ConfigError, match="promote.metric"):
         load_params(PROJECT_PARAMS, overrides={"promote.metric": "brier"})
+
+
+def test_a_retired_key_says_where_its_fact_lives_now():
+    with pytest.raises(ConfigError, match="train.capacity_per_week: no longer a setting: the weekly capacity is the "
+                                          "first number of tiers.capacity"):
+        load_params(PROJECT_PARAMS, overrides={"train.capacity_per_week": 40})
+    assert load_params(PROJECT_PARAMS, overrides={"tiers.capacity": [40, 200, 900]}).tiers.weekly_capacity == 40
