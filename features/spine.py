@@ -56,8 +56,8 @@ class SpineSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     horizon_days: int = Field(90, gt=0, le=730, description="label window length after the cutoff")
-    slide_days: int = Field(28, gt=0, le=364, description="days between training cutoffs; a multiple of 7 keeps them on Mondays")
-    warmup_days: int = Field(182, ge=0, le=3650, description="history needed before the first training cutoff")
+    slide_days: int = Field(14, gt=0, le=364, description="days between training cutoffs; a multiple of 7 keeps them on Mondays")
+    warmup_days: int = Field(91, ge=0, le=3650, description="history needed before the first training cutoff")
     first_cutoff: date | None = Field(None, description="earliest training cutoff; default: data start + warmup_days")
     last_cutoff: date | None = Field(None, description="latest training cutoff; default: the data's end")
     settle_days: int = Field(

@@ -28,8 +28,8 @@ from features.errors import UserError
 class SplitSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    test_cutoffs: int = Field(3, ge=1, description="most recent mature cutoffs held out as the out-of-time test")
-    validation_cutoffs: int = Field(3, ge=1, description="cutoffs before the test block for early stopping and calibration")
+    test_cutoffs: int = Field(4, ge=1, description="most recent mature cutoffs held out as the out-of-time test")
+    validation_cutoffs: int = Field(4, ge=1, description="cutoffs before the test block for early stopping and calibration")
     min_train_cutoffs: int = Field(2, ge=1)
 
 

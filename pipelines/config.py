@@ -44,8 +44,9 @@ class DataSpec(_Section):
     dir: Path = Field(Path("data/demo"), description="the export directory the pipeline reads")
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
     extra_lead_attributes: tuple[str, ...] = Field(
-        (), description="extra lead columns (known at created_at) to use as features: numeric when every value is a "
-        "number, else text (the most frequent features.max_categories values, the rest 'other')")
+        ("stated_goal", "budget_range", "purchase_timeline"), description="extra lead columns (known at created_at) to use as features: numeric when every value is a "
+        "number, else text (the most frequent features.max_categories values, the rest 'other'); one the export "
+        "lacks is left out, with a warning")
     lifecycle_statuses: dict[str, Meaning] = Field(
         default_factory=lambda: dict(DEFAULT_LIFECYCLE_STATUSES),
         description="the lifecycle table's statuses, in the export's words, and what each means: open, "
@@ -96,8 +97,8 @@ class EngineSpec(_Section):
 
 
 class GenerateSpec(_Section):
-    leads: int = Field(10_000, ge=1, le=50_000_000)
-    seed: int = Field(0, ge=0)
+    leads: int = Field(20_000, ge=1, le=50_000_000)
+    seed: int = Field(7, ge=0)
     start: date = date(2024, 11, 18)
     weeks: int = Field(104, ge=30, le=520)
     world: dict[str, float | int | list[float]] = Field(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipelines.config import Params
 from pipelines.sources import DataError, DataTables, connect, open_tables
-from pipelines.validation import Finding, Outcome, validate_export
+from pipelines.validation import Finding, Outcome, absent_extra_findings, validate_export
 
 
 def open_data(data_dir: str | Path, config: Params, require_deals: bool = False, check: bool = True) -> DataTables:
@@ -48,7 +48,8 @@ def open_spark_data(data_dir: str | Path, config: Params, spark_master: str | No
         "warning", "", str(data_dir), None, "content suites not run on Spark",
         "the export was read and type-checked by Spark; its Great Expectations suites (not-null, unique, "
         "vocabularies, cross-table rules) run on DuckDB",
-        "run 'leadscore validate DATA_DIR' where DuckDB can read the files, before training on a new export")])
+        "run 'leadscore validate DATA_DIR' where DuckDB can read the files, before training on a new export"),
+        *absent_extra_findings(tables)])
     return tables
 
 

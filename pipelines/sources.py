@@ -81,6 +81,7 @@ class DataTables:
     directory: Path
     files: dict[str, list[Path]]
     extra_lead_columns: tuple[str, ...] = ()
+    absent_extras: dict[str, str] = field(default_factory=dict)  # configured extra -> what the file has instead
     duplicate_events_dropped: int = 0
     validation: Any = None  # the content checks' verdict (pipelines.validation.Outcome), once run
     _digest: str | None = field(default=None, repr=False)
@@ -245,6 +246,7 @@ def open_tables(
     con = con or connect()
     files: dict[str, list[Path]] = {}
     problems: list[DataError] = []
+    absent: dict[str, str] = {}
     for name, table in TABLES.items():
         try:
             paths = find_files(directory, name)
@@ -257,14 +259,15 @@ def open_tables(
                     )
                 continue
             extras = extra_lead_columns if name == "leads" else ()
-            _create_view(con, table, paths, event_types, extras)
+            absent |= _create_view(con, table, paths, event_types, extras)
             files[name] = paths
         except DataError as problem:
             problem.table = name
             problems.append(problem)
     if problems:
         raise problems[0].with_others(problems[1:])
-    tables = DataTables(con=con, directory=directory, files=files, extra_lead_columns=tuple(extra_lead_columns))
+    tables = DataTables(con=con, directory=directory, files=files, extra_lead_columns=tuple(extra_lead_columns),
+                        absent_extras=absent)
     tables.duplicate_events_dropped = _dedupe_events(con, files.get("events", []))
     return tables
 
@@ -280,7 +283,9 @@ def _label(paths: list[Path]) -> str:
     return str(paths[0].parent) if len(paths) > 1 else str(paths[0])
 
 
-def _create_view(con, table: Table, paths: list[Path], event_types, extras: tuple[str, ...]) -> None:
+def _create_view(con, table: Table, paths: list[Path], event_types, extras: tuple[str, ...]) -> dict[str, str]:
+    """Create the table's typed view; return the configured extras the file lacks (read as empty, then left out
+    of the features by the plan), each with what the file has instead."""
     label = _label(paths)
     raw = f"raw_{table.name}"
     try:
@@ -303,15 +308,14 @@ def _create_view(con, table: Table, paths: list[Path], event_types, extras: tupl
             selects.append(f"CAST(NULL AS {_SQL_TYPE[column.dtype]}) AS {column.name}")
             continue
         selects.append(f"{_typed(con, raw, label, column, schema[column.name])} AS {column.name}")
-    for extra in extras:
-        if extra not in schema:
-            raise _missing_column(label, Column(extra, "string"), schema, configured=True)
-        selects.append(f'"{extra}"')
+    absent = {extra: absent_extra(extra, schema) for extra in extras if extra not in schema}
+    selects += [f'CAST(NULL AS VARCHAR) AS "{e}"' if e in absent else f'"{e}"' for e in extras]
     sql = f"CREATE OR REPLACE VIEW {table.name} AS SELECT {', '.join(selects)} FROM {raw}"
     try:
         con.execute(sql)
     except duckdb.Error as error:
         raise _unreadable(label, error) from None
+    return absent
 
 
 def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
@@ -453,15 +457,22 @@ def _dedupe_events(con, paths: list[Path]) -> int:
     return duplicates
 
 
-def _missing_column(label, column: Column, schema: dict, configured: bool = False) -> DataError:
-    close = difflib.get_close_matches(column.name, list(schema), n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'? rename it to '{column.name}')" if close else ""
-    why = "is named in params.yaml as an extra lead attribute" if configured else "is required by the data contract"
+def _missing_column(label, column: Column, schema: dict) -> DataError:
     return DataError(
         label, column.name, "missing column",
-        f"the column {why} but the file has only: {', '.join(schema)}",
-        f"add a '{column.name}' column of type {column.dtype}{hint}",
+        f"the column is required by the data contract but the file has only: {', '.join(schema)}",
+        f"add a '{column.name}' column of type {column.dtype}{_did_you_mean(column.name, schema)}",
     )
+
+
+def absent_extra(name: str, schema: dict) -> str:
+    """What to say of an extra lead attribute named in the settings that the leads file lacks."""
+    return f"data.extra_lead_attributes names '{name}', which the file lacks{_did_you_mean(name, schema)}"
+
+
+def _did_you_mean(name: str, schema: dict) -> str:
+    close = difflib.get_close_matches(name, list(schema), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'? rename it to '{name}')" if close else ""
 
 
 def _wrong_type(label, column: Column, physical: str) -> DataError:

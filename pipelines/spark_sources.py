@@ -38,6 +38,7 @@ from pipelines.sources import (
     _missing_column,
     _show,
     _wrong_type,
+    absent_extra,
     data_end_sql,
     find_files,
     first_copy_of_each_event,
@@ -94,6 +95,7 @@ class SparkTables:
     directory: str
     files: dict[str, list[str]]
     extra_lead_columns: tuple[str, ...] = ()
+    absent_extras: dict[str, str] = field(default_factory=dict)  # configured extra -> what the file has instead
     duplicate_events_dropped: int = 0
     validation: Any = None
     _digest: str | None = field(default=None, repr=False)
@@ -151,6 +153,7 @@ def open_spark_tables(spark, directory: str | Path, *, extra_lead_columns: tuple
     engine = SparkEngine(spark)
     files: dict[str, list[str]] = {}
     problems: list[DataError] = []
+    absent: dict[str, str] = {}
     for name, table in TABLES.items():
         try:
             paths = _find(spark, directory, name)
@@ -161,14 +164,16 @@ def open_spark_tables(spark, directory: str | Path, *, extra_lead_columns: tuple
                                     f"export the {name} table into this folder as Parquet (see the data contract)")
                 continue
             extras = extra_lead_columns if name == "leads" else ()
-            engine.register(name, _typed_table(spark, table, paths, extras))
+            frame, missing = _typed_table(spark, table, paths, extras)
+            engine.register(name, frame)
+            absent |= missing
             files[name] = paths
         except DataError as problem:
             problem.table = name
             problems.append(problem)
     if problems:
         raise problems[0].with_others(problems[1:])
-    tables = SparkTables(engine, directory, files, tuple(extra_lead_columns))
+    tables = SparkTables(engine, directory, files, tuple(extra_lead_columns), absent_extras=absent)
     if "event_id" in spark.read.parquet(*files["events"]).columns:  # else there is nothing to deduplicate
         tables.duplicate_events_dropped = _dedupe_events(engine)
     return tables
@@ -206,7 +211,8 @@ def _find(spark, directory: str, table: str) -> list[str]:
 
 
 def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...]):
-    """The table as a DataFrame of contract-typed columns, after one pass checking every value casts."""
+    """The table as a DataFrame of contract-typed columns, after one pass checking every value casts; and the
+    configured extras it lacks (read as empty: the plan leaves their features out)."""
     label = paths[0] if len(paths) == 1 else str(Path(paths[0]).parent)
     try:
         raw = spark.read.parquet(*paths)
@@ -225,10 +231,8 @@ def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...])
         selects.append(f"{cast} AS {column.name}")
         if value is not None:
             checks.append((column, value, cast))
-    for extra in extras:
-        if extra not in schema:
-            raise _missing_column(label, Column(extra, "string"), schema, configured=True)
-        selects.append(f"`{extra}`")
+    absent = {extra: absent_extra(extra, schema) for extra in extras if extra not in schema}
+    selects += [f"CAST(NULL AS STRING) AS `{e}`" if e in absent else f"`{e}`" for e in extras]
     view = f"raw_{table.name}"
     raw.createOrReplaceTempView(view)
     counts = ["count(*) AS `rows`"] + [f"count_if({value} IS NOT NULL AND ({cast}) IS NULL) AS `bad_{column.name}`"
@@ -245,7 +249,7 @@ def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...])
             kind = {"timestamp": "unparsable timestamp"}.get(column.dtype, f"not a valid {column.dtype}")
             raise DataError(label, column.name, kind, f"{bad} value(s) cannot be read as {column.dtype}",
                             _HOW_TO_FIX[column.dtype], [_show(row["v"]) for row in samples])
-    return spark.sql(f"SELECT {', '.join(selects)} FROM {view}")
+    return spark.sql(f"SELECT {', '.join(selects)} FROM {view}"), absent
 
 
 def _typed(label: str, column: Column, physical: str) -> tuple[str | None, str]:

@@ -460,6 +460,7 @@ def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | Non
         if tables.has(name) and tables.count(name) == 0:
             outcome.findings.append(Finding(
                 "warning", name, str(tables.files[name][0]), None, "rows", f"the {name} file has no rows", meaning))
+    outcome.findings += absent_extra_findings(tables)
     if tables.duplicate_events_dropped:
         label = str(tables.files["events"][0])
         outcome.findings.append(Finding(
@@ -467,6 +468,14 @@ def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | Non
             "event_id", "the copy that became known first is kept and the others are dropped",
             count=tables.duplicate_events_dropped))
     return outcome
+
+
+def absent_extra_findings(tables) -> list[Finding]:
+    """A warning per extra lead attribute of the settings that the leads file lacks (DuckDB or Spark tables)."""
+    return [Finding("warning", "leads", str(tables.files["leads"][0]), extra, "configured extra attribute", detail,
+                    "its feature is left out; add the column to the export, or remove it from "
+                    "data.extra_lead_attributes")
+            for extra, detail in tables.absent_extras.items()]
 
 
 # an optional table that is present but empty is read as "nothing happened", which is rarely what an export meant

@@ -21,12 +21,7 @@ from pipelines.inputs import validate_directory
 from pipelines.sources import DataError
 from pipelines.stages import training_set
 from pipelines.validation import Finding, ValidationFailed
-from tests.unit.pipelines.conftest import (
-    tiny_tables,
-    write_csv,
-    write_export,
-    write_parquet,
-)
+from tests.unit.pipelines.conftest import TINY_SETTINGS, tiny_tables, write_csv, write_export, write_parquet
 
 CASES = yaml.safe_load((Path(__file__).with_name("cases.yaml")).read_text(encoding="utf-8"))
 CELL = re.compile(r"^(\w+)\.(\w+)(?:\[(\d+)\])?$")
@@ -79,7 +74,7 @@ def build(case: dict, root: Path) -> Path:
 
 
 def settings(case: dict, root: Path):
-    return load_params(root / "no-params.yaml", overrides=case.get("params") or {})
+    return load_params(root / "no-params.yaml", overrides={**TINY_SETTINGS, **(case.get("params") or {})})
 
 
 def matching(findings: list[Finding], case: dict) -> list[Finding]:

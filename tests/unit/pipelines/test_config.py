@@ -116,3 +116,10 @@ def test_a_retired_key_says_where_its_fact_lives_now():
                                           "first number of tiers.capacity"):
         load_params(PROJECT_PARAMS, overrides={"train.capacity_per_week": 40})
     assert load_params(PROJECT_PARAMS, overrides={"tiers.capacity": [40, 200, 900]}).tiers.weekly_capacity == 40
+
+
+def test_the_code_defaults_are_the_params_file():
+    """One set of defaults: a key left out of params.yaml means what params.yaml says."""
+    from pipelines.config import Params
+
+    assert Params().model_dump(mode="json") == load_params(PROJECT_PARAMS).model_dump(mode="json")

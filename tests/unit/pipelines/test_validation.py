@@ -32,14 +32,14 @@ from pipelines.validation import (
     validate_training_set,
     write_results,
 )
-from tests.unit.pipelines.conftest import tiny_tables, write_export
+from tests.unit.pipelines.conftest import TINY_SETTINGS, tiny_tables, write_export
 from tests.unit.pipelines.test_sinks import make_scores
 
 LATEST_FACT = datetime(2025, 2, 1, 17, 0)  # the tiny export's latest instant: D1's closed_at
 
 
 def config(tmp_path, **overrides):
-    return load_params(tmp_path / "none.yaml", overrides=overrides)
+    return load_params(tmp_path / "none.yaml", overrides={**TINY_SETTINGS, **overrides})
 
 
 def outcome_of(tmp_path, tables=None, **overrides):
