@@ -11,7 +11,12 @@ from pathlib import Path
 
 from pipelines.config import Params
 from pipelines.sources import DataError, DataTables, connect, open_tables
-from pipelines.validation import Finding, Outcome, absent_extra_findings, validate_export
+from pipelines.validation import (
+    Finding,
+    Outcome,
+    absent_extra_findings,
+    validate_export,
+)
 
 
 def open_data(data_dir: str | Path, config: Params, require_deals: bool = False, check: bool = True) -> DataTables:

@@ -21,7 +21,13 @@ from pipelines.inputs import validate_directory
 from pipelines.sources import DataError
 from pipelines.stages import training_set
 from pipelines.validation import Finding, ValidationFailed
-from tests.unit.pipelines.conftest import TINY_SETTINGS, tiny_tables, write_csv, write_export, write_parquet
+from tests.unit.pipelines.conftest import (
+    TINY_SETTINGS,
+    tiny_tables,
+    write_csv,
+    write_export,
+    write_parquet,
+)
 
 CASES = yaml.safe_load((Path(__file__).with_name("cases.yaml")).read_text(encoding="utf-8"))
 CELL = re.compile(r"^(\w+)\.(\w+)(?:\[(\d+)\])?$")
