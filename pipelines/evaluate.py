@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from features.errors import UserError
 from features.worlds import settings as world_settings
 from models.gates import brier_skill
 from models.splits import TooFewCutoffs
@@ -49,6 +50,14 @@ TARGETS = (
 )
 
 
+def _oracle(path: Path, config: Params):
+    """The world's oracle; without one that matches the spine's label, evaluate has nothing to measure against."""
+    truth, why = load_truth(path, config.spine)
+    if why:
+        raise UserError(why)
+    return truth
+
+
 def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir: Path,
             adjust: Callable | None = None) -> dict:
     """One world and seed, start to finish; a world too small to train is recorded, not raised.
@@ -69,7 +78,7 @@ def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir
     record = {"world": world, "seed": seed, "leads": leads, "weeks": weeks}
     try:
         result = train(frame, plan.categorical, config.spine.horizon_days, config.train,
-                       capacity=config.tiers.weekly_capacity, truth=load_truth(data / "truth.parquet"),
+                       capacity=config.tiers.weekly_capacity, truth=_oracle(data / "truth.parquet", config),
                        event_types=plan.event_types)
     except (NotEnoughData, TooFewCutoffs) as error:
         return record | {"error": str(error).split(". Use")[0], "seconds": time.perf_counter() - started}

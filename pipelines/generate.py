@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.errors import UserError
+from features.oracle import stamped
 from features.simulate import SimulationParams, simulate, truth
 from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
 
@@ -124,7 +125,7 @@ def _generate(out, staging, params, spine, chunk_leads, progress, bar, writers, 
     truth_cutoffs = sorted(set(cutoffs) | {score_date})
     truth_writer = None
     for chunk in tqdm(hidden_chunks, desc="ground truth", unit="chunk", disable=not progress):
-        table = truth(chunk, params, truth_cutoffs, spine.horizon_days, spine.exclude_customers)
+        table = stamped(truth(chunk, params, truth_cutoffs, spine.horizon_days, spine.exclude_customers), spine.horizon_days)
         if table is not None:
             truth_writer = truth_writer or pq.ParquetWriter(staging / "truth.parquet", table.schema, compression="zstd")
             truth_writer.write_table(table)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features import oracle
 from features.builder import PLAN_METADATA
 from features.definitions import FeatureSpec, StageSpec
 from features.errors import NotFound, UserError
@@ -70,12 +71,16 @@ def training_plan(path: Path, config: Params) -> tuple[FeaturePlan, FeatureSpec,
     return FeaturePlan.from_record(record, spec), spec, stage
 
 
-def load_truth(path: Path | None) -> pd.DataFrame | None:
+def load_truth(path: Path | None, spine) -> tuple[pd.DataFrame | None, str | None]:
+    """A simulated world's oracle, when it is the probability of the label the spine gives rows; else (None, why)."""
     if path is None or not Path(path).exists():
-        return None
+        return None, None
+    why = oracle.mismatch(Path(path), spine.label, spine.horizon_days)
+    if why:
+        return None, f"oracle metrics left out: {why}"
     truth = pd.read_parquet(path, columns=["lead_id", "cutoff", "p_true"])
     truth["cutoff"] = naive_utc(truth["cutoff"])
-    return truth
+    return truth, None
 
 
 def run_training(training_set: Path, config: Params, experiment: str | None = None, truth_path: Path | None = None,
@@ -88,8 +93,9 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     plan, feature_spec, stage_spec = training_plan(training_set, config)
     feats = plan.features
     categorical = plan.categorical
+    truth, no_oracle = load_truth(truth_path, config.spine)
     result = train(frame, categorical, config.spine.horizon_days, config.train,
-                   capacity=config.tiers.weekly_capacity, truth=load_truth(truth_path), tune_trials=tune_trials,
+                   capacity=config.tiers.weekly_capacity, truth=truth, tune_trials=tune_trials,
                    event_types=plan.event_types)
     features = feature_columns(frame)
     test = frame[frame["cutoff"].isin(result.split.test)]
@@ -104,7 +110,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
                "selection_metrics": result.selection_metrics, "anchored_calibration": calibration,
                "calibration": result.model.calibration_method_, "best_iteration": result.model.best_iteration_,
-               "warnings": [str(f) for f in checked.warnings], "features": len(feats),
+               "warnings": [str(f) for f in checked.warnings] + ([no_oracle] if no_oracle else []),
+               "features": len(feats),
                "features_left_out": [f"{name}: {reason}" for name, reason in plan.left_out],
                "uncertainty": result.uncertainty,
                "rules_skipped": list(result.rules.skipped_)}

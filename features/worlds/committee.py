@@ -86,6 +86,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import UserError
+from features.oracle import stamped
 
 NAME = "committee"
 
@@ -809,7 +810,7 @@ def generate(out: Path, leads: int, seed: int, start: date = date(2024, 11, 18),
         "events": events,
         "identities": _identities_table(cookies, identified, lead_ids, end),
         "deals": _deals_table(deals, people, accounts, lead_ids),
-        "truth": _truth(accounts, people, history, created, lead_ids, start, weeks, horizon_days),
+        "truth": stamped(_truth(accounts, people, history, created, lead_ids, start, weeks, horizon_days), horizon_days),
     }
     for name, table in tables.items():
         pq.write_table(table, out / f"{name}.parquet")

@@ -85,6 +85,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.errors import UserError
+from features.oracle import stamped
 
 NAME = "product_led"
 
@@ -824,7 +825,7 @@ def generate(out: Path, leads: int, seed: int, start: date = date(2024, 11, 18),
     tables["lifecycle"] = pa.table({"lead_id": _take(lead_ids, stages["lead"][order]),
                                     "status": pa.array(stages["status"][order], pa.string()),
                                     "changed_at": _ts(start_us, stages["changed_at"][order])})
-    tables["truth"] = oracle_table(kern, path, lead_ids, start_us, weeks, horizon_days)
+    tables["truth"] = stamped(oracle_table(kern, path, lead_ids, start_us, weeks, horizon_days), horizon_days)
     for name, table in tables.items():
         _write(table, out / f"{name}.parquet")
     return {name: table.num_rows for name, table in tables.items()}
