@@ -35,7 +35,18 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.contract import DEFAULT_EVENT_TYPES
-from features.definitions import ROLE_SIGNALS, FeatureSpec, Signal, StageSpec, signals
+from features.definitions import (
+    ACKNOWLEDGED,
+    ENGAGED,
+    LEANING_IN,
+    ROLE_SIGNALS,
+    FeatureSpec,
+    Signal,
+    StageSpec,
+    signals,
+    sql_string,
+    stage_window_problem,
+)
 from features.engine import Engine, as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan, extra_sql, unchecked_plan
@@ -133,9 +144,9 @@ def build_features(
     if cutoffs is None:
         cutoffs = [row[0] for row in con.rows(f"SELECT DISTINCT cutoff FROM {spine} ORDER BY 1")]
     grid = Grid.of(cutoffs)
-    if stage.window_days not in spec.account_windows_days:
-        raise UserError(f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
-                         f"{spec.account_windows_days} (the stage rules read the account features of that window)")
+    problem = stage_window_problem(stage, spec)
+    if problem:
+        raise UserError(problem)
     has_lifecycle = con.exists("lifecycle")
     if plan is None:
         plan = unchecked_plan(spec, event_types, extra_lead_attributes, lifecycle=has_lifecycle)
@@ -547,4 +558,5 @@ def _journey_stage(stage: StageSpec, plan: FeaturePlan, columns: dict[str, str])
         leaning.append(f"({engaged_sql} AND coalesce(ac.account_engaged_leads_{w}d, 0) >= "
                        f"{stage.leaning_in_min_account_engaged_leads})")
     leaning_sql = "(" + " OR ".join(leaning) + ")" if leaning else "FALSE"
-    return f"CASE WHEN {leaning_sql} THEN 'leaning_in' WHEN {engaged_sql} THEN 'engaged' ELSE 'acknowledged' END"
+    return (f"CASE WHEN {leaning_sql} THEN {sql_string(LEANING_IN)} WHEN {engaged_sql} THEN {sql_string(ENGAGED)} "
+            f"ELSE {sql_string(ACKNOWLEDGED)} END")

@@ -89,6 +89,12 @@ class FeatureSpec(BaseModel):
         return self.windows_days[-1]
 
 
+# the journey stages, from cold to warm (DESIGN section 6): the rules of StageSpec give each lead exactly one
+JOURNEY_STAGES = ("acknowledged", "engaged", "leaning_in")
+ACKNOWLEDGED, ENGAGED, LEANING_IN = JOURNEY_STAGES
+STAGE_LABELS = {ACKNOWLEDGED: "Acknowledged", ENGAGED: "Engaged", LEANING_IN: "Leaning in"}
+
+
 class StageSpec(BaseModel):
     """Journey-stage rules (``params.yaml: stage``): transparent thresholds over roles, shown beside the score."""
 
@@ -111,6 +117,15 @@ class StageSpec(BaseModel):
         if isinstance(data, dict) and renamed.keys() & data.keys():
             data = {renamed.get(key, key): value for key, value in data.items()}
         return data
+
+
+def stage_window_problem(stage: StageSpec, spec: FeatureSpec) -> str | None:
+    """The stage rules read the account features of ``stage.window_days``: it must be an account window.
+    Checked when params.yaml loads, and by the builder for callers that pass their own specs."""
+    if stage.window_days in spec.account_windows_days:
+        return None
+    return (f"stage.window_days={stage.window_days} must be one of features.account_windows_days "
+            f"{list(spec.account_windows_days)} (the stage rules read the account features of that window)")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,13 @@ from pydantic import (
 )
 
 from features.contract import DEFAULT_EVENT_TYPES, TABLES
-from features.definitions import COLUMN_NAME, FeatureSpec, StageSpec, check_vocabulary
+from features.definitions import (
+    COLUMN_NAME,
+    FeatureSpec,
+    StageSpec,
+    check_vocabulary,
+    stage_window_problem,
+)
 from features.errors import UserError
 from features.spine import DEFAULT_LIFECYCLE_STATUSES, Meaning, SpineSpec
 from models.tiers import TierSpec
@@ -189,9 +195,9 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _stage_window(self):
-        if self.stage.window_days not in self.features.account_windows_days:
-            raise ValueError(f"stage.window_days={self.stage.window_days} must be one of features.account_windows_days "
-                             f"{list(self.features.account_windows_days)}")
+        problem = stage_window_problem(self.stage, self.features)
+        if problem:
+            raise ValueError(problem)
         decay = sorted(set(self.train.rules.decay) - set(self.features.windows_days))
         if decay:
             raise ValueError(f"train.rules.decay windows {decay} must also be in features.windows_days "

@@ -14,10 +14,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
+from features.definitions import JOURNEY_STAGES, STAGE_LABELS  # noqa: E402
 from models.tiers import TIERS, tier_table  # noqa: E402
 
-STAGES = ("acknowledged", "engaged", "leaning_in")
-STAGE_LABELS = {"acknowledged": "Acknowledged", "engaged": "Engaged", "leaning_in": "Leaning in"}
 BLUE, GREY, ORANGE = "#1f5fbf", "#9aa5b1", "#d9822b"
 
 
@@ -29,9 +28,9 @@ def _png(fig) -> str:
 
 
 def funnel_chart(scores: pd.DataFrame) -> str:
-    counts = scores["journey_stage"].value_counts().reindex(STAGES).fillna(0)
+    counts = scores["journey_stage"].value_counts().reindex(JOURNEY_STAGES).fillna(0)
     fig, ax = plt.subplots(figsize=(6, 2.4))
-    bars = ax.barh([STAGE_LABELS[s] for s in STAGES][::-1], counts.to_numpy()[::-1], color=[ORANGE, BLUE, GREY])
+    bars = ax.barh([STAGE_LABELS[s] for s in JOURNEY_STAGES][::-1], counts.to_numpy()[::-1], color=[ORANGE, BLUE, GREY])
     ax.bar_label(bars, labels=[f"{int(v):,}" for v in counts.to_numpy()[::-1]], padding=4, fontsize=9)
     ax.set_xlabel("leads")
     ax.spines[["top", "right"]].set_visible(False)
@@ -80,7 +79,7 @@ def render_report(result, model, config) -> str:
         has_previous=not result.previous.empty,
         previous_as_of=None if result.previous.empty else f"{pd.Timestamp(result.previous['as_of'].iloc[0]):%d %B %Y}",
         accounts=result.accounts.head(10).to_dict("records"), warnings=result.warnings,
-        stage_counts={STAGE_LABELS[s]: int((scores["journey_stage"] == s).sum()) for s in STAGES},
+        stage_counts={STAGE_LABELS[s]: int((scores["journey_stage"] == s).sum()) for s in JOURNEY_STAGES},
         funnel=funnel_chart(scores), distribution=distribution_chart(scores, result.previous), tier_chart=tier_chart(tiers),
         model_version=model.version or "(unregistered)", model_uri=model.uri,
         trained_at=str(model.wrapper.settings.get("trained_at", ""))[:10],

@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.definitions import FeatureSpec, StageSpec, content_signals
+from features.definitions import (
+    ENGAGED,
+    LEANING_IN,
+    FeatureSpec,
+    StageSpec,
+    content_signals,
+)
 from features.errors import UserError
 from features.plan import FeaturePlan, missing_sources, unchecked_plan
 from features.spine import monday_on_or_before
@@ -247,7 +253,7 @@ def account_rollup(scores: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(divide="ignore"):
         log_none = np.log1p(-known["probability"].to_numpy(dtype=float))  # log P(this lead does not convert)
     columns = known.assign(log_none=log_none,
-                           engaged=known["journey_stage"].isin(["engaged", "leaning_in"]).astype(int))
+                           engaged=known["journey_stage"].isin([ENGAGED, LEANING_IN]).astype(int))
     grouped = columns.groupby("account_id", sort=False)
     best = grouped["probability"].idxmax()
     table = pd.DataFrame({

@@ -570,8 +570,8 @@ def validate_training_file(path: Path, spec, con=None) -> Outcome:
 
 def validate_scores(con, scores, population: int, as_of: datetime, spec) -> Outcome:
     """Before anything is written: probabilities in [0, 1], one row per lead, the whole population, known labels."""
+    from features.definitions import JOURNEY_STAGES
     from models.tiers import TIERS
-    from pipelines.report import STAGES
 
     relation = "scored_week"
     con.register(relation, scores)
@@ -595,7 +595,7 @@ def validate_scores(con, scores, population: int, as_of: datetime, spec) -> Outc
             expectation("ExpectColumnValuesToBeInSet", **common, column="tier", rule="allowed values",
                         value_set=list(TIERS), detail=f"tiers outside {', '.join(TIERS)}", fix="check tiers in params.yaml"),
             expectation("ExpectColumnValuesToBeInSet", **common, column="journey_stage", rule="allowed values",
-                        value_set=list(STAGES), detail=f"journey stages outside {', '.join(STAGES)}",
+                        value_set=list(JOURNEY_STAGES), detail=f"journey stages outside {', '.join(JOURNEY_STAGES)}",
                         fix="check the stage rules in params.yaml"),
         ]
         return run(con, [Asset("scores", relation, "scores", common["file"], checks)], "scores", spec.sample_values)

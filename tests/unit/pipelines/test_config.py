@@ -123,3 +123,15 @@ def test_the_code_defaults_are_the_params_file():
     from pipelines.config import Params
 
     assert Params().model_dump(mode="json") == load_params(PROJECT_PARAMS).model_dump(mode="json")
+
+
+def test_the_journey_stages_are_named_once():
+    """The builder's SQL, the report and the score suite take the stage names from features.definitions."""
+    import features.builder
+    import pipelines.report
+    import pipelines.score
+    from features.definitions import JOURNEY_STAGES
+
+    for module in (features.builder, pipelines.report, pipelines.score):
+        source = Path(module.__file__).read_text()
+        assert not any(f"'{name}'" in source or f'"{name}"' in source for name in JOURNEY_STAGES[1:]), module
