@@ -433,6 +433,8 @@ def score(
     typer.echo(f"  report: {result.report_path}")
     for warning in result.warnings[:10]:
         typer.secho(f"  drift {warning}", fg=typer.colors.YELLOW)
+    if result.upgraded:
+        typer.echo(f"  database upgraded: added {', '.join(result.upgraded)} (empty for the weeks scored before)")
     for run in result.interrupted:
         typer.secho(f"  run {run['run_id']} of {run['as_of']:%Y-%m-%d} never finished and is now marked "
                     f"interrupted: {run['error']}", fg=typer.colors.YELLOW)

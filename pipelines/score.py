@@ -70,6 +70,7 @@ class ScoreResult:
     database: str = ""  # the database written to, credentials redacted
     calibration: dict = field(default_factory=dict)  # the base rate the model's probabilities were calibrated to
     interrupted: list = field(default_factory=list)  # earlier runs found dead and marked interrupted by this one
+    upgraded: list = field(default_factory=list)  # columns this run added to a database of an earlier version
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -120,7 +121,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         tables = open_data(data_dir, config)
     when = parse_as_of(as_of, tables.data_end(), tables.data_start())
     database = sinks.engine_for(db_url, config.score.db_url)
-    sinks.ensure_schema(database)
+    upgraded = sinks.ensure_schema(database)
     interrupted = sinks.mark_interrupted_runs(database, timedelta(hours=config.score.stale_run_hours))
     sinks.start_run(database, {"run_id": run_id, "as_of": when, "model_uri": model_uri,
                              "data_digest": tables.digest()})
@@ -171,6 +172,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                              database=redact(sinks.database_url(db_url, config.score.db_url)),
                              calibration=settings.get("calibration", {}))
         result.interrupted = interrupted
+        result.upgraded = upgraded
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
         # leaves last week's files in place.

@@ -20,8 +20,11 @@ import pandas as pd
 from models.explain import family_contributions, family_grades, reasons
 from models.tiers import assign_tiers, rank_within
 
-ROW_COLUMNS = ("lead_id", "account_id", "journey_stage", "probability", "raw_score", "fit_contribution",
-               "engagement_contribution", "reasons", "main_negative")
+# the per-lead rows explain_rows makes, with their types (Spark's executors return them in this schema)
+ROW_TYPES = {"lead_id": "string", "account_id": "string", "journey_stage": "string", "probability": "double",
+             "raw_score": "double", "fit_contribution": "double", "engagement_contribution": "double",
+             "reasons": "string", "main_negative": "string"}
+ROW_COLUMNS = tuple(ROW_TYPES)
 
 
 def explain_rows(frame: pd.DataFrame, features: list[str], wrapper) -> pd.DataFrame:

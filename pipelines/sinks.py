@@ -5,12 +5,10 @@ old rows deleted and the new ones inserted, so a re-run replaces rather than
 duplicates, two runs for the same week serialise, and a failure part-way leaves
 the table exactly as it was. Every attempt is recorded in ``score_runs``.
 
-Schema (created if missing):
+Schema (created if missing; columns the contract gained since are added by ``ensure_schema``):
 
-``lead_scores`` -- primary key (as_of, lead_id): as_of, lead_id, account_id, probability,
-rank, percentile, tier, fit_score, engagement_score, grade, journey_stage, reasons,
-main_negative, previous_probability, score_delta, previous_tier, tier_change,
-new_in_top_tier, model_version, run_id.
+``lead_scores`` -- primary key (as_of, lead_id): the columns of the output contract,
+``pipelines/scores_contract.py``.
 
 ``score_runs`` -- primary key run_id: as_of, started_at, finished_at, status
 (running / succeeded / failed), model_uri, model_version, data_digest, population,
@@ -26,7 +24,6 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 from sqlalchemy import (
-    Boolean,
     Column,
     DateTime,
     Float,
@@ -38,6 +35,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -46,31 +44,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from features.errors import UserError
+from pipelines.scores_contract import CSV_COLUMNS, SCORE_COLUMNS, WEEKLY_SCORES
 
 METADATA = MetaData()
-LEAD_SCORES = Table(
-    "lead_scores", METADATA,
-    Column("as_of", DateTime, primary_key=True),
-    Column("lead_id", String(255), primary_key=True),
-    Column("account_id", String(255)),
-    Column("probability", Float, nullable=False),
-    Column("rank", Integer, nullable=False),
-    Column("percentile", Float, nullable=False),
-    Column("tier", String(1), nullable=False),
-    Column("fit_score", Float),
-    Column("engagement_score", Float),
-    Column("grade", String(4)),
-    Column("journey_stage", String(32)),
-    Column("reasons", Text),
-    Column("main_negative", Text),
-    Column("previous_probability", Float),
-    Column("score_delta", Float),
-    Column("previous_tier", String(1)),
-    Column("tier_change", String(8)),
-    Column("new_in_top_tier", Boolean),
-    Column("model_version", String(64)),
-    Column("run_id", String(64), nullable=False),
-)
+LEAD_SCORES = Table("lead_scores", METADATA, *(
+    Column(c.name, c.type, primary_key=c.key, nullable=c.nullable) for c in WEEKLY_SCORES))
 SCORE_RUNS = Table(
     "score_runs", METADATA,
     Column("run_id", String(64), primary_key=True),
@@ -87,7 +65,6 @@ SCORE_RUNS = Table(
     Column("drift_warnings", Integer),
     Column("error", Text),
 )
-SCORE_COLUMNS = [c.name for c in LEAD_SCORES.columns]
 
 
 def database_url(url: str | None, default: str) -> str:
@@ -119,8 +96,31 @@ def engine_for(url: str | None, default: str) -> Engine:
                         "or --db") from None
 
 
-def ensure_schema(engine: Engine) -> None:
+def ensure_schema(engine: Engine) -> list[str]:
+    """Create the tables if missing; add to an existing one the columns the contract has gained since it was made.
+
+    A database written by an earlier version keeps its rows: a new nullable column is added
+    empty (earlier weeks have no value for it). A new column that may not be empty cannot be
+    added to rows that exist, so the run refuses with the statement to run by hand. Returns the
+    columns added, for the run's record.
+    """
     METADATA.create_all(engine)
+    added = []
+    with engine.begin() as conn:
+        for table in METADATA.sorted_tables:
+            present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=conn.dialect)
+                statement = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                if not column.nullable:
+                    raise UserError(f"the {table.name} table in this database predates column {column.name!r}, which "
+                                    f"may not be empty; add it by hand ({statement} ... with a value for the existing "
+                                    "rows), or score into a new database")
+                conn.execute(text(statement))
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def now() -> datetime:
@@ -294,11 +294,6 @@ def read_runs(engine: Engine) -> pd.DataFrame:
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-CSV_COLUMNS = ["as_of", "lead_id", "account_id", "probability", "rank", "percentile", "tier", "grade", "fit_score",
-               "engagement_score", "journey_stage", "reasons", "main_negative", "score_delta", "previous_tier",
-               "tier_change", "new_in_top_tier", "model_version", "run_id"]
-
 
 def neutralise(value):
     """Text a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV injection advice)."""

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.score_rows import ROW_COLUMNS, explain_rows
+from pipelines.score_rows import ROW_COLUMNS, ROW_TYPES, explain_rows
 
-ROW_SCHEMA = ("lead_id string, account_id string, journey_stage string, probability double, raw_score double, "
-              "fit_contribution double, engagement_contribution double, reasons string, main_negative string")
+ROW_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in ROW_TYPES.items())
 # drift (PSI) is a distribution statistic: a uniform sample this large measures it as well as every row
 DRIFT_SAMPLE_ROWS = 500_000
 

@@ -40,11 +40,12 @@ from typing import Any
 
 from features.contract import TABLES
 from features.definitions import sql_string
-from pipelines.sinks import FORMULA_PREFIXES, LEAD_SCORES
+from pipelines.scores_contract import ID_LENGTH, REQUIRED, SCORE_COLUMNS
+from pipelines.sinks import FORMULA_PREFIXES
 from pipelines.sources import DataError, DataTables
 
 # the lead's ids land in the scores table: as long as its columns, no longer
-ID_LENGTHS = {name: LEAD_SCORES.c[name].type.length for name in ("lead_id", "account_id")}
+ID_LENGTHS = {name: ID_LENGTH for name in ("lead_id", "account_id")}  # what the scores table stores
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -585,8 +586,12 @@ def validate_scores(con, scores, population: int, as_of: datetime, spec) -> Outc
                         detail="leads are scored more than once", fix="check leads.lead_id is unique"),
             expectation("ExpectColumnValuesToBeInSet", **common, column="as_of", rule="one as_of",
                         value_set=[as_of], detail="rows carry another score date", fix="a bug; report it"),
-            expectation("ExpectColumnValuesToNotBeNull", **common, column="probability", rule="not null",
-                        detail="probabilities are missing", fix="the model returned no score; check the model"),
+            *(expectation("ExpectColumnToExist", **common, column=name, rule="output column",
+                          detail=f"the scored week lacks {name} (pipelines/scores_contract.py)", fix="a bug; report it")
+              for name in SCORE_COLUMNS),
+            *(expectation("ExpectColumnValuesToNotBeNull", **common, column=name, rule="not null",
+                          detail=f"{name} is missing in some rows", fix="the model returned no score, or a bug; check "
+                          "the model, or report it") for name in REQUIRED),
             expectation("ExpectColumnValuesToBeBetween", **common, column="probability", rule="probability in [0, 1]",
                         min_value=0.0, max_value=1.0, detail="probabilities are outside [0, 1]",
                         fix="the model's calibration is broken; roll back with 'leadscore promote --version N'"),

@@ -13,9 +13,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from features.errors import UserError
 from pipelines import sinks
 from tests.postgres import throwaway_postgres
 
@@ -424,3 +426,49 @@ def test_an_unusable_database_url_is_a_user_error_without_its_password(url, says
     with pytest.raises(UserError, match=says) as info:
         sinks.engine_for(url, "sqlite:///unused.db")
     assert "S3cr3tPw" not in str(info.value) and "--db" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# upgrading a database written by an earlier version
+
+
+def _earlier_schema(engine, without: set[str]):
+    """The tables as an earlier version created them: the contract's columns except ``without``."""
+    from sqlalchemy import Column, MetaData, Table
+
+    earlier = MetaData()
+    for table in sinks.METADATA.sorted_tables:
+        Table(table.name, earlier, *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                     for c in table.columns if f"{table.name}.{c.name}" not in without))
+    with engine.begin() as conn:
+        for table in reversed(sinks.METADATA.sorted_tables):
+            conn.execute(sqlalchemy.text(f"DROP TABLE IF EXISTS {table.name}"))
+    earlier.create_all(engine)
+    return earlier
+
+
+NEW = {"lead_scores.tier_change", "lead_scores.new_in_top_tier", "lead_scores.previous_probability",
+       "score_runs.drift_warnings"}
+
+
+def test_a_database_of_an_earlier_version_gains_the_new_columns_and_keeps_its_rows(engine):
+    earlier = _earlier_schema(engine, NEW)
+    old_week = make_scores(EARLIER, n=10, run_id="old")
+    kept = [c for c in old_week.columns if f"lead_scores.{c}" not in NEW]
+    with engine.begin() as conn:
+        rows = old_week[kept].astype(object)
+        conn.execute(earlier.tables["lead_scores"].insert(), rows.where(rows.notna(), None).to_dict("records"))
+    assert set(sinks.ensure_schema(engine)) == NEW
+    columns = {c["name"] for c in inspect(engine).get_columns("lead_scores")}
+    assert columns == set(sinks.SCORE_COLUMNS)
+    assert sinks.replace_week(engine, WEEK, make_scores(WEEK)) == 50
+    assert len(sinks.read_week(engine, EARLIER)) == 10  # the earlier rows are kept, their new columns empty
+    assert sinks.read_week(engine, EARLIER)["tier_change"].isna().all()
+    assert sinks.ensure_schema(engine) == []  # once upgraded, nothing more to add
+
+
+def test_a_new_column_that_may_not_be_empty_is_refused_with_the_statement_to_run(engine):
+    _earlier_schema(engine, {"lead_scores.rank"})
+    with pytest.raises(UserError, match=r'predates column .rank., which may not be empty; add it by hand \(ALTER '
+                                        r'TABLE lead_scores ADD COLUMN "rank" INTEGER'):
+        sinks.ensure_schema(engine)

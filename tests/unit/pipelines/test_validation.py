@@ -20,6 +20,7 @@ import pytest
 from features.contract import TABLES
 from pipelines.config import ConfigError, load_params
 from pipelines.inputs import open_data, validate_directory
+from pipelines.scores_contract import REQUIRED, SCORE_COLUMNS
 from pipelines.sources import DataError, connect, open_tables
 from pipelines.validation import (
     ID_LENGTHS,
@@ -286,7 +287,16 @@ def scores_frame(n: int = 50) -> pd.DataFrame:
 
 def test_good_scores_pass(tmp_path):
     outcome = validate_scores(duckdb.connect(), scores_frame(), 50, WEEK, config(tmp_path).validation)
-    assert outcome.success and not outcome.findings and outcome.expectations() == 8
+    # the fixed rules, and one per column of the output contract (present) and per required column (filled)
+    assert outcome.success and not outcome.findings
+    assert outcome.expectations() == 7 + len(SCORE_COLUMNS) + len(REQUIRED)
+
+
+def test_the_scored_week_must_hold_every_column_of_the_output_contract(tmp_path):
+    frame = scores_frame().drop(columns=["grade"])
+    frame.loc[5, "rank"] = None
+    outcome = validate_scores(duckdb.connect(), frame, 50, WEEK, config(tmp_path).validation)
+    assert rules(outcome.errors) == {("error", "scores", "grade", "output column"), ("error", "scores", "rank", "not null")}
 
 
 def test_score_problems_are_each_reported(tmp_path):
