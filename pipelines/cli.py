@@ -30,7 +30,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="the settings file", show_default=True)]
+ParamsOption = Annotated[Optional[Path], typer.Option(
+    "--params", "-p", help="the settings file (default: ./params.yaml; where there is none, the built-in defaults, "
+                           "which are the project's params.yaml)")]
 EngineOption = Annotated[Optional[str], typer.Option(
     "--engine", help="duckdb (one machine) or spark (needs the spark extra); default: engine.name")]
 SparkMasterOption = Annotated[Optional[str], typer.Option(
@@ -50,9 +52,19 @@ def _engine(engine: str | None, spark_master: str | None) -> str | None:
 DEBUG = {"tracebacks": False}
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"leadscore {version('leadscore')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(debug: Annotated[bool, typer.Option(
-        "--debug", help="show the traceback of every error, the user's too (a bug always shows its own)")] = False):
+        "--debug", help="show the traceback of every error, the user's too (a bug always shows its own)")] = False,
+        _: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                        help="print leadscore's version and exit")] = False):
     DEBUG["tracebacks"] = debug
 
 
@@ -91,6 +103,22 @@ def user_errors(command):
     return wrapper
 
 
+def load_settings(params: Path | None, overrides: dict | None = None):
+    """The settings a command runs with: ``--params``, else ./params.yaml, else the defaults (and it says so).
+
+    A ``--params`` file that is not there is an error (``load_params``), never a run on defaults.
+    """
+    from pipelines.config import load_params
+
+    if params is not None:
+        return load_params(params, overrides)
+    if Path("params.yaml").is_file():
+        return load_params(Path("params.yaml"), overrides)
+    typer.echo("settings: no params.yaml in this folder; using the built-in defaults (the project's params.yaml)",
+               err=True)
+    return load_params(None, overrides)
+
+
 URL_ENVIRONMENT = ("LEADSCORE_DB_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
@@ -119,14 +147,13 @@ def generate(
     weeks: Annotated[Optional[int], typer.Option(help="weeks of history (default: generate.weeks)")] = None,
     world: Annotated[str, typer.Option(help="the generative story: demo, committee or product_led "
                                             "(features/worlds; their settings: 'leadscore evaluate --help')")] = "demo",
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Simulate a realistic B2B engagement dataset with ground truth (truth.parquet)."""
-    from pipelines.config import load_params
     from pipelines.generate import generate_world
 
     given = {"generate.leads": leads, "generate.seed": seed, "generate.weeks": weeks}
-    config = load_params(params, overrides={k: v for k, v in given.items() if v is not None})
+    config = load_settings(params, overrides={k: v for k, v in given.items() if v is not None})
     g = config.generate
     summary = generate_world(world, out, g.leads, g.seed, g.weeks, config.spine, start=g.start,
                              overrides=g.world, progress=sys.stderr.isatty())
@@ -146,19 +173,18 @@ def validate(
     data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events, identities, deals")],
     out: Annotated[Optional[Path], typer.Option(
         help="folder for validation.json and Data Docs (default: validation.out_dir)")] = None,
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Validate an export against the data contract (Great Expectations): what is wrong and how to fix it.
 
     Prints every broken rule (file, column, rule, how many rows, examples, how to fix) and
     writes the full results as JSON and Data Docs HTML. Exits 2 when anything is broken.
     """
-    from pipelines.config import load_params
     from pipelines.inputs import validate_directory
     from pipelines.summary import summarise
     from pipelines.validation import write_results
 
-    config = load_params(params)
+    config = load_settings(params)
     out = out or config.validation.out_dir
     outcome, tables = validate_directory(data_dir, config)
     record = {"data_dir": str(data_dir)}
@@ -200,15 +226,14 @@ def _warn(findings) -> None:
 @user_errors
 def profile(
     data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events and optional tables")],
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Profile an export: history per week, time to a won deal, base rate per cutoff, features that will and won't
     be built, and spine and split settings that train on it."""
-    from pipelines.config import load_params
     from pipelines.export_profile import profile_export, render
     from pipelines.inputs import open_data
 
-    config = load_params(params)
+    config = load_settings(params)
     tables = open_data(data_dir, config)
     _warn(tables.validation.warnings)
     typer.echo(render(profile_export(tables, config)))
@@ -221,18 +246,17 @@ def build_training_set(
     out: Annotated[Path, typer.Option(help="Parquet file to write")] = Path("training/training_set.parquet"),
     engine: EngineOption = None,
     spark_master: SparkMasterOption = None,
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Build the point-in-time training set: one labelled row per (lead, cutoff) with its features.
 
     With --engine spark the export is read from Parquet by Spark and the same features are
     built there; the output is the same single Parquet file.
     """
-    from pipelines.config import load_params
     from pipelines.stages import training_set
 
     engine = _engine(engine, spark_master)
-    summary = training_set(data_dir, out, load_params(params), progress=sys.stderr.isatty(), engine=engine,
+    summary = training_set(data_dir, out, load_settings(params), progress=sys.stderr.isatty(), engine=engine,
                            spark_master=spark_master)
     _warn(summary["warnings"])
     typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
@@ -262,13 +286,12 @@ def train(
     truth: Annotated[Optional[Path], typer.Option(help="truth.parquet of simulated data: adds oracle metrics")] = None,
     tune: Annotated[int, typer.Option(help="Optuna trials on the time-ordered validation block (0: none)")] = 0,
     out: Annotated[Path, typer.Option(help="folder for metrics.json and plots (DVC reads them)")] = Path("training"),
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Train, calibrate and evaluate against baselines; log to MLflow; register if the gates pass."""
-    from pipelines.config import load_params
     from pipelines.train import run_training
 
-    config = load_params(params)
+    config = load_settings(params)
     if truth is None and (config.data.dir / "truth.parquet").exists():
         truth = config.data.dir / "truth.parquet"
     summary = run_training(training_set, config, experiment, truth, tune, out)
@@ -324,7 +347,7 @@ def evaluate(
     leads: Annotated[int, typer.Option(help="leads per world")] = 20_000,
     weeks: Annotated[int, typer.Option(help="weeks of history per world")] = 104,
     out: Annotated[Path, typer.Option(help="folder for results.csv, summary.md/json and the plot")] = Path("evaluation"),
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """The pipeline on every simulated world and seed: the model, the points score and the logistic regression as a
     share of each world's oracle. Decisions about the model are taken on all worlds together."""
@@ -340,7 +363,7 @@ def evaluate(
     except ValueError:
         raise typer.BadParameter(f"{seeds!r}: seeds are comma-separated integers", param_hint="--seeds") from None
     typer.echo(f"evaluating {len(chosen)} world(s) x {len(seed_list)} seed(s) at {leads:,} leads, {weeks} weeks")
-    summary = run(chosen, seed_list, leads, weeks, params, out, echo=typer.echo)
+    summary = run(chosen, seed_list, leads, weeks, load_settings(params), out, echo=typer.echo)
     typer.echo((out / "summary.md").read_text())
     typer.echo(f"written: {out}/results.csv, summary.md, summary.json" + (", model_vs_oracle.png" if not summary.empty else ""))
 
@@ -353,14 +376,13 @@ def promote(
         "training/training_set.parquet"),
     record: Annotated[Optional[Path], typer.Option(
         help="also write the decision and the aliases' versions to this JSON file (the DVC pipeline's record)")] = None,
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Make @challenger the @champion if it wins on the most recent matured cutoffs; --version N rolls back."""
-    from pipelines.config import load_params
     from pipelines.train import promote as run
     from pipelines.train import record_promotion
 
-    config = load_params(params)
+    config = load_settings(params)
     decision = run(config, training_set if training_set and training_set.exists() else None, version)
     typer.echo(decision)
     if record:
@@ -373,13 +395,12 @@ def backtest(
     training_set: Annotated[Path, typer.Argument(help="labelled rows (build-training-set output)")] = Path(
         "training/training_set.parquet"),
     model: Annotated[str, typer.Option(help="model URI")] = "models:/lead-propensity@champion",
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Evaluate a registered model on recent matured cutoffs: lift and recall by tier."""
-    from pipelines.config import load_params
     from pipelines.train import backtest as run
 
-    table = run(load_params(params), training_set, model)
+    table = run(load_settings(params), training_set, model)
     typer.echo(f"model {model} (version {table.attrs['model_version']}) on cutoffs {', '.join(table.attrs['cutoffs'])}")
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     expected, actual = table["expected_wins"].sum(), table["wins"].sum()
@@ -400,17 +421,16 @@ def score(
     out: Annotated[Optional[Path], typer.Option(help="folder for the CSV and HTML report (default: score.out_dir)")] = None,
     engine: EngineOption = None,
     spark_master: SparkMasterOption = None,
-    params: ParamsOption = Path("params.yaml"),
+    params: ParamsOption = None,
 ):
     """Score the population as of a Monday: ranked, tiered, explained; to the database, a CSV and a report.
 
     With --engine spark the features are built and the model applied on Spark; the scores
     also land as Parquet in the output folder.
     """
-    from pipelines.config import load_params
     from pipelines.score import run_scoring
 
-    config = load_params(params)
+    config = load_settings(params)
     engine = _engine(engine, spark_master)
     result = run_scoring(data_dir, config, as_of, model, db, out, progress=sys.stderr.isatty(), engine=engine,
                          spark_master=spark_master)

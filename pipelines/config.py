@@ -205,10 +205,20 @@ class Params(_Section):
         return self
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Params:
-    """Read and validate ``path``; a missing file means all defaults."""
-    path = Path(path)
+def load_params(path: str | Path | None = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate the settings file ``path`` (None: the defaults, which are params.yaml's).
+
+    A file that is not there is an error, never a silent run on defaults: a mistyped
+    ``--params`` or a command run from another folder would otherwise train or score with
+    settings nobody chose.
+    """
     raw: dict = {}
+    if path is None:
+        return _validated(Path("defaults"), _overridden(raw, overrides))
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"settings file {path} not found (in {Path.cwd()}): run leadscore from the project folder, "
+                          "or pass --params PATH")
     if path.exists():
         try:
             raw = yaml.safe_load(path.read_text()) or {}

@@ -30,7 +30,7 @@ from features.worlds import settings as world_settings
 from models.gates import brier_skill
 from models.splits import TooFewCutoffs
 from models.training import NotEnoughData, train
-from pipelines.config import Params, load_params, with_overrides
+from pipelines.config import Params, with_overrides
 from pipelines.files import atomic_path
 from pipelines.generate import generate_world
 from pipelines.stages import training_set
@@ -109,10 +109,10 @@ def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir
     return record
 
 
-def evaluate(worlds: list[str], seeds: list[int], leads: int, weeks: int, params: Path, out: Path,
+def evaluate(worlds: list[str], seeds: list[int], leads: int, weeks: int, base: Params, out: Path,
              adjust: Callable | None = None, echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Every world x seed; writes ``results.csv``, ``summary.md``, ``summary.json`` and a plot into ``out``."""
-    records, base = [], load_params(params)
+    records = []
     with tempfile.TemporaryDirectory(prefix="leadscore-evaluate-") as tmp:
         for world in worlds:
             for seed in seeds:

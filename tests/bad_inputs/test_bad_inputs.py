@@ -80,7 +80,7 @@ def build(case: dict, root: Path) -> Path:
 
 
 def settings(case: dict, root: Path):
-    return load_params(root / "no-params.yaml", overrides={**TINY_SETTINGS, **(case.get("params") or {})})
+    return load_params(None, overrides={**TINY_SETTINGS, **(case.get("params") or {})})
 
 
 def matching(findings: list[Finding], case: dict) -> list[Finding]:

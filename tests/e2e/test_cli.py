@@ -85,6 +85,28 @@ def test_validate_accepts_the_generated_data_and_writes_the_record(generated, tm
     assert f"full results: {Path('report') / 'validation.json'}" in result.stdout
 
 
+def test_a_normal_run_is_quiet_and_says_which_settings_it_uses(generated, tmp_path):
+    out, _ = generated
+    result = run("validate", str(out), "--out", "report", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "settings: no params.yaml in this folder; using the built-in defaults" in result.stderr
+    assert "Warning" not in result.stderr, result.stderr  # no third-party warning (PySpark, MLflow, setuptools)
+
+
+def test_a_settings_file_that_is_not_there_is_an_error(generated, tmp_path):
+    out, _ = generated
+    result = run("validate", str(out), "--params", "nope.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "error: settings file nope.yaml not found" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_version(tmp_path):
+    from importlib.metadata import version
+
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"leadscore {version('leadscore')}"
+
+
 def test_check_is_the_old_name_of_validate(generated, tmp_path):
     out, _ = generated
     result = run("check", str(out), cwd=tmp_path)

@@ -81,7 +81,7 @@ def default_of(config: Params, key: str):
 @pytest.fixture(scope="module")
 def export(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sql") / "export"
-    generate(folder, SimulationParams(leads=400, seed=3, weeks=60), load_params(folder / "none.yaml").spine,
+    generate(folder, SimulationParams(leads=400, seed=3, weeks=60), load_params(None).spine,
              progress=False)
     leads = pd.read_parquet(folder / "leads.parquet", columns=["lead_id", "created_at"]).head(60)
     statuses = ["lead", "mql", "customer", "junk"] * 15  # the optional lifecycle table, so its SQL runs too
@@ -105,11 +105,11 @@ def test_every_setting_that_holds_text_is_covered():
 def test_sql_in_a_setting_never_runs(export, tmp_path, monkeypatch, key, annotation):
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pwned.txt"
-    defaults = load_params(tmp_path / "none.yaml")
+    defaults = load_params(None)
     for number, payload in enumerate(payloads(marker)):
         value = hostile_value(key, annotation, default_of(defaults, key), payload)
         try:
-            config = load_params(tmp_path / "none.yaml", overrides={key: value})
+            config = load_params(None, overrides={key: value})
         except ConfigError as refused:
             assert key in str(refused), refused
             continue

@@ -80,6 +80,6 @@ def test_values_never_seen_in_training_are_named_with_their_share():
     assert table.loc["visits", "unseen"] == ""
     same = drift(profile, reference).set_index("feature")
     assert same.loc["industry", "unseen"] == ""  # nothing new: no warning of this kind
-    warnings = _drift_warnings(table.reset_index(), load_params("none.yaml"))
+    warnings = _drift_warnings(table.reset_index(), load_params(None))
     assert any("industry: values never seen in training ('Software ' 30.0%" in w for w in warnings), warnings
-    assert not any("never seen" in w for w in _drift_warnings(same.reset_index(), load_params("none.yaml")))
+    assert not any("never seen" in w for w in _drift_warnings(same.reset_index(), load_params(None)))

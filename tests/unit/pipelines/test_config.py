@@ -17,8 +17,10 @@ def test_the_project_params_file_is_valid():
     assert config.stage.window_days in config.features.account_windows_days
 
 
-def test_a_missing_file_means_defaults(tmp_path):
-    assert load_params(tmp_path / "absent.yaml").spine.horizon_days == 90
+def test_a_missing_settings_file_is_an_error_and_none_means_the_defaults(tmp_path):
+    with pytest.raises(ConfigError, match=r"settings file .*absent.yaml not found .*pass --params PATH"):
+        load_params(tmp_path / "absent.yaml")
+    assert load_params(None).spine.horizon_days == 90
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [

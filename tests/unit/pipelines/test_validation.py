@@ -40,7 +40,7 @@ LATEST_FACT = datetime(2025, 2, 1, 17, 0)  # the tiny export's latest instant: D
 
 
 def config(tmp_path, **overrides):
-    return load_params(tmp_path / "none.yaml", overrides={**TINY_SETTINGS, **overrides})
+    return load_params(None, overrides={**TINY_SETTINGS, **overrides})
 
 
 def outcome_of(tmp_path, tables=None, **overrides):
