@@ -50,9 +50,13 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "mlflow")]
 
 
-def register(model_uri: str, alias: str = "challenger") -> str:
+def register(model_uri: str, alias: str = "challenger", description: str | None = None) -> str:
+    """Register the model, point ``alias`` at it and describe the version (what trained it, the gates it passed)."""
     version = mlflow.register_model(model_uri, MODEL_NAME).version
-    MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL_NAME, alias, version)
+    if description:
+        client.update_model_version(MODEL_NAME, version, description=description)
     return str(version)
 
 

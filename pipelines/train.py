@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -13,6 +14,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
 
 from features import oracle
 from features.builder import PLAN_METADATA
@@ -91,12 +94,44 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     checked.raise_for_errors()  # before MLflow sees a run
     frame = load_for_training(training_set, config)
     plan, feature_spec, stage_spec = training_plan(training_set, config)
-    feats = plan.features
     categorical = plan.categorical
     truth, no_oracle = load_truth(truth_path, config.spine)
-    result = train(frame, categorical, config.spine.horizon_days, config.train,
-                   capacity=config.tiers.weekly_capacity, truth=truth, tune_trials=tune_trials,
-                   event_types=plan.event_types)
+    store = configure_mlflow(config.mlflow, experiment)
+    latest = pd.Timestamp(frame["cutoff"].max())
+    # the whole training runs inside the MLflow run, so its duration and a failure are recorded too
+    with mlflow.start_run(run_name=f"train {latest:%Y-%m-%d} lr={config.train.booster.learning_rate:g}") as run:
+        mlflow.set_tags({"mlflow.source.git.commit": git_commit(), "training_set": str(training_set)})
+        mlflow.log_input(MetaDataset(resolve_dataset_source(str(Path(training_set).resolve())),
+                                     name=Path(training_set).name, digest=file_digest(training_set)[:16]),
+                         context="training")
+        result = train(frame, categorical, config.spine.horizon_days, config.train,
+                       capacity=config.tiers.weekly_capacity, truth=truth, tune_trials=tune_trials,
+                       event_types=plan.event_types)
+        summary = _record_run(run, result, frame, plan, feature_spec, stage_spec, config, training_set, out_dir,
+                              checked, no_oracle, store)
+    _write_dvc_outputs(result, out_dir, summary)
+    return summary
+
+
+def git_commit() -> str:
+    """The commit of the code that trained (with '-dirty' when the tree has changes), or 'unknown' outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _record_run(run, result, frame, plan, feature_spec, stage_spec, config: Params, training_set: Path,
+                out_dir: Path, checked, no_oracle: str | None, store: str) -> dict:
+    """Everything a training run logs to MLflow, and the summary it returns."""
+    feats = plan.features
+    categorical = plan.categorical
     features = feature_columns(frame)
     test = frame[frame["cutoff"].isin(result.split.test)]
     calibration = anchor_to_latest(result, frame)
@@ -105,7 +140,6 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     # it is the population closest to the weeks the model will score.
     profile = reference_profile(test[features], categorical, result.model.predict_proba(test[features])[:, 1],
                                 weight=weights(test))
-    store = configure_mlflow(config.mlflow, experiment)
     summary = {"training_set": str(training_set), "tracking_uri": store, "split": result.split.describe(),
                "counts": result.counts, "metrics": result.metrics, "gate_failures": result.gate_failures,
                "selection_metrics": result.selection_metrics, "anchored_calibration": calibration,
@@ -115,54 +149,62 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
                "features_left_out": [f"{name}: {reason}" for name, reason in plan.left_out],
                "uncertainty": result.uncertainty,
                "rules_skipped": list(result.rules.skipped_)}
-    with mlflow.start_run() as run:
-        mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": feature_spec.model_dump(mode="json"),
-                                 "booster": result.booster.model_dump(), "split": config.train.split.model_dump(),
-                                 "seed": config.train.seed, "weekly_capacity": config.tiers.weekly_capacity,
-                                 "negative_sample_rate": config.train.negative_sample_rate}))
-        mlflow.set_tags({"training_set_digest": file_digest(training_set), "calibration": result.model.calibration_method_,
-                         "split": result.split.describe(), "gates": "passed" if not result.gate_failures else "failed"})
-        mlflow.log_metrics({**result.counts, "best_iteration": result.model.best_iteration_,
-                            **{f"{scorer}_{name}": value for scorer, values in result.metrics.items()
-                               for name, value in values.items() if pd.notna(value)}})
-        mlflow.log_metrics({f"selection_{scorer}_{name}": value for scorer, values in result.selection_metrics.items()
-                            for name, value in values.items() if pd.notna(value)})
-        mlflow.log_metrics({f"{comparison}_{metric}_{end}": value
-                            for comparison, intervals in result.uncertainty.items()
-                            for metric, bounds in intervals.items()
-                            for end, value in zip(("p05", "p95"), bounds) if pd.notna(value)})
-        if result.tuned_validation_pr_auc is not None:
-            mlflow.log_metric("tuned_validation_pr_auc", result.tuned_validation_pr_auc)
-        plots_dir = out_dir / "plots"
-        _write_figures(result, contributions, plots_dir, weights(test))  # rendered once: logged here, read by DVC there
-        mlflow.log_artifacts(str(plots_dir), "plots")
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            result.deciles.to_csv(tmp / "deciles.csv", index=False)
-            result.segments.to_csv(tmp / "segments.csv", index=False)
-            test_tiers = _with_tiers(result.test_predictions, config)
-            tier_table(test_tiers, weight=weight_column(test_tiers)).to_csv(tmp / "tiers.csv", index=False)
-            (tmp / "feature_profile.json").write_text(json.dumps(profile))
-            (tmp / "feature_manifest.json").write_text(json.dumps(
-                {"features": [asdict(f) for f in feats], "left_out": plan.to_record()["left_out"],
-                 "extras": plan.to_record()["extras"], "empty_roles": list(plan.empty_roles),
-                 "points_skipped": list(result.rules.skipped_)}, indent=1))
-            mlflow.log_artifacts(str(tmp))
-        settings = {"horizon_days": config.spine.horizon_days, "label": config.spine.label,
-                    "features": feature_spec.model_dump(mode="json"), "stage": stage_spec.model_dump(mode="json"),
-                    "event_types": list(plan.event_types),
-                    "extra_lead_attributes": [e.name for e in plan.extras], "plan": plan.to_record(),
-                    "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test],
-                    "calibration": calibration}
-        wrapper = LeadPropensityPyfunc(result.model, [asdict(f) for f in feats], settings, profile, result.metrics)
-        model_uri = log_model(wrapper, test[features].head(20))
-        summary["run_id"] = run.info.run_id
-        summary["model_uri"] = model_uri
-        if result.gate_failures:
-            summary["registered_version"] = None
-        else:
-            summary["registered_version"] = register(model_uri, "challenger")
-    _write_dvc_outputs(result, out_dir, summary)
+    # under the keys of params.yaml (LightGBM's settings sit directly under train there; tuned values when --tune)
+    mlflow.log_params(_flat({"spine": config.spine.model_dump(mode="json"), "features": feature_spec.model_dump(mode="json"),
+                             "stage": stage_spec.model_dump(mode="json"),
+                             "train": {**result.booster.model_dump(), "split": config.train.split.model_dump(),
+                                       "seed": config.train.seed,
+                                       "negative_sample_rate": config.train.negative_sample_rate},
+                             "tiers": {"capacity": list(config.tiers.capacity)}}))
+    mlflow.set_tags({"training_set_digest": file_digest(training_set), "calibration": result.model.calibration_method_,
+                     "split": result.split.describe(), "gates": "passed" if not result.gate_failures else "failed"})
+    mlflow.log_metrics({**result.counts, "best_iteration": result.model.best_iteration_,
+                        **{f"{scorer}_{name}": value for scorer, values in result.metrics.items()
+                           for name, value in values.items() if pd.notna(value)}})
+    mlflow.log_metrics({f"selection_{scorer}_{name}": value for scorer, values in result.selection_metrics.items()
+                        for name, value in values.items() if pd.notna(value)})
+    mlflow.log_metrics({f"{comparison}_{metric}_{end}": value
+                        for comparison, intervals in result.uncertainty.items()
+                        for metric, bounds in intervals.items()
+                        for end, value in zip(("p05", "p95"), bounds) if pd.notna(value)})
+    if result.tuned_validation_pr_auc is not None:
+        mlflow.log_metric("tuned_validation_pr_auc", result.tuned_validation_pr_auc)
+    plots_dir = out_dir / "plots"
+    _write_figures(result, contributions, plots_dir, weights(test))  # rendered once: logged here, read by DVC there
+    mlflow.log_artifacts(str(plots_dir), "plots")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        result.deciles.to_csv(tmp / "deciles.csv", index=False)
+        result.segments.to_csv(tmp / "segments.csv", index=False)
+        test_tiers = _with_tiers(result.test_predictions, config)
+        tier_table(test_tiers, weight=weight_column(test_tiers)).to_csv(tmp / "tiers.csv", index=False)
+        (tmp / "feature_profile.json").write_text(json.dumps(profile))
+        (tmp / "feature_manifest.json").write_text(json.dumps(
+            {"features": [asdict(f) for f in feats], "left_out": plan.to_record()["left_out"],
+             "extras": plan.to_record()["extras"], "empty_roles": list(plan.empty_roles),
+             "points_skipped": list(result.rules.skipped_)}, indent=1))
+        mlflow.log_artifacts(str(tmp))
+    settings = {"horizon_days": config.spine.horizon_days, "label": config.spine.label,
+                "features": feature_spec.model_dump(mode="json"), "stage": stage_spec.model_dump(mode="json"),
+                "event_types": list(plan.event_types),
+                "extra_lead_attributes": [e.name for e in plan.extras], "plan": plan.to_record(),
+                "trained_at": pd.Timestamp.now("UTC").isoformat(), "test_cutoffs": [str(t) for t in result.split.test],
+                "calibration": calibration}
+    wrapper = LeadPropensityPyfunc(result.model, [asdict(f) for f in feats], settings, profile, result.metrics)
+    model_uri = log_model(wrapper, test[features].head(20))
+    summary["run_id"] = run.info.run_id
+    summary["model_uri"] = model_uri
+    if result.gate_failures:
+        summary["registered_version"] = None
+    else:
+        chosen = result.selection_metrics["model"]
+        summary["registered_version"] = register(model_uri, "challenger", description=(
+            f"Trained by MLflow run {run.info.run_id} ({run.info.run_name}) on {Path(training_set).name}, "
+            f"commit {git_commit()[:12]}. Passed every gate of train.gates on the selection half of the test block "
+            f"(cutoffs {min(result.split.test):%Y-%m-%d}..{max(result.split.test):%Y-%m-%d}): "
+            f"ROC AUC {chosen['roc_auc']:.3f}, "
+            f"PR AUC {chosen['pr_auc']:.4f}, precision at capacity {chosen['precision_at_capacity']:.3f}, "
+            f"ECE {chosen['ece']:.4f}."))
     return summary
 
 

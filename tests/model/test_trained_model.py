@@ -99,6 +99,28 @@ def test_registered_model_reproduces_the_logged_test_metrics(champion, frame, fe
     assert loaded.wrapper.settings["calibration"]["base_rate"] == pytest.approx(block["label"].mean())
 
 
+def test_the_training_run_says_what_ran_on_what_code_and_data(world, champion, training_set):
+    from mlflow import MlflowClient
+
+    use_store(world["config"].mlflow)
+    client = MlflowClient()
+    run = client.get_run(champion["run_id"])
+    config = world["config"]
+    assert run.info.run_name.startswith("train ") and f"lr={config.train.booster.learning_rate:g}" in run.info.run_name
+    commit = run.data.tags["mlflow.source.git.commit"]
+    assert commit == "unknown" or len(commit.removesuffix("-dirty")) == 40
+    assert run.data.params["train.learning_rate"] == str(config.train.booster.learning_rate)  # params.yaml's keys
+    assert run.data.params["tiers.capacity"] == str(list(config.tiers.capacity))
+    assert not any(key.startswith("booster.") for key in run.data.params)
+    [dataset] = run.inputs.dataset_inputs
+    assert dataset.dataset.name == training_set.name
+    assert dataset.dataset.digest == run.data.tags["training_set_digest"][:16]
+    assert run.info.end_time - run.info.start_time > 1000  # the training itself ran inside the run
+    version = client.get_model_version(registry.MODEL_NAME, champion["registered_version"])
+    assert f"MLflow run {champion['run_id']}" in version.description
+    assert "Passed every gate of train.gates" in version.description
+
+
 def test_wrapper_carries_its_settings(world, loaded):
     settings = loaded.wrapper.settings
     assert settings["horizon_days"] == world["config"].spine.horizon_days
