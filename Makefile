@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,tune,spark]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: setup  # the whole DVC pipeline on generated data: generate, validate, build, train, promote, score
+demo: setup  # the DVC pipeline on generated data (generate, validate, build, train), then promote and score
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(BIN)/leadscore promote --training-set training/training_set.parquet --record training/promotion.json
+	$(BIN)/leadscore score data/demo
 	$(BIN)/leadscore backtest training/training_set.parquet
 	@echo
 	@echo "Scored list:  table lead_scores in out/leadscore.db, and out/scores-<date>.csv for the CRM"

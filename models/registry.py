@@ -111,6 +111,14 @@ def alias_version(alias: str) -> str | None:
         return None
 
 
+def version_run(version: str) -> str | None:
+    """The MLflow run that trained a registered version."""
+    try:
+        return MlflowClient().get_model_version(MODEL_NAME, version).run_id
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
 def set_alias(alias: str, version: str) -> None:
     client = MlflowClient()
     try:

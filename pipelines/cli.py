@@ -387,6 +387,29 @@ def promote(
     typer.echo(decision)
     if record:
         record_promotion(config, decision, record)
+    _print_status(config, Path("training/metrics.json"))
+
+
+@app.command()
+@user_errors
+def status(
+    metrics: Annotated[Path, typer.Option(help="the metrics file train wrote (DVC shows it)")] = Path(
+        "training/metrics.json"),
+    params: ParamsOption = None,
+):
+    """Which model scores (@champion), which waits (@challenger), and whether the metrics DVC shows are the
+    scoring model's. Exits 1 when they are not."""
+    if not _print_status(load_settings(params), metrics):
+        raise typer.Exit(1)
+
+
+def _print_status(config, metrics: Path) -> bool:
+    from pipelines.train import model_status
+
+    lines, agree = model_status(config, metrics)
+    for line in lines:
+        typer.echo(line)
+    return agree
 
 
 @app.command()
@@ -437,8 +460,9 @@ def score(
     _warn(result.validation_warnings)
     scores = result.scores
     counts = scores["tier"].value_counts()
+    trained_in = scores["model_run_id"].iloc[0] if len(scores) else None
     typer.echo(f"scored {len(scores):,} leads as of {result.as_of:%Y-%m-%d} with model version {result.model_version} "
-               f"(run {result.run_id})")
+               f"(trained in MLflow run {trained_in}); scoring run {result.run_id} (table score_runs)")
     typer.echo("  tiers: " + ", ".join(f"{t} {counts.get(t, 0):,} ({scores.loc[scores.tier == t, 'probability'].sum():.1f} "
                                        "expected wins)" for t in ("A", "B", "C", "D")))
     calibration = result.calibration

@@ -81,7 +81,7 @@ def render_report(result, model, config) -> str:
         accounts=result.accounts.head(10).to_dict("records"), warnings=result.warnings,
         stage_counts={STAGE_LABELS[s]: int((scores["journey_stage"] == s).sum()) for s in JOURNEY_STAGES},
         funnel=funnel_chart(scores), distribution=distribution_chart(scores, result.previous), tier_chart=tier_chart(tiers),
-        model_version=model.version or "(unregistered)", model_uri=model.uri,
+        model_version=model.version or "(unregistered)", model_uri=model.uri, model_run_id=model.run_id or "unknown",
         trained_at=str(model.wrapper.settings.get("trained_at", ""))[:10],
         horizon_days=model.wrapper.settings.get("horizon_days"),
         test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),

@@ -153,6 +153,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
             raise UserError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
                              "without an open deal; check --as-of and the leads file")
         scores = rank_rows(rows, config.tiers, when, run_id, model.version)
+        scores["model_run_id"] = model.run_id
         previous = sinks.previous_scores(database, when)
         scores = _changes(scores, previous)
         checked = validate_scores(getattr(tables, "con", None) or connect(), scores, len(rows), when,
@@ -190,7 +191,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         raise
     finally:
         steps.close()
-    sinks.finish_run(database, run_id, "succeeded", model_version=model.version, population=len(scores),
+    sinks.finish_run(database, run_id, "succeeded", model_version=model.version, model_run_id=model.run_id,
+                     population=len(scores),
                      rows_written=written, expected_wins=float(scores["probability"].sum()),
                      drift_warnings=len(warnings))
     return result

@@ -49,6 +49,7 @@ WEEKLY_SCORES = (
     OutputColumn("tier_change", String(8), "up, down, same or new"),
     OutputColumn("new_in_top_tier", Boolean(), "in tier A now and not on the previous list"),
     OutputColumn("model_version", String(64), "the registered model version that scored"),
+    OutputColumn("model_run_id", String(64), "the MLflow run that trained that model version"),
     OutputColumn("run_id", String(64), "the scoring run (table score_runs)", nullable=False),
 )
 

@@ -58,6 +58,7 @@ SCORE_RUNS = Table(
     Column("status", String(16), nullable=False),
     Column("model_uri", Text),
     Column("model_version", String(64)),
+    Column("model_run_id", String(64)),  # the MLflow run that trained the model version
     Column("data_digest", String(64)),
     Column("population", Integer),
     Column("rows_written", Integer),

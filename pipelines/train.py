@@ -34,6 +34,7 @@ from models.registry import (
     log_model,
     register,
     set_alias,
+    version_run,
 )
 from models.splits import selection_half
 from models.tiers import assign_tiers, rank_within, tier_table
@@ -244,12 +245,16 @@ def _write_figures(result, contributions, folder: Path, weight) -> None:
 
 def _write_dvc_outputs(result, out_dir: Path, summary: dict) -> None:
     """Metrics and plots where DVC looks for them (``dvc metrics show``, ``dvc plots show``)."""
-    def rounded(metrics):
-        return {s: {k: round(v, 6) for k, v in m.items() if pd.notna(v)} for s, m in metrics.items()}
+    def compared(metrics: dict) -> dict:
+        shown = {k: round(metrics[k], 6) for k in COMPARED if pd.notna(metrics.get(k))}
+        if metrics.get("base_rate"):
+            shown["expected_over_actual"] = round(metrics["mean_probability"] / metrics["base_rate"], 4)
+        return shown
 
-    metrics = {"test": rounded(result.metrics), "selection": rounded(result.selection_metrics),
-               "counts": result.counts, "gates_passed": not result.gate_failures,
-               "registered_version": summary.get("registered_version")}
+    # the handful of numbers a person compares between runs (dvc metrics show); the full tables are in MLflow
+    metrics = {"model": {"registered_version": summary.get("registered_version"), "run_id": summary.get("run_id"),
+                         "gates_passed": not result.gate_failures},
+               "test": {scorer: compared(values) for scorer, values in result.metrics.items()}}
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     predictions = result.test_predictions
@@ -259,6 +264,9 @@ def _write_dvc_outputs(result, out_dir: Path, summary: dict) -> None:
         gains.iloc[:: max(1, len(gains) // 200)].to_csv(tmp, index=False)
     with atomic_path(out_dir / "deciles.csv") as tmp:
         result.deciles.to_csv(tmp, index=False)
+
+
+COMPARED = ("roc_auc", "pr_auc", "lift_top10", "precision_at_capacity", "ece")
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -325,6 +333,37 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
         set_alias("champion", challenger)
         return f"{verdict} -> champion is now version {challenger}"
     return f"{verdict} -> champion stays version {champion} (the challenger must score above {needed:.4f})"
+
+
+def model_status(config: Params, metrics_path: Path) -> tuple[list[str], bool]:
+    """Which model scores, which waits, and whether the metrics DVC shows (``metrics_path``) are the scoring model's.
+
+    Experiments (``dvc exp run``) register challengers and write their metrics; only
+    ``leadscore promote`` moves the champion, and ``dvc checkout`` can bring back the metrics
+    of another run. So the two can part: this says when they do, and what to run.
+    """
+    configure_mlflow(config.mlflow)
+    lines, aliases = [], {}
+    for alias in ("champion", "challenger"):
+        version = alias_version(alias)
+        aliases[alias] = version
+        lines.append(f"{alias}: " + (f"version {version} (MLflow run {version_run(version)})" if version else "none"))
+    shown = json.loads(Path(metrics_path).read_text()).get("model", {}) if Path(metrics_path).is_file() else None
+    if shown is None:
+        lines.append(f"{metrics_path}: not there (train writes it)")
+        return lines, True
+    described = shown.get("registered_version")
+    what = f"version {described}" if described else "a model that failed its gates (not registered)"
+    lines.append(f"{metrics_path}: {what} (MLflow run {shown.get('run_id')})")
+    agree = described is not None and described == aliases["champion"]
+    if agree:
+        lines.append("the metrics DVC shows are the scoring model's")
+    else:
+        lines.append(f"the metrics DVC shows are not the scoring model's (champion: version {aliases['champion']}): "
+                     "'leadscore promote' makes the trained challenger score if it wins, 'leadscore promote --version "
+                     "N' picks one, 'dvc checkout' or 'dvc repro' brings back the metrics of the code and settings "
+                     "checked out")
+    return lines, agree
 
 
 def backtest(config: Params, training_set: Path, model_uri: str) -> pd.DataFrame:

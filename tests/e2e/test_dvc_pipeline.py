@@ -1,9 +1,12 @@
-"""The data scientist's workflow end to end: `dvc repro` on a copy of the repository, then an experiment.
+"""The data scientist's workflow end to end: `dvc repro` on a copy of the repository, then experiments.
 
 The copy holds exactly what git tracks (as a fresh clone would) plus a params.yaml for a
-small world; DVC runs every stage through the installed `leadscore` command. Then
-`dvc exp run -S train.learning_rate=...` must rerun training and what follows it, and
-nothing before it.
+small world; DVC runs every stage through the installed `leadscore` command, up to a
+registered challenger. Promotion and scoring are explicit acts after it. Then
+`dvc exp run -S train.learning_rate=...` must rerun training only, register a challenger
+and leave the champion and the production list alone; after any sequence of experiments,
+checkouts, reproductions and promotions, `leadscore status` tells whether the metrics DVC
+shows are the scoring model's.
 """
 
 from __future__ import annotations
@@ -61,19 +64,59 @@ def repo(tmp_path_factory):
     return {"folder": folder, "env": env, "log": log}
 
 
-def test_repro_runs_every_stage_and_ends_with_a_scored_list(repo):
+def test_repro_runs_the_pipeline_to_a_registered_challenger(repo):
     folder = repo["folder"]
-    for stage in ("generate", "validate", "build_training_set", "train", "promote", "score"):
+    for stage in ("generate", "validate", "build_training_set", "train"):
         assert f"Running stage '{stage}'" in repo["log"], stage
+    assert "Running stage 'promote'" not in repo["log"] and "Running stage 'score'" not in repo["log"]
     assert json.loads((folder / "validation" / "validation.json").read_text())["success"] is True
-    promotion = json.loads((folder / "training" / "promotion.json").read_text())
-    assert promotion["champion"] is not None
+    assert json.loads((folder / "training" / "metrics.json").read_text())["model"]["registered_version"] == "1"
+    assert not (folder / "out").exists()  # the production list is not DVC's to write
+
+
+@pytest.fixture(scope="module")
+def production(repo):
+    """The explicit acts after the pipeline, as `make demo` runs them: promote, then score the week."""
+    folder, env = repo["folder"], repo["env"]
+    _run([BIN / "leadscore", "promote", "--training-set", "training/training_set.parquet"], folder, env)
+    scored = _run([BIN / "leadscore", "score", "data/demo"], folder, env)
+    return {"log": scored, "snapshot": _production_state(folder)}
+
+
+def _production_state(folder: Path) -> dict:
     with sqlite3.connect(folder / "out" / "leadscore.db") as db:
-        rows, distinct = db.execute("SELECT count(*), count(DISTINCT lead_id) FROM lead_scores").fetchone()
-        status = db.execute("SELECT status FROM score_runs").fetchall()
-    assert rows == distinct > 0
-    assert status == [("succeeded",)]
-    assert list((folder / "out").glob("scores-*.csv")) and list((folder / "out").glob("report-*.html"))
+        rows = db.execute("SELECT * FROM lead_scores ORDER BY as_of, lead_id").fetchall()
+        runs = db.execute("SELECT run_id, status, model_version, model_run_id FROM score_runs").fetchall()
+    files = {p.name: p.read_bytes() for p in sorted((folder / "out").glob("*.*")) if p.suffix in (".csv", ".html")}
+    return {"rows": rows, "runs": runs, "files": files}
+
+
+def _champion(folder: Path) -> str | None:
+    with sqlite3.connect(folder / "mlflow.db") as db:
+        found = db.execute("SELECT version FROM registered_model_aliases WHERE alias = 'champion'").fetchone()
+    return str(found[0]) if found else None
+
+
+def _status_tells_the_truth(repo) -> bool:
+    """`leadscore status` exits 0 exactly when the metrics DVC shows are the champion's; returns whether they are."""
+    folder = repo["folder"]
+    done = subprocess.run([BIN / "leadscore", "status"], cwd=folder, env=repo["env"], capture_output=True, text=True,
+                          timeout=300)
+    shown = json.loads((folder / "training" / "metrics.json").read_text())["model"]["registered_version"]
+    agree = shown is not None and shown == _champion(folder)
+    assert done.returncode == (0 if agree else 1), done.stdout + done.stderr
+    said = "the metrics DVC shows are the scoring model's" if agree else "are not the scoring model's"
+    assert said in done.stdout, done.stdout
+    return agree
+
+
+def test_the_weekly_list_names_the_model_version_and_its_training_run(repo, production):
+    metrics = json.loads((repo["folder"] / "training" / "metrics.json").read_text())["model"]
+    [(run_id, status, version, trained_in)] = production["snapshot"]["runs"]
+    assert (status, version, trained_in) == ("succeeded", "1", metrics["run_id"])
+    assert production["snapshot"]["rows"] and {row[-2] for row in production["snapshot"]["rows"]} == {metrics["run_id"]}
+    assert f"(trained in MLflow run {metrics['run_id']})" in production["log"]
+    assert _status_tells_the_truth(repo)
 
 
 def test_metrics_and_plots_are_declared(repo):
@@ -90,10 +133,24 @@ def test_nothing_changed_means_nothing_reruns(repo):
     assert "Running stage" not in log
 
 
-def test_an_experiment_reruns_training_and_what_follows_only(repo):
-    log = _run([BIN / "dvc", "exp", "run", "-S", "train.learning_rate=0.03"], repo["folder"], repo["env"])
+def test_an_experiment_trains_a_challenger_and_never_touches_what_scores(repo, production):
+    folder, env = repo["folder"], repo["env"]
+    log = _run([BIN / "dvc", "exp", "run", "-S", "train.learning_rate=0.03"], folder, env)
     for stage in ("generate", "validate", "build_training_set"):
         assert f"Running stage '{stage}'" not in log, stage
     assert "Running stage 'train'" in log
-    shown = _run([BIN / "dvc", "exp", "show", "--json"], repo["folder"], repo["env"])
-    assert "0.03" in shown
+    assert "0.03" in _run([BIN / "dvc", "exp", "show", "--json"], folder, env)
+    assert _champion(folder) == "1"  # the experiment registered a challenger; the champion did not move
+    assert _production_state(folder) == production["snapshot"]  # nor did the list, its files or score_runs
+    assert not _status_tells_the_truth(repo)  # the metrics shown are the experiment's: status says so
+
+    # back to the committed settings, a rollback and a roll forward: status tells the truth after each
+    _run(["git", "checkout", "params.yaml"], folder, env)
+    _run([BIN / "dvc", "repro"], folder, env)
+    _status_tells_the_truth(repo)
+    _run([BIN / "leadscore", "promote", "--version", "2"], folder, env)
+    assert _champion(folder) == "2"
+    _status_tells_the_truth(repo)
+    _run([BIN / "leadscore", "promote", "--version", "1"], folder, env)
+    _status_tells_the_truth(repo)
+    assert _production_state(folder) == production["snapshot"]  # nothing above wrote a list

@@ -74,6 +74,7 @@ def make_scores(as_of: datetime, n: int = 50, run_id: str = "run-1", seed: int =
         "tier_change": ["new" if i % 3 == 0 else "same" for i in range(n)],
         "new_in_top_tier": [i < 5 for i in range(n)],
         "model_version": "3",
+        "model_run_id": "mlflow-run-3",
         "run_id": run_id,
     })
     return frame
