@@ -30,6 +30,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Every command exits with one of these (README "Exit codes" lists them; tests/docs checks the table against this).
+EXIT_CODES = {
+    0: "done",
+    1: "a bug in leadscore: it printed its traceback; please report it",
+    2: "bad data, settings or arguments: nothing was written, and the message says what to fix",
+    3: "done, and the verdict is no: the model failed its gates (logged, not registered), or the metrics DVC "
+       "shows are not the scoring model's (status)",
+}
+USER_ERROR, VERDICT_NO = 2, 3
+
 ParamsOption = Annotated[Optional[Path], typer.Option(
     "--params", "-p", help="the settings file (default: ./params.yaml; where there is none, the built-in defaults, "
                            "which are the project's params.yaml)")]
@@ -86,19 +96,19 @@ def user_errors(command):
             return command(*args, **kwargs)
         except UserError as error:
             typer.secho(_scrubbed(f"error: {error}", kwargs), fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(USER_ERROR) from None
         except SQLAlchemyError as error:  # a server that is down or refuses us; the URL (and password) is not shown
             cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             typer.secho(_scrubbed(f"error: database: {cause}", kwargs) + "\n  how to fix: check score.db_url, "
                         "$LEADSCORE_DB_URL or --db, and that the server is up and accepts this user",
                         fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(USER_ERROR) from None
         except OSError as error:  # a full disk, a read-only or missing folder, a file we may not read
             where = f" ({error.filename})" if error.filename else ""
             typer.secho(f"error: {error.strerror or error}{where}\n  how to fix: check the folder exists, is "
                         "writable and has free space, and that the files are readable; or choose another --out",
                         fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(USER_ERROR) from None
 
     return wrapper
 
@@ -211,7 +221,7 @@ def validate(
     paths = write_results(outcome, out, record)
     typer.echo(f"  full results: {paths['json']}" + (f"\n  Data Docs: {paths['docs']}" if "docs" in paths else ""))
     if not outcome.success:
-        raise typer.Exit(2)
+        raise typer.Exit(USER_ERROR)
 
 
 app.command("check", hidden=True, help="Old name of 'validate'.")(validate)
@@ -321,7 +331,7 @@ def train(
     if summary["gate_failures"]:
         typer.secho("gates failed, model logged but NOT registered:\n  " + "\n  ".join(summary["gate_failures"]),
                     fg=typer.colors.YELLOW)
-        raise typer.Exit(1)
+        raise typer.Exit(VERDICT_NO)
     typer.echo(f"registered lead-propensity version {summary['registered_version']} as @challenger "
                "(run 'leadscore promote' to make it champion)")
 
@@ -398,9 +408,9 @@ def status(
     params: ParamsOption = None,
 ):
     """Which model scores (@champion), which waits (@challenger), and whether the metrics DVC shows are the
-    scoring model's. Exits 1 when they are not."""
+    scoring model's. Exits 3 when they are not."""
     if not _print_status(load_settings(params), metrics):
-        raise typer.Exit(1)
+        raise typer.Exit(VERDICT_NO)
 
 
 def _print_status(config, metrics: Path) -> bool:

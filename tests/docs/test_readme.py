@@ -100,3 +100,15 @@ def test_naive_export_times_are_read_as_utc(example):
     tables = open_tables(example["data"])
     created = tables.con.execute("SELECT created_at FROM leads WHERE lead_id = '501'").fetchall()[0][0]
     assert created == pd.Timestamp("2025-03-04 09:12:00").to_pydatetime()
+
+
+def test_the_exit_code_table_is_the_cli_s():
+    """README "Exit codes" lists exactly the codes the CLI uses, with the same meanings."""
+    import re
+
+    from pipelines.cli import EXIT_CODES
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Exit codes"):text.index("## Troubleshooting")]
+    rows = dict(re.findall(r"^\| (\d) \| (.+?) \|$", section, re.M))
+    assert {int(code): meaning for code, meaning in rows.items()} == EXIT_CODES
