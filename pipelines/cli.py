@@ -219,7 +219,8 @@ def validate(
                                                       "settings that train on this export"),
                     fg=None if fit.ok else typer.colors.YELLOW)
     paths = write_results(outcome, out, record)
-    typer.echo(f"  full results: {paths['json']}" + (f"\n  Data Docs: {paths['docs']}" if "docs" in paths else ""))
+    typer.echo(f"  page: {paths['page']} (works offline)\n  full results: {paths['json']}"
+               + (f"\n  Data Docs: {paths['docs']}" if "docs" in paths else ""))
     if not outcome.success:
         raise typer.Exit(USER_ERROR)
 

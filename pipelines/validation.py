@@ -625,7 +625,21 @@ def write_results(outcome: Outcome, out_dir: Path, extra: dict | None = None) ->
     paths = {"json": json_path}
     if outcome.results and outcome.context is not None:
         paths["docs"] = _write_data_docs(outcome, out_dir / "data_docs")
+    paths["page"] = out_dir / "validation.html"
+    with atomic_path(paths["page"]) as tmp:
+        tmp.write_text(render_page(outcome, (extra or {}).get("data_dir"), "docs" in paths), encoding="utf-8")
     return paths
+
+
+def render_page(outcome: Outcome, data_dir: str | None, has_docs: bool) -> str:
+    """The findings as one self-contained page in the weekly report's style: it needs no network (GX's Data Docs
+    load their styles and scripts from CDNs) and escapes every value (Jinja autoescape)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("pipelines", "templates"), autoescape=select_autoescape(["html"]))
+    return env.get_template("validation.html").render(
+        boundary=outcome.boundary, data_dir=data_dir, expectations=outcome.expectations(), errors=outcome.errors,
+        warnings=outcome.warnings, has_docs=has_docs)
 
 
 def escaped_for_html(result):

@@ -135,6 +135,9 @@ def test_the_data_docs_show_rule_breaking_hostile_values_as_text(world, export, 
     assert broken_rules >= {("events", "event_type", "allowed values"), ("leads", "lead_id", "unique"),
                             ("events", "duration_s", ">= 0")}
     written = write_results(outcome, tmp_path / "validation")
-    shown = "".join(assert_inert(page) for page in pages(written["docs"].parent))
+    assert written["page"].parent == tmp_path / "validation"
+    shown = "".join(assert_inert(page) for page in pages(tmp_path / "validation"))  # our page and GX's Data Docs
+    own = assert_inert(written["page"])
+    assert all(payload in own for payload in HTML_PAYLOADS)  # the self-contained page lists them too, as text
     assert all(payload in shown for payload in HTML_PAYLOADS)  # the failing event types are listed, as text
     assert leads["lead_id"].iloc[0] in shown  # and so is a duplicated hostile id

@@ -473,3 +473,13 @@ def test_an_empty_optional_table_is_a_warning_saying_how_it_is_read(tmp_path):
     finding = found[("warning", "identities", None, "rows")]
     assert "no anonymous visitor was ever identified" in finding.fix
     assert ("warning", "identities", None, "rows") not in findings_of(tmp_path / "full", tiny_tables())
+
+
+def test_the_findings_are_one_self_contained_page(tmp_path):
+    tiny = tiny_tables()
+    tiny["events"]["duration_s"][2] = -1.0
+    paths = write_results(outcome_of(tmp_path, tiny), tmp_path / "report", {"data_dir": "the-export"})
+    page = paths["page"].read_text(encoding="utf-8")
+    assert "1 rule(s) broken: nothing was written." in page and "the-export" in page
+    assert "duration_s" in page and "&gt;= 0" in page and "cannot be negative" in page
+    assert "<script" not in page and "http" not in page.split("</style>")[0]  # nothing loaded from the network
