@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: setup  # the DVC pipeline on generated data (generate, validate, build, train), then promote and score
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
-	$(BIN)/leadscore promote --training-set training/training_set.parquet --record training/promotion.json
+	$(BIN)/leadscore promote training/training_set.parquet --record training/promotion.json
 	$(BIN)/leadscore score data/demo
 	$(BIN)/leadscore backtest training/training_set.parquet
 	@echo

@@ -127,7 +127,7 @@ STEPS: tuple[Step, ...] = (
          lambda c: leadscore("train", c.folder / "training" / "training_set.parquet", "--truth", c.data / "truth.parquet",
                              "--out", c.folder / "training", "--params", c.params), after=("training-set",)),
     Step("promote", "make the model champion",
-         lambda c: leadscore("promote", "--training-set", c.folder / "training" / "training_set.parquet",
+         lambda c: leadscore("promote", c.folder / "training" / "training_set.parquet",
                              "--params", c.params), setup=True, after=("train",)),
     Step("score", "score end to end (`leadscore score`: features, model, reasons, SQLite, CSV, report)",
          lambda c: leadscore("score", c.data, "--db", f"sqlite:///{c.folder / 'score' / 'leadscore.db'}",

@@ -382,9 +382,10 @@ def evaluate(
 @app.command()
 @user_errors
 def promote(
-    version: Annotated[Optional[str], typer.Option(help="set @champion to this version (rollback)")] = None,
-    training_set: Annotated[Optional[Path], typer.Option(help="labelled rows to compare challenger and champion on")] = Path(
+    training_set: Annotated[Optional[Path], typer.Argument(
+        help="labelled rows to compare challenger and champion on (as for train and backtest)")] = Path(
         "training/training_set.parquet"),
+    version: Annotated[Optional[str], typer.Option(help="set @champion to this version (rollback)")] = None,
     record: Annotated[Optional[Path], typer.Option(
         help="also write the decision and the aliases' versions to this JSON file (the DVC pipeline's record)")] = None,
     params: ParamsOption = None,

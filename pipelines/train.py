@@ -318,7 +318,7 @@ def promote(config: Params, training_set: Path | None, version: str | None) -> s
     if champion == challenger:
         return f"champion is already version {champion}"
     if training_set is None:
-        raise UserError("comparing challenger with champion needs labelled data: pass --training-set")
+        raise UserError("comparing challenger with champion needs labelled data: pass the training set (leadscore promote FILE)")
     frame = load_for_training(training_set, config)
     cutoffs = config.train.split.test_cutoffs
     scores = {name: evaluate_on_recent(load(f"models:/{MODEL_NAME}/{v}"), frame, cutoffs,

@@ -78,7 +78,7 @@ def test_repro_runs_the_pipeline_to_a_registered_challenger(repo):
 def production(repo):
     """The explicit acts after the pipeline, as `make demo` runs them: promote, then score the week."""
     folder, env = repo["folder"], repo["env"]
-    _run([BIN / "leadscore", "promote", "--training-set", "training/training_set.parquet"], folder, env)
+    _run([BIN / "leadscore", "promote", "training/training_set.parquet"], folder, env)
     scored = _run([BIN / "leadscore", "score", "data/demo"], folder, env)
     return {"log": scored, "snapshot": _production_state(folder)}
 

@@ -134,7 +134,7 @@ def test_an_mlflow_store_behind_a_password_keeps_it_out_of_every_record(world, t
         params.write_text(yaml.safe_dump(settings))
         outputs = []
         for argv in (command("train", training_set, "--out", tmp_path / "training", params=params),
-                     command("promote", "--training-set", training_set, params=params),
+                     command("promote", training_set, params=params),
                      command("score", world["data"], "--out", tmp_path / "out", "--db",
                              f"sqlite:///{tmp_path / 'scores.db'}", params=params)):
             result = run(argv, cwd=tmp_path)
