@@ -305,7 +305,7 @@ def train(
     config = load_settings(params)
     if truth is None and (config.data.dir / "truth.parquet").exists():
         truth = config.data.dir / "truth.parquet"
-    summary = run_training(training_set, config, experiment, truth, tune, out)
+    summary = run_training(training_set, config, experiment, truth, tune, out, progress=sys.stderr.isatty())
     _warn(summary["warnings"])
     typer.echo(f"split: {summary['split']}")
     typer.echo(f"counts: {summary['counts']}")

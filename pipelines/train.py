@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
+from tqdm import tqdm
 
 from features import oracle
 from features.builder import PLAN_METADATA
@@ -88,9 +89,11 @@ def load_truth(path: Path | None, spine) -> tuple[pd.DataFrame | None, str | Non
 
 
 def run_training(training_set: Path, config: Params, experiment: str | None = None, truth_path: Path | None = None,
-                 tune_trials: int = 0, out_dir: Path = Path("training")) -> dict:
+                 tune_trials: int = 0, out_dir: Path = Path("training"), progress: bool = False) -> dict:
     from pipelines.validation import validate_training_file
 
+    steps = tqdm(total=4, desc="training", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
+    steps.set_postfix_str("checking the training set")
     checked = validate_training_file(training_set, config.validation)
     checked.raise_for_errors()  # before MLflow sees a run
     frame = load_for_training(training_set, config)
@@ -105,12 +108,21 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
         mlflow.log_input(MetaDataset(resolve_dataset_source(str(Path(training_set).resolve())),
                                      name=Path(training_set).name, digest=file_digest(training_set)[:16]),
                          context="training")
+        steps.update()
+        steps.set_postfix_str("booster, calibration, baselines and metrics" + (f", {tune_trials} tuning trials"
+                                                                               if tune_trials else ""))
         result = train(frame, categorical, config.spine.horizon_days, config.train,
                        capacity=config.tiers.weekly_capacity, truth=truth, tune_trials=tune_trials,
                        event_types=plan.event_types)
+        steps.update()
+        steps.set_postfix_str("anchoring, SHAP explanations, logging to MLflow")
         summary = _record_run(run, result, frame, plan, feature_spec, stage_spec, config, training_set, out_dir,
                               checked, no_oracle, store)
+    steps.update()
+    steps.set_postfix_str("metrics and plots for DVC")
     _write_dvc_outputs(result, out_dir, summary)
+    steps.update()
+    steps.close()
     return summary
 
 
