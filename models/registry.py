@@ -35,7 +35,12 @@ class LeadPropensityPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def log_model(wrapper: LeadPropensityPyfunc, example: pd.DataFrame) -> str:
-    """Log the pyfunc into the active run; return its model URI."""
+    """Log the pyfunc into the active run; return its model URI.
+
+    Whole-number features are declared as doubles in the signature: a count can be missing
+    at scoring time, and an integer column cannot hold a missing value (MLflow's own advice).
+    """
+    example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
     output = wrapper.predict(None, example)
     info = mlflow.pyfunc.log_model(
         name="model", python_model=wrapper, signature=infer_signature(example, output),

@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.data.meta_dataset import MetaDataset
 from tqdm import tqdm
 
@@ -105,8 +105,9 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     # the whole training runs inside the MLflow run, so its duration and a failure are recorded too
     with mlflow.start_run(run_name=f"train {latest:%Y-%m-%d} lr={config.train.booster.learning_rate:g}") as run:
         mlflow.set_tags({"mlflow.source.git.commit": git_commit(), "training_set": str(training_set)})
-        mlflow.log_input(MetaDataset(resolve_dataset_source(str(Path(training_set).resolve())),
-                                     name=Path(training_set).name, digest=file_digest(training_set)[:16]),
+        # a local file's source, named directly: resolving the path makes MLflow warn that two sources match it
+        source = get_dataset_source_from_json(json.dumps({"uri": Path(training_set).resolve().as_uri()}), "local")
+        mlflow.log_input(MetaDataset(source, name=Path(training_set).name, digest=file_digest(training_set)[:16]),
                          context="training")
         steps.update()
         steps.set_postfix_str("booster, calibration, baselines and metrics" + (f", {tune_trials} tuning trials"
