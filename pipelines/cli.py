@@ -120,10 +120,11 @@ def load_settings(params: Path | None, overrides: dict | None = None):
     """
     from pipelines.config import load_params
 
-    if params is not None:
-        return load_params(params, overrides)
-    if Path("params.yaml").is_file():
-        return load_params(Path("params.yaml"), overrides)
+    chosen = params if params is not None else Path("params.yaml") if Path("params.yaml").is_file() else None
+    if chosen is not None:
+        config = load_params(chosen, overrides)  # relative paths in it are its folder's (config.anchored)
+        typer.echo(f"settings: {chosen.resolve()}", err=True)
+        return config
     typer.echo("settings: no params.yaml in this folder; using the built-in defaults (the project's params.yaml)",
                err=True)
     return load_params(None, overrides)

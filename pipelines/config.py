@@ -226,7 +226,33 @@ def load_params(path: str | Path | None = DEFAULT_PARAMS, overrides: dict[str, A
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    return _validated(path, _overridden(raw, overrides))
+    return anchored(_validated(path, _overridden(raw, overrides)), path.resolve().parent)
+
+
+def anchored(config: Params, folder: Path) -> Params:
+    """``config`` with its relative paths (data, outputs, the MLflow store, the scores database) made absolute
+    against ``folder``, the settings file's: a command run from another folder still reads and writes the
+    project's files, instead of creating an empty MLflow store and ``out/`` where it happens to run."""
+    def path(value: Path) -> Path:
+        return value if value.is_absolute() else folder / value
+
+    def url(value: str) -> str:
+        if "://" not in value:
+            return str(path(Path(value)))
+        head, sep, rest = value.partition(":///")
+        file, q, query = rest.partition("?")
+        if head.startswith("sqlite") and sep and file and file != ":memory:" and not file.startswith("/"):
+            return f"{head}:///{folder / file}{q}{query}"
+        return value
+
+    return config.model_copy(update={
+        "data": config.data.model_copy(update={"dir": path(config.data.dir)}),
+        "mlflow": config.mlflow.model_copy(update={"tracking_uri": url(config.mlflow.tracking_uri),
+                                                   "artifact_location": url(config.mlflow.artifact_location)}),
+        "score": config.score.model_copy(update={"db_url": url(config.score.db_url),
+                                                 "out_dir": path(config.score.out_dir)}),
+        "validation": config.validation.model_copy(update={"out_dir": path(config.validation.out_dir)}),
+    })
 
 
 def with_overrides(config: Params, overrides: dict[str, Any], source: str = "overrides") -> Params:

@@ -122,9 +122,10 @@ def test_a_retired_key_says_where_its_fact_lives_now():
 
 def test_the_code_defaults_are_the_params_file():
     """One set of defaults: a key left out of params.yaml means what params.yaml says."""
-    from pipelines.config import Params
+    from pipelines.config import Params, anchored
 
-    assert Params().model_dump(mode="json") == load_params(PROJECT_PARAMS).model_dump(mode="json")
+    defaults = anchored(Params(), PROJECT_PARAMS.resolve().parent)  # the file's relative paths are the project's
+    assert defaults.model_dump(mode="json") == load_params(PROJECT_PARAMS).model_dump(mode="json")
 
 
 def test_the_journey_stages_are_named_once():
@@ -138,3 +139,23 @@ def test_the_journey_stages_are_named_once():
         source = Path(module.__file__).read_text()
         # "engaged" is also an everyday column name; the other two are only ever stage names
         assert not any(f"'{name}'" in source or f'"{name}"' in source for name in (JOURNEY_STAGES[0], JOURNEY_STAGES[2]))
+
+
+def test_relative_paths_belong_to_the_settings_file_s_folder(tmp_path, monkeypatch):
+    """Run from anywhere, a command reads and writes the project's files, not new ones where it runs."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params.yaml").write_text(PROJECT_PARAMS.read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_params(project / "params.yaml", overrides={"score.db_url": "sqlite:///out/scores.db?timeout=5",
+                                                           "mlflow.artifact_location": "s3://bucket/artifacts"})
+    root = project.resolve()
+    assert config.data.dir == root / "data" / "demo"
+    assert config.mlflow.tracking_uri == f"sqlite:///{root / 'mlflow.db'}"
+    assert config.score.db_url == f"sqlite:///{root / 'out' / 'scores.db'}?timeout=5"
+    assert config.mlflow.artifact_location == "s3://bucket/artifacts"  # a URL stays as it is
+    assert config.score.out_dir == root / "out" and config.validation.out_dir == root / "out" / "validation"
+    absolute = load_params(project / "params.yaml", overrides={"score.db_url": "sqlite:////srv/scores.db"})
+    assert absolute.score.db_url == "sqlite:////srv/scores.db"
