@@ -107,7 +107,7 @@ def parse_as_of(value: str | None, data_end: datetime, data_start: datetime | No
 
 def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_uri: str | None = None,
                 db_url: str | None = None, out_dir: Path | None = None, progress: bool = False,
-                fail_after_rows: int | None = None, engine: str | None = None,
+                engine: str | None = None,
                 spark_master: str | None = None) -> ScoreResult:
     out_dir = Path(out_dir or config.score.out_dir)
     engine_name = engine or config.engine.name
@@ -184,7 +184,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
             report_tmp.write_text(render_report(result, model, config), encoding="utf-8")
             if parquet_tmp is not None:
                 sinks.write_parquet(scores, parquet_tmp)
-            written = sinks.replace_week(database, when, scores, fail_after_rows=fail_after_rows)
+            written = sinks.replace_week(database, when, scores)
         steps.update()
     except BaseException as error:
         sinks.finish_run(database, run_id, "failed", error=f"{type(error).__name__}: {error}"[:2000])

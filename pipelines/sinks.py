@@ -18,7 +18,6 @@ rows_written, expected_wins, drift_warnings, error.
 from __future__ import annotations
 
 import os
-import time
 import zlib
 from datetime import datetime, timedelta, timezone
 
@@ -176,24 +175,18 @@ def previous_scores(engine: Engine, as_of: datetime) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["lead_id", "probability", "tier", "as_of"])
 
 
-def replace_week(engine: Engine, as_of: datetime, scores: pd.DataFrame, batch: int = 20_000,
-                 fail_after_rows: int | None = None) -> int:
-    """Replace every row of ``as_of`` with ``scores`` in one transaction; return rows written.
-
-    ``fail_after_rows`` exists for the fault tests: it raises mid-write to prove the rollback.
-    """
+def replace_week(engine: Engine, as_of: datetime, scores: pd.DataFrame, batch: int = 20_000) -> int:
+    """Replace every row of ``as_of`` with ``scores`` in one transaction; return rows written."""
     columns = _columns(scores)
     with engine.begin() as conn:
         _lock_week(conn, as_of)
         conn.execute(delete(LEAD_SCORES).where(LEAD_SCORES.c.as_of == as_of))
         insert_rows = _bulk_insert(conn)
-        written, paused = 0, False
+        written = 0
         for start in range(0, len(scores), batch):
             written += insert_rows([column[start:start + batch] for column in columns])
-            if fail_after_rows is not None and written >= fail_after_rows:
-                raise RuntimeError(f"injected failure after {written} rows")
-            paused = paused or _fault_pause(written)
-    _fault_pause(written, committed=True)
+            after_batch(written)
+    after_batch(written, committed=True)
     return written
 
 
@@ -224,29 +217,13 @@ def _bulk_insert(conn):
     return insert_rows
 
 
-FAULT_PAUSE = "LEADSCORE_FAULT_PAUSE"
+def after_batch(written: int, committed: bool = False) -> None:
+    """The fault tests' seam: called after each batch of rows is inserted (uncommitted), and once after the commit.
 
-
-def _fault_pause(written: int, committed: bool = False) -> bool:
-    """For the fault tests only: ``LEADSCORE_FAULT_PAUSE="ROWS:PATH"`` holds a real run inside its transaction.
-
-    Once ROWS rows are inserted (not committed), the run creates PATH and waits while it
-    exists (at most ten minutes), so a test can SIGKILL the process mid-transaction, or
-    start a competing run for the same week, and then delete PATH to let it commit.
-    ``"committed:PATH"`` holds it just after the commit, before the CSV and report are renamed.
+    It does nothing in a real run. The tests replace it to fail a write part-way (the rollback
+    test) or to hold a real ``leadscore score`` process at a chosen point so it can be killed
+    (``tests/fault_runner.py``); nothing in the package reads an environment variable for it.
     """
-    spec = os.environ.get(FAULT_PAUSE)
-    if not spec:
-        return False
-    rows, _, path = spec.partition(":")
-    if (rows == "committed") != committed or (not committed and written < int(rows)):
-        return False
-    with open(path, "w") as marker:
-        marker.write(str(os.getpid()))
-    deadline = time.monotonic() + 600
-    while os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return True
 
 
 def _lock_week(conn, as_of: datetime) -> None:

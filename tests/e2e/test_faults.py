@@ -1,10 +1,11 @@
 """Faults, with real processes: a scoring run killed mid-transaction, two runs of one week at once, unreadable
 inputs, full or read-only output folders, a missing or corrupt model, and credentials that must never show.
 
-A real ``leadscore score`` is held inside its database transaction by the fault hook
-``LEADSCORE_FAULT_PAUSE="ROWS:PATH"`` (``pipelines/sinks.py``): after ROWS uncommitted rows
-it creates PATH and waits while PATH exists. The test then SIGKILLs it, or starts a
-competing run, and deletes PATH to let it go on.
+A real ``leadscore score`` is held inside its database transaction by ``tests/fault_runner.py``
+(the command with a pause installed in ``pipelines.sinks.after_batch``, set by
+``LEADSCORE_FAULT_PAUSE="ROWS:PATH"``): after ROWS uncommitted rows it creates PATH and waits
+while PATH exists. The test then SIGKILLs it, or starts a competing run, and deletes PATH to
+let it go on.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from sqlalchemy import text
 from pipelines import sinks
 from tests.conftest import write_params
 from tests.e2e.test_scoring import contents, latest_monday, population
+from tests.fault_runner import FAULT_PAUSE
 from tests.postgres import new_database
 
 pytestmark = pytest.mark.slow
 
 LEADSCORE = Path(sys.executable).with_name("leadscore")
+ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -39,7 +42,7 @@ def command(*args, params: Path) -> list[str]:
 
 def environment(**extra) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LEADSCORE_DB_URL", sinks.FAULT_PAUSE)}
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LEADSCORE_DB_URL", FAULT_PAUSE)}
     return {**env, "NO_COLOR": "1", "COLUMNS": "200", **extra}
 
 
@@ -50,6 +53,14 @@ def run(argv: list[str], cwd: Path, timeout: float = 600, **env) -> subprocess.C
 def start(argv: list[str], cwd: Path, **env) -> subprocess.Popen:
     return subprocess.Popen(argv, cwd=cwd, env=environment(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+def paused(argv: list[str], cwd: Path, spec: str) -> subprocess.Popen:
+    """``argv`` (a leadscore command) started through the fault runner, held as ``spec`` (ROWS:PATH) says."""
+    assert argv[0] == str(LEADSCORE)
+    runner = [sys.executable, "-m", "tests.fault_runner", *argv[1:]]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return start(runner, cwd=cwd, PYTHONPATH=path, **{FAULT_PAUSE: spec})
 
 
 def wait_for(condition, what: str, process: subprocess.Popen | None = None, timeout: float = 300) -> None:
@@ -103,7 +114,7 @@ def runs(engine):
 def kill_when_paused(argv: list[str], cwd: Path, at: str, where: str) -> None:
     """Start ``argv`` held by the fault hook at ``at`` (rows written, or "committed"), then SIGKILL it there."""
     marker = cwd / f"paused-{at}"
-    victim = start(argv, cwd=cwd, **{sinks.FAULT_PAUSE: f"{at}:{marker}"})
+    victim = paused(argv, cwd, f"{at}:{marker}")
     try:
         wait_for(marker.exists, f"the run to pause {where}", victim)
         assert int(marker.read_text() or victim.pid) == victim.pid
@@ -189,7 +200,7 @@ def _has_open(pid: int, path: str) -> bool:
 @pytest.mark.parametrize("database", BACKENDS, indirect=True)
 def test_two_runs_of_one_week_at_once_leave_exactly_one_copy(world, scored, tmp_path):
     marker = tmp_path / "paused"
-    first = start(score_command(world, scored), cwd=tmp_path, **{sinks.FAULT_PAUSE: f"1:{marker}"})
+    first = paused(score_command(world, scored), tmp_path, f"1:{marker}")
     second = None
     try:
         wait_for(marker.exists, "the first run to hold the week inside its transaction", first)

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pipelines import sinks
+from tests.fault_runner import fail_after
 
 pytestmark = pytest.mark.slow  # end-to-end: deselect with -m "not slow"
 
@@ -143,9 +144,9 @@ def scenario(request, _clean_environment, world, champion, tmp_path_factory) -> 
     s.second = run_scoring(world["data"], config, as_of=f"{late:%Y-%m-%d}", db_url=db_url, out_dir=out / "late")
     s.after_second = contents(engine)
     s.files_before_failure = _files(out / "late")
-    with pytest.raises(RuntimeError, match="injected failure") as failure:
-        run_scoring(world["data"], config, as_of=f"{late:%Y-%m-%d}", db_url=db_url, out_dir=out / "late",
-                    fail_after_rows=1)
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(RuntimeError, match="injected failure") as failure:
+        patch.setattr(sinks, "after_batch", fail_after(1))
+        run_scoring(world["data"], config, as_of=f"{late:%Y-%m-%d}", db_url=db_url, out_dir=out / "late")
     s.failure = failure.value
     s.after_failure = contents(engine)
     s.files_after_failure = _files(out / "late")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from features.errors import UserError
 from pipelines import sinks
+from tests.fault_runner import fail_after
 from tests.postgres import throwaway_postgres
 
 WEEK = datetime(2025, 3, 3)
@@ -148,18 +149,19 @@ def test_lead_scores_primary_key_is_week_and_lead(engine):
     assert count(engine) == 0
 
 
-def test_injected_failure_mid_write_rolls_back_everything(engine):
+def test_injected_failure_mid_write_rolls_back_everything(engine, monkeypatch):
     sinks.replace_week(engine, EARLIER, make_scores(EARLIER, n=40, run_id="early"))
     sinks.replace_week(engine, WEEK, make_scores(WEEK, n=25, run_id="old"))
     before = contents(engine)
     assert len(before) == 65
+    monkeypatch.setattr(sinks, "after_batch", fail_after(20))
     with pytest.raises(RuntimeError, match="injected failure after 20 rows"):
-        sinks.replace_week(engine, WEEK, make_scores(WEEK, n=50, run_id="new", seed=2), batch=10, fail_after_rows=20)
+        sinks.replace_week(engine, WEEK, make_scores(WEEK, n=50, run_id="new", seed=2), batch=10)
     assert contents(engine) == before
     # the same for a week that had no rows yet
+    monkeypatch.setattr(sinks, "after_batch", fail_after(7))
     with pytest.raises(RuntimeError):
-        sinks.replace_week(engine, datetime(2025, 3, 10), make_scores(datetime(2025, 3, 10)), batch=7,
-                           fail_after_rows=7)
+        sinks.replace_week(engine, datetime(2025, 3, 10), make_scores(datetime(2025, 3, 10)), batch=7)
     assert contents(engine) == before
 
 
