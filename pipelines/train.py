@@ -104,7 +104,8 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
     latest = pd.Timestamp(frame["cutoff"].max())
     # the whole training runs inside the MLflow run, so its duration and a failure are recorded too
     with mlflow.start_run(run_name=f"train {latest:%Y-%m-%d} lr={config.train.booster.learning_rate:g}") as run:
-        mlflow.set_tags({"mlflow.source.git.commit": git_commit(), "training_set": str(training_set)})
+        commit = git_commit()
+        mlflow.set_tags({"mlflow.source.git.commit": commit, "training_set": str(training_set)})
         # a local file's source, named directly: resolving the path makes MLflow warn that two sources match it
         source = get_dataset_source_from_json(json.dumps({"uri": Path(training_set).resolve().as_uri()}), "local")
         mlflow.log_input(MetaDataset(source, name=Path(training_set).name, digest=file_digest(training_set)[:16]),
@@ -118,7 +119,7 @@ def run_training(training_set: Path, config: Params, experiment: str | None = No
         steps.update()
         steps.set_postfix_str("anchoring, SHAP explanations, logging to MLflow")
         summary = _record_run(run, result, frame, plan, feature_spec, stage_spec, config, training_set, out_dir,
-                              checked, no_oracle, store)
+                              checked, no_oracle, store, commit)
     steps.update()
     steps.set_postfix_str("metrics and plots for DVC")
     _write_dvc_outputs(result, out_dir, summary)
@@ -142,7 +143,7 @@ def git_commit() -> str:
 
 
 def _record_run(run, result, frame, plan, feature_spec, stage_spec, config: Params, training_set: Path,
-                out_dir: Path, checked, no_oracle: str | None, store: str) -> dict:
+                out_dir: Path, checked, no_oracle: str | None, store: str, commit: str) -> dict:
     """Everything a training run logs to MLflow, and the summary it returns."""
     feats = plan.features
     categorical = plan.categorical
@@ -214,7 +215,7 @@ def _record_run(run, result, frame, plan, feature_spec, stage_spec, config: Para
         chosen = result.selection_metrics["model"]
         summary["registered_version"] = register(model_uri, "challenger", description=(
             f"Trained by MLflow run {run.info.run_id} ({run.info.run_name}) on {Path(training_set).name}, "
-            f"commit {git_commit()[:12]}. Passed every gate of train.gates on the selection half of the test block "
+            f"commit {commit[:12]}. Passed every gate of train.gates on the selection half of the test block "
             f"(cutoffs {min(result.split.test):%Y-%m-%d}..{max(result.split.test):%Y-%m-%d}): "
             f"ROC AUC {chosen['roc_auc']:.3f}, "
             f"PR AUC {chosen['pr_auc']:.4f}, precision at capacity {chosen['precision_at_capacity']:.3f}, "
