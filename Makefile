@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -15,7 +16,8 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup  # the DVC pipeline on generated data (generate, validate, build, train), then promote and score
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	@# without DVC's "Use `dvc push`" advice: the demo has no remote (README: "Retraining with DVC")
+	set -o pipefail; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro | grep --line-buffered -v '^Use `dvc push`'
 	$(BIN)/leadscore promote training/training_set.parquet --record training/promotion.json
 	$(BIN)/leadscore score data/demo
 	$(BIN)/leadscore backtest training/training_set.parquet

@@ -7,6 +7,8 @@ code, so they must come from a store you control.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mlflow
@@ -18,6 +20,34 @@ from mlflow.tracking import MlflowClient
 from features.errors import NotFound
 
 MODEL_NAME = "lead-propensity"
+
+
+class _Without(logging.Filter):
+    """Drops one message MLflow logs on every ``log_model`` of a Python object: leadscore knows and says why
+    (the module docstring) and loads models from its own registry only (``pipelines.tracking.registry_model``)."""
+
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+logging.getLogger("mlflow.pyfunc").addFilter(_Without("Passing a Python object as `python_model`"))
+
+
+@contextmanager
+def _unprinted():
+    """Without the lines MLflow prints on registering ("Successfully registered model ..."): the command says
+    itself what it registered, and under which alias."""
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    disable_logging()
+    try:
+        yield
+    finally:
+        enable_logging()
 
 
 class LeadPropensityPyfunc(mlflow.pyfunc.PythonModel):
@@ -57,7 +87,8 @@ def _requirements() -> list[str]:
 
 def register(model_uri: str, alias: str = "challenger", description: str | None = None) -> str:
     """Register the model, point ``alias`` at it and describe the version (what trained it, the gates it passed)."""
-    version = mlflow.register_model(model_uri, MODEL_NAME).version
+    with _unprinted():
+        version = mlflow.register_model(model_uri, MODEL_NAME).version
     client = MlflowClient()
     client.set_registered_model_alias(MODEL_NAME, alias, version)
     if description:

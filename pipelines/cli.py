@@ -193,11 +193,11 @@ def validate(
     """
     from pipelines.inputs import validate_directory
     from pipelines.summary import summarise
-    from pipelines.validation import write_results
+    from pipelines.validation_record import write_results
 
     config = load_settings(params)
     out = out or config.validation.out_dir
-    outcome, tables = validate_directory(data_dir, config)
+    outcome, tables = validate_directory(data_dir, config, progress=sys.stderr.isatty())
     record = {"data_dir": str(data_dir)}
     if tables is not None:
         record["files"] = {name: [str(p) for p in paths] for name, paths in tables.files.items()}

@@ -10,16 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.config import Params
+from pipelines.findings import Finding, Outcome
 from pipelines.sources import DataError, DataTables, connect, open_tables
-from pipelines.validation import (
-    Finding,
-    Outcome,
-    absent_extra_findings,
-    validate_export,
-)
+from pipelines.validation import absent_extra_findings, validate_export
 
 
-def open_data(data_dir: str | Path, config: Params, require_deals: bool = False, check: bool = True) -> DataTables:
+def open_data(data_dir: str | Path, config: Params, require_deals: bool = False, check: bool = True,
+              progress: bool = False) -> DataTables:
     """Read an export and validate it: the reading gate, then the Great Expectations suites.
 
     Raises `DataError` (or its `ValidationFailed`) before anything is written; warnings
@@ -31,7 +28,7 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
                          con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
     tables.validation = validate_export(tables, config.validation, config.data.event_types,
                                         lifecycle_statuses=tuple(config.data.lifecycle_statuses),
-                                        content_types=tuple(config.features.content_types))
+                                        content_types=tuple(config.features.content_types), progress=progress)
     if check:
         tables.validation.raise_for_errors()
     return tables
@@ -63,10 +60,10 @@ def lifecycle_statuses(tables, config: Params) -> dict[str, str] | None:
     return dict(config.data.lifecycle_statuses) if tables.has("lifecycle") else None
 
 
-def validate_directory(data_dir: Path, config) -> tuple[Outcome, DataTables | None]:
+def validate_directory(data_dir: Path, config, progress: bool = False) -> tuple[Outcome, DataTables | None]:
     """``leadscore validate``: every problem of an export, reading and content, without raising."""
     try:
-        tables = open_data(data_dir, config, check=False)
+        tables = open_data(data_dir, config, check=False, progress=progress)
     except DataError as error:
         problems = [error, *error.others]
         return Outcome("export", [Finding.from_data_error(e, e.table) for e in problems]), None

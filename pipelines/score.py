@@ -43,10 +43,11 @@ from models.tiers import TIERS
 from pipelines import sinks
 from pipelines.config import Params
 from pipelines.files import atomic_path
-from pipelines.inputs import lifecycle_statuses, open_data, open_spark_data
+from pipelines.inputs import lifecycle_statuses
 from pipelines.redaction import redact
-from pipelines.score_rows import explain_rows, rank_rows
-from pipelines.sources import DataError, connect, release_memory
+from pipelines.runners import runner_for
+from pipelines.score_rows import rank_rows
+from pipelines.sources import DataError
 from pipelines.tracking import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
 
@@ -110,15 +111,12 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                 engine: str | None = None,
                 spark_master: str | None = None) -> ScoreResult:
     out_dir = Path(out_dir or config.score.out_dir)
-    engine_name = engine or config.engine.name
+    runner = runner_for(engine, config, spark_master)
     steps = tqdm(total=6, desc="scoring", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
     run_id = uuid.uuid4().hex
     model_uri = registry_model(model_uri or DEFAULT_MODEL)
     # validated before anything, even the database file, is created
-    if engine_name == "spark":
-        tables = open_spark_data(data_dir, config, spark_master)
-    else:
-        tables = open_data(data_dir, config)
+    tables = runner.open(data_dir, config)
     when = parse_as_of(as_of, tables.data_end(), tables.data_start())
     database = sinks.engine_for(db_url, config.score.db_url)
     upgraded = sinks.ensure_schema(database)
@@ -141,14 +139,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
             lifecycle=lifecycle_statuses(tables, config))
         steps.set_postfix_str("predicting and explaining"); steps.update()
         features = list(model.wrapper.model.feature_names_in_)
-        if engine_name == "spark":
-            rows, drift_features = _explain_on_spark(tables.engine.table(table), features, model.wrapper)
-        else:
-            frame = tables.con.sql(f"SELECT * FROM {table} ORDER BY lead_id").df()
-            tables.con.execute(f"DROP TABLE {table}")
-            # DuckDB's buffers are not needed again; SHAP over the frame is
-            release_memory(tables.con, config.data.duckdb_memory_limit)
-            rows, drift_features = (explain_rows(frame, features, model.wrapper) if len(frame) else None), frame
+        rows, drift_features = runner.explained_rows(tables, table, features, model.wrapper, config)
         if rows is None or rows.empty:
             raise UserError(f"nobody is in the population on {when:%Y-%m-%d}: no lead was created before it "
                              "without an open deal; check --as-of and the leads file")
@@ -156,7 +147,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         scores["model_run_id"] = model.run_id
         previous = sinks.previous_scores(database, when)
         scores = _changes(scores, previous)
-        checked = validate_scores(getattr(tables, "con", None) or connect(), scores, len(rows), when,
+        checked = validate_scores(runner.duckdb(tables), scores, len(rows), when,
                                   config.validation)
         checked.raise_for_errors()  # nothing reaches the database, the CSV or the report
         accounts = account_rollup(scores)
@@ -177,7 +168,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
         # leaves last week's files in place.
-        result.parquet_path = out_dir / f"scores-{stamp}.parquet" if engine_name == "spark" else None
+        result.parquet_path = out_dir / f"scores-{stamp}.parquet" if runner.writes_parquet else None
         with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp, \
                 (atomic_path(result.parquet_path) if result.parquet_path else nullcontext()) as parquet_tmp:
             sinks.write_csv(scores, csv_tmp)
@@ -226,14 +217,6 @@ def require_sources(tables, plan: FeaturePlan, spec: FeatureSpec) -> list[str]:
                         "('leadscore build-training-set' leaves such features out and says so)")
     return [f"no deals to score with: {', '.join(sorted({f for feats in deals.values() for f in feats}))} are 0 for "
             "every lead; export the deals table (with account_id) to use them"] if deals else []
-
-
-def _explain_on_spark(frame, features: list[str], wrapper) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-lead rows computed on the executors, collected; and the features (or a sample) for drift."""
-    from pipelines.spark_scoring import explained_rows, feature_sample
-
-    rows = explained_rows(frame, features, wrapper).toPandas()
-    return rows, feature_sample(frame, features, len(rows))
 
 
 def _changes(scores: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:

@@ -83,7 +83,7 @@ class DataTables:
     extra_lead_columns: tuple[str, ...] = ()
     absent_extras: dict[str, str] = field(default_factory=dict)  # configured extra -> what the file has instead
     duplicate_events_dropped: int = 0
-    validation: Any = None  # the content checks' verdict (pipelines.validation.Outcome), once run
+    validation: Any = None  # the content checks' verdict (pipelines.findings.Outcome), once run
     _digest: str | None = field(default=None, repr=False)
 
     @property

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -19,46 +17,39 @@ from features.builder import training_metadata
 from features.definitions import sql_identifier, sql_string
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS
-from features.training_set import build_training_set
 from models.frame import ID_COLUMNS
 from pipelines.config import Params
 from pipelines.files import atomic_path
-from pipelines.inputs import lifecycle_statuses, open_data, open_spark_data
-from pipelines.sources import DataTables, connect
+from pipelines.runners import runner_for
+from pipelines.sources import DataTables
 
 
 def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False,
                  engine: str | None = None, spark_master: str | None = None) -> dict:
     """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report.
 
-    ``engine="spark"`` builds it with Spark (the same SQL), writes it as Parquet parts
-    beside ``out`` and merges them into the same one sorted file, checked by the same
-    suite, that DuckDB writes: ``leadscore train`` reads it on one machine either way.
+    Either engine ends in the same one sorted file, checked by the same suite, so
+    ``leadscore train`` reads it on one machine either way (``pipelines.runners.py``).
+    The file is written beside ``out`` and moved onto it only once checked: a failed
+    build or check leaves the previous training set as it was.
     """
-    if (engine or config.engine.name) == "spark":
-        return _spark_training_set(data_dir, Path(out), config, progress, spark_master)
     from pipelines.validation import validate_training_set
 
-    tables = open_data(data_dir, config, require_deals=True)
-    con = tables.con
+    runner = runner_for(engine, config, spark_master)
+    tables = runner.open(data_dir, config, require_deals=True)
     out = Path(out)
-    # each cutoff's rows are streamed into a temporary file beside the output, checked, and only then moved onto
-    # it: a failed build or check leaves the previous training set as it was
-    with atomic_path(out) as tmp:
-        table, report = build_training_set(
-            con, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
-            config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-            progress=progress, parquet=tmp, lifecycle=lifecycle_statuses(tables, config))
-        plan = _without_empty_features(con, table, report.attrs["plan"])
-        if plan is not report.attrs["plan"]:  # rare: the streamed file is written again without them
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp, runner.training_rows(tables, config, progress, tmp) as built:
+        con, planned = built.con, built.report.attrs["plan"]
+        plan = built.report.attrs["plan"] = _without_empty_features(con, built.table, planned)
+        if not built.streamed or plan is not planned:  # rare for DuckDB: a feature came out empty
             rewritten = tmp.with_name(tmp.name + ".rewrite")
-            _write_training_file(con, table, rewritten, plan, config)
+            _write_training_file(con, built.table, rewritten, plan, config)
             os.replace(rewritten, tmp)
-            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({sql_string(str(tmp))})")
-            report.attrs["plan"] = plan
-        checked = validate_training_set(con, table, f"training set of {data_dir}", config.validation)
+        con.execute(f"CREATE OR REPLACE VIEW training_file AS SELECT * FROM read_parquet({sql_string(str(tmp))})")
+        checked = validate_training_set(con, "training_file", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()
-    summary = summarise_report(report, tables)
+    summary = summarise_report(built.report, tables)
     summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
     with atomic_path(out.with_suffix(".report.json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
@@ -95,39 +86,6 @@ def _write_training_file(con, table: str, path: Path, plan: FeaturePlan, config:
 
 NULLABLE_PREFIXES = ("days_since_last_", "mean_time_on_page_s_", "email_click_rate_", "company_size",
                      "days_in_lifecycle_status")
-
-
-def _spark_training_set(data_dir, out: Path, config: Params, progress: bool, spark_master: str | None) -> dict:
-    from pipelines.validation import validate_training_set
-
-    tables = open_spark_data(data_dir, config, spark_master, require_deals=True)
-    table, report = build_training_set(
-        tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
-        config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-        progress=progress, lifecycle=lifecycle_statuses(tables, config))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Spark writes its parts into a scratch folder beside the output (so on the same storage); DuckDB checks
-    # them and writes the one sorted file; the folder goes whatever happens.
-    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.spark-", dir=out.parent))
-    try:
-        tables.engine.table(table).write.mode("overwrite").parquet(parts.resolve().as_uri())
-        con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)
-        con.execute(f"CREATE TEMP VIEW all_features AS SELECT * FROM read_parquet('{(parts / '*.parquet').as_posix()}')")
-        plan = report.attrs["plan"] = _without_empty_features(con, "all_features", report.attrs["plan"])
-        con.execute(f"CREATE TEMP VIEW training_set AS SELECT "
-                    f"{', '.join(sql_identifier(c) for c in (*ID_COLUMNS, *plan.names))} "
-                    "FROM all_features")
-        checked = validate_training_set(con, "training_set", f"training set of {data_dir}", config.validation)
-        checked.raise_for_errors()  # before anything is written
-        with atomic_path(out) as tmp:
-            _write_training_file(con, "training_set", tmp, plan, config)
-    finally:
-        shutil.rmtree(parts, ignore_errors=True)
-    summary = summarise_report(report, tables)
-    summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
-    with atomic_path(out.with_suffix(".report.json")) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
-    return summary
 
 
 def summarise_report(report: pd.DataFrame, tables: DataTables) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
     MLflow exports the URI it is given into MLFLOW_TRACKING_URI itself, so a value we set
     earlier in this process is not mistaken for the user's override.
     """
+    if not os.environ.get("MLFLOW_LOGGING_LEVEL"):  # the user's choice wins; else not MLflow's INFO lines
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # (tables created, schema checked, example validated)
     ambient = os.environ.get("MLFLOW_TRACKING_URI")
     uri = ambient if ambient and ambient not in _SET_BY_US else spec.tracking_uri
     _SET_BY_US.add(uri)

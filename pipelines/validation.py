@@ -3,16 +3,9 @@
 Every suite is derived, never written by hand: the raw suites from the contract in
 ``features/contract.py`` (not-null, unique, allowed values, minimums, cross-column
 rules), plus the settings in ``params.yaml`` (``validation``); the training-set and
-score suites from the settings and the model's own vocabulary.
-
-Where the work happens, and why: Great Expectations runs on its SQL engine against
-the same DuckDB connection that holds the typed views of the export (SQLAlchemy with
-the ``duckdb_engine`` dialect). Nothing is loaded into pandas; DuckDB computes every
-expectation set-based, straight from the Parquet/CSV files. Each table is validated
-in two passes: first every expectation at once in ``BOOLEAN_ONLY`` format, which GX
-bundles into one aggregate query per table (one scan of the 132M events of a 1M-lead
-export); then only the expectations that failed again in ``SUMMARY`` format, for
-their counts and sample values. A clean export is read once per table.
+score suites from the settings and the model's own vocabulary. They run through
+``expectations.py`` (GX on the pipeline's DuckDB connection, one scan a table), say
+what they found as ``findings.py``, and are written down by ``validation_record.py``.
 
 Checks that need a column or a cross-table join (a row breaking a cross-column rule,
 an event naming an unknown lead) are columns of a per-table check view, so they are
@@ -26,283 +19,20 @@ typed table to validate yet; ``leadscore validate`` reports them the same way.
 
 from __future__ import annotations
 
-import copy
-import html
-import json
-import os
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from features.contract import TABLES
 from features.definitions import sql_string
+from pipelines.expectations import Asset, expectation, run
+from pipelines.findings import Finding, Outcome
 from pipelines.scores_contract import ID_LENGTH, REQUIRED, SCORE_COLUMNS
 from pipelines.sinks import FORMULA_PREFIXES
 from pipelines.sources import DataError, DataTables
 
 # the lead's ids land in the scores table: as long as its columns, no longer
-ID_LENGTHS = {name: ID_LENGTH for name in ("lead_id", "account_id")}  # what the scores table stores
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# findings: what a person reads
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One broken rule, in the words of the report: where, which rule, how many rows, examples, how to fix."""
-
-    severity: str  # "error" stops every writing command; "warning" is reported and the documented handling applies
-    table: str
-    file: str
-    column: str | None
-    rule: str
-    detail: str
-    fix: str
-    samples: tuple[str, ...] = ()
-    count: int | None = None
-
-    def __str__(self) -> str:
-        where = self.file + (f", column '{self.column}'" if self.column else "")
-        lines = [f"{where}: {self.rule}: {self.detail}"]
-        if self.samples:
-            lines.append("  examples: " + "; ".join(self.samples))
-        lines.append(f"  {'how to fix' if self.severity == 'error' else 'handling'}: {self.fix}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict:
-        return {"severity": self.severity, "table": self.table, "file": self.file, "column": self.column,
-                "rule": self.rule, "detail": self.detail, "count": self.count, "samples": list(self.samples),
-                "fix": self.fix}
-
-    @classmethod
-    def from_data_error(cls, error: DataError, table: str | None = None) -> Finding:
-        return cls("error", table or "", error.file, error.column, error.rule, error.detail, error.fix,
-                   tuple(error.rows))
-
-
-@dataclass
-class Outcome:
-    """The verdict at one boundary: findings for people, the raw GX results for the record."""
-
-    boundary: str
-    findings: list[Finding] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)  # GX asset name -> ExpectationSuiteValidationResult
-    context: Any = field(default=None, repr=False)  # the GX context holding suites and results (for Data Docs)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
-
-    @property
-    def success(self) -> bool:
-        return not self.errors
-
-    def expectations(self) -> int:
-        return sum(len(r.results) for r in self.results.values())
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise ValidationFailed(self)
-
-    def to_json(self) -> dict:
-        return {"boundary": self.boundary, "success": self.success,
-                "errors": [f.to_json() for f in self.errors], "warnings": [f.to_json() for f in self.warnings],
-                "great_expectations": {name: result.to_json_dict() for name, result in self.results.items()}}
-
-
-class ValidationFailed(DataError):
-    """Data at a boundary breaks its suite; the message lists every error, the attributes name the first."""
-
-    def __init__(self, outcome: Outcome):
-        first = outcome.errors[0]
-        super().__init__(first.file, first.column, first.rule, first.detail, first.fix, list(first.samples))
-        self.outcome = outcome
-        self.detail = first.detail
-        self.args = (report(outcome, warnings=False),)
-
-
-def report(outcome: Outcome, warnings: bool = True) -> str:
-    """The short, actionable text: every error, then every warning."""
-    parts = [str(f) for f in outcome.errors]
-    if warnings:
-        parts += ["warning: " + str(f) for f in outcome.warnings]
-    return "\n".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# running Great Expectations on DuckDB
-
-
-def _shared_connection_class():
-    import duckdb_engine
-
-    class SharedConnection(duckdb_engine.ConnectionWrapper):
-        """The pipeline's own DuckDB connection, lent to GX read-only.
-
-        GX's SQL engine returns a result from inside ``with engine.connect()`` and fetches
-        it after the connection was handed back; handing back rolls back, and a DuckDB
-        rollback discards the unread result. Validation only reads, so the transaction
-        calls are no-ops, and closing must not close the pipeline's connection. Sharing the
-        connection (not a cursor) also lets GX see temporary tables such as a training set.
-        """
-
-        def give_back(self):
-            self._ConnectionWrapper__c = None
-
-        def begin(self):
-            pass
-
-        def commit(self):
-            pass
-
-        def rollback(self):
-            pass
-
-        def close(self):
-            pass
-
-    return SharedConnection
-
-
-def _context():
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    config = DataContextConfig(analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False),
-                               store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
-    return gx.get_context(mode="ephemeral", project_config=config)
-
-
-@dataclass
-class Asset:
-    """One relation to validate: a DuckDB table or view, what users call it, and its expectations."""
-
-    name: str  # the GX asset and suite name
-    relation: str  # the DuckDB relation GX queries
-    table: str
-    file: str
-    expectations: list = field(default_factory=list)
-
-
-def expectation(kind: str, *, table: str, file: str, rule: str, detail: str, fix: str, column: str | None = None,
-                on: str | None = None, severity: str = "critical", **kwargs):
-    """A GX expectation carrying, in ``meta``, how to talk about a failure of it.
-
-    ``column`` is the column the user knows; ``on`` the column GX checks when that is a
-    derived one (a check view's ``unknown_lead_id``). Table-level kinds take neither.
-    """
-    import great_expectations.expectations as gxe
-
-    meta = {"table": table, "file": file, "column": column, "rule": rule, "detail": detail, "fix": fix}
-    if on or column:
-        kwargs["column"] = on or column
-    return getattr(gxe, kind)(meta=meta, severity=severity, **kwargs)
-
-
-def run(con, assets: list[Asset], boundary: str, sample_values: int = 5) -> Outcome:
-    """Validate every asset with GX over ``con``: a bundled boolean pass, then details of what failed."""
-    import sqlalchemy as sa
-
-    context = _context()
-    shared = _shared_connection_class()
-    lent, lender = [], [con]
-
-    def lend():
-        lent.append(shared(lender[0]))
-        return lent[-1]
-
-    source = context.data_sources.add_sql(name="leadscore", connection_string="duckdb:///:memory:",
-                                          kwargs={"creator": lend, "poolclass": sa.pool.StaticPool})
-    outcome = Outcome(boundary, context=context)
-    try:
-        _validate_assets(context, source, assets, sample_values, outcome)
-    finally:
-        # GX keeps its engines (and their pooled connections) for the life of the process: take the
-        # connection back so the export's DuckDB database can be freed when the pipeline is done with it
-        lender.clear()
-        for connection in lent:
-            connection.give_back()
-    errors = {(f.file, f.column, f.rule) for f in outcome.errors}
-    # a tolerance is a warning and an error on one rule: past the tolerance, say it once
-    outcome.findings = [f for f in outcome.findings if f.severity == "error" or (f.file, f.column, f.rule) not in errors]
-    outcome.findings.sort(key=lambda f: f.severity != "error")  # errors first, in suite order
-    return outcome
-
-
-def _validate_assets(context, source, assets: list[Asset], sample_values: int, outcome: Outcome) -> None:
-    import great_expectations as gx
-
-    for asset in assets:
-        if not asset.expectations:
-            continue
-        batch = (source.add_table_asset(name=asset.name, table_name=asset.relation)
-                 .add_batch_definition_whole_table("whole table").get_batch())
-        for index, check in enumerate(asset.expectations):
-            check.meta["check"] = index  # GX reorders results; this ties a result to its expectation
-        suite = context.suites.add(gx.ExpectationSuite(name=asset.name,
-                                                       expectations=[copy.copy(e) for e in asset.expectations]))
-        result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-        failed = [r.expectation_config.meta["check"] for r in result.results if not r.success]
-        if failed:
-            # counts and examples cost a scan each; pay only for what failed
-            retry = gx.ExpectationSuite(name=f"{asset.name} (failed)",
-                                        expectations=[copy.copy(asset.expectations[i]) for i in failed])
-            detail = batch.validate(retry, result_format={"result_format": "SUMMARY",
-                                                          "partial_unexpected_count": sample_values})
-            by_check = {r.expectation_config.meta["check"]: r for r in detail.results}
-            result.results = [by_check.get(r.expectation_config.meta["check"], r) for r in result.results]
-        result.results.sort(key=lambda r: r.expectation_config.meta["check"])
-        outcome.results[asset.name] = result
-        outcome.findings += [_finding(r) for r in result.results if not r.success]
-
-
-def _finding(result) -> Finding:
-    config = result.expectation_config
-    meta = config.meta or {}
-    severity = "warning" if str(getattr(config.severity, "value", config.severity)) == "warning" else "error"
-    info = result.result or {}
-    exception = (result.exception_info or {}).get("exception_message")
-    count = info.get("unexpected_count")
-    if exception:
-        detail = f"could not be checked: {exception}"
-    elif count is not None:
-        total = info.get("element_count")
-        share = f" ({count / total:.2%})" if total else ""
-        detail = f"{count:,} of {total:,} row(s){share}: {meta.get('detail', config.type)}"
-    else:
-        observed = info.get("observed_value")
-        mismatched = (info.get("details") or {}).get("mismatched")
-        detail = meta.get("detail", config.type) + (f" (found {_show(observed)})" if observed is not None else "")
-        if mismatched and mismatched.get("missing"):
-            detail += f"; missing: {', '.join(mismatched['missing'])}"
-    samples = tuple(_show(v) for v in (info.get("partial_unexpected_list") or []))
-    return Finding(severity, meta.get("table", ""), meta.get("file", ""), meta.get("column"), meta.get("rule", config.type),
-                   detail, meta.get("fix", ""), samples, count)
-
-
-def _show(value) -> str:
-    if isinstance(value, dict):
-        value = ", ".join(f"{k}={v}" for k, v in value.items())
-    if isinstance(value, datetime):
-        value = value.isoformat(sep=" ")
-    if isinstance(value, float):
-        return f"{value:g}"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 300 else text[:297] + "..."
-
+ID_LENGTHS = {name: ID_LENGTH for name in ("lead_id", "account_id")}
 
 # ---------------------------------------------------------------------------------------------------------------------
 # boundary 1: the raw export
@@ -454,9 +184,9 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
 
 def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
                     sample_values: int | None = None, lifecycle_statuses: tuple[str, ...] | None = None,
-                    content_types: tuple[str, ...] = ()) -> Outcome:
+                    content_types: tuple[str, ...] = (), progress: bool = False) -> Outcome:
     outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses, content_types), "export",
-                  sample_values or spec.sample_values)
+                  sample_values or spec.sample_values, progress)
     for name, meaning in EMPTY_OPTIONAL.items():
         if tables.has(name) and tables.count(name) == 0:
             outcome.findings.append(Finding(
@@ -606,94 +336,3 @@ def validate_scores(con, scores, population: int, as_of: datetime, spec) -> Outc
         return run(con, [Asset("scores", relation, "scores", common["file"], checks)], "scores", spec.sample_values)
     finally:
         con.unregister(relation)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# writing the record
-
-
-def write_results(outcome: Outcome, out_dir: Path, extra: dict | None = None) -> dict[str, Path]:
-    """Write ``validation.json`` (every GX result in full) and Data Docs HTML into ``out_dir``; return the paths."""
-    from pipelines.files import atomic_path
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = {**(extra or {}), **outcome.to_json()}
-    json_path = out_dir / "validation.json"
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-    paths = {"json": json_path}
-    if outcome.results and outcome.context is not None:
-        paths["docs"] = _write_data_docs(outcome, out_dir / "data_docs")
-    paths["page"] = out_dir / "validation.html"
-    with atomic_path(paths["page"]) as tmp:
-        tmp.write_text(render_page(outcome, (extra or {}).get("data_dir"), "docs" in paths), encoding="utf-8")
-    return paths
-
-
-def render_page(outcome: Outcome, data_dir: str | None, has_docs: bool) -> str:
-    """The findings as one self-contained page in the weekly report's style: it needs no network (GX's Data Docs
-    load their styles and scripts from CDNs) and escapes every value (Jinja autoescape)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("pipelines", "templates"), autoescape=select_autoescape(["html"]))
-    return env.get_template("validation.html").render(
-        boundary=outcome.boundary, data_dir=data_dir, expectations=outcome.expectations(), errors=outcome.errors,
-        warnings=outcome.warnings, has_docs=has_docs)
-
-
-def escaped_for_html(result):
-    """A copy of a suite's result whose every string from the data or the settings is HTML-escaped.
-
-    Great Expectations' Data Docs renderer writes unexpected values, observed values and
-    the expectations' arguments into the page as they are: a value like
-    ``<script>…</script>`` in an export would run in the browser of whoever opens the
-    docs. The copy goes to the renderer only; the findings and validation.json keep the
-    values as they were (JSON escapes them itself).
-    """
-    result = copy.deepcopy(result)
-    for item in result.results:
-        item.result = _escape_strings(item.result)
-        config = item.expectation_config
-        if config is not None:
-            config.kwargs = _escape_strings(dict(config.kwargs))
-            config.meta = _escape_strings(dict(config.meta or {}))
-    return result
-
-
-def _escape_strings(value):
-    if isinstance(value, str):
-        return html.escape(value, quote=True)
-    if isinstance(value, dict):
-        return {key: _escape_strings(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_escape_strings(item) for item in value)
-    return value
-
-
-def _write_data_docs(outcome: Outcome, target: Path) -> Path:
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    context = outcome.context
-    target = target.resolve()  # GX wants an absolute folder
-    staging = Path(tempfile.mkdtemp(prefix=".data_docs.", dir=target.parent))
-    try:
-        context.add_data_docs_site(site_name="leadscore", site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(staging)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
-        run_id = RunIdentifier(run_name=f"leadscore validate ({outcome.boundary})")
-        for name, result in outcome.results.items():
-            key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, name)
-            context.validation_results_store.set(key, escaped_for_html(result))
-        context.build_data_docs(site_names=["leadscore"])
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target / "index.html"

@@ -20,7 +20,7 @@ from pipelines.config import load_params
 from pipelines.inputs import validate_directory
 from pipelines.sources import DataError
 from pipelines.stages import training_set
-from pipelines.validation import Finding, ValidationFailed
+from pipelines.findings import Finding, ValidationFailed
 from tests.unit.pipelines.conftest import (
     TINY_SETTINGS,
     tiny_tables,

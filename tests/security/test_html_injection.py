@@ -22,7 +22,7 @@ import pytest
 
 from pipelines import sinks
 from pipelines.inputs import validate_directory
-from pipelines.validation import write_results
+from pipelines.validation_record import write_results
 from tests.e2e.test_scoring import latest_monday
 from tests.postgres import new_database
 from tests.security.hostile import (

@@ -15,7 +15,8 @@ from tests.unit.test_layering import ROOT, graph
 # the modules holding each command's body (pipelines/cli.py only parses arguments and calls them)
 ENTRIES = {
     "generate": ["pipelines.generate"],
-    "validate": ["pipelines.inputs", "pipelines.validation", "pipelines.summary", "pipelines.export_profile"],
+    "validate": ["pipelines.inputs", "pipelines.validation", "pipelines.validation_record", "pipelines.summary",
+                 "pipelines.export_profile"],
     "build-training-set": ["pipelines.stages"],
     "train": ["pipelines.train"],
     "promote": ["pipelines.train"],

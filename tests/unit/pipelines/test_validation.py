@@ -22,17 +22,16 @@ from pipelines.config import ConfigError, load_params
 from pipelines.inputs import open_data, validate_directory
 from pipelines.scores_contract import REQUIRED, SCORE_COLUMNS
 from pipelines.sources import DataError, connect, open_tables
+from pipelines.findings import Finding, ValidationFailed
 from pipelines.validation import (
     ID_LENGTHS,
-    Finding,
-    ValidationFailed,
     export_assets,
     validate_export,
     validate_scores,
     validate_training_file,
     validate_training_set,
-    write_results,
 )
+from pipelines.validation_record import write_results
 from tests.unit.pipelines.conftest import TINY_SETTINGS, tiny_tables, write_export
 from tests.unit.pipelines.test_sinks import make_scores
 
