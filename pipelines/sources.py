@@ -36,7 +36,7 @@ _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 _NUMBER_TYPES = _INTEGER_TYPES | _FLOAT_TYPES
 _SQL_TYPE = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "timestamp": "TIMESTAMP"}
-_HOW_TO_FIX = {
+HOW_TO_FIX = {
     "timestamp": "write ISO 8601 timestamps such as 2024-05-01T09:30:00Z (naive values are read as UTC)",
     "integer": "write whole numbers without separators or units",
     "number": "write plain decimal numbers without separators or units; leave a value empty (not NaN or inf) "
@@ -244,32 +244,46 @@ def open_tables(
         raise DataError(str(directory), None, "missing directory", "the data directory does not exist",
                         "pass the folder that holds leads, events, identities and deals files")
     con = con or connect()
-    files: dict[str, list[Path]] = {}
+    files, absent = read_each_table(
+        str(directory), require_deals, lambda name: find_files(directory, name),
+        lambda name, table, paths, extras: _create_view(con, table, paths, event_types, extras),
+        extra_lead_columns, "{name}.parquet, {name}.csv or {name}/ folder of Parquet parts", "Parquet or CSV")
+    tables = DataTables(con=con, directory=directory, files=files, extra_lead_columns=tuple(extra_lead_columns),
+                        absent_extras=absent)
+    tables.duplicate_events_dropped = _dedupe_events(con, files.get("events", []))
+    return tables
+
+
+def read_each_table(directory: str, require_deals: bool, find, open_view, extra_lead_columns, forms: str,
+                    formats: str):
+    """Open every table of the contract with ``open_view(name, table, paths, extras) -> absent extras``; return the
+    files read and the extra lead attributes the export lacks.
+
+    Every table is tried, so one run names every unreadable table: the first problem is raised with the
+    others' in ``others``. A missing optional table is simply absent (deals are required to train). ``forms``
+    says which files were looked for (``{name}`` for the table's name), ``formats`` in which formats to export.
+    """
+    files: dict[str, list] = {}
     problems: list[DataError] = []
     absent: dict[str, str] = {}
     for name, table in TABLES.items():
         try:
-            paths = find_files(directory, name)
+            paths = find(name)
             if not paths:
                 if table.required or (name == "deals" and require_deals):
-                    raise DataError(
-                        str(directory), None, "missing table",
-                        f"no {name}.parquet, {name}.csv or {name}/ folder of Parquet parts",
-                        f"export the {name} table into this folder (see the data contract in the README)",
-                    )
+                    raise DataError(directory, None, "missing table",
+                                    "no " + forms.format(name=name),
+                                    f"export the {name} table into this folder as {formats} (see the data contract "
+                                    "in the README)")
                 continue
-            extras = extra_lead_columns if name == "leads" else ()
-            absent |= _create_view(con, table, paths, event_types, extras)
+            absent |= open_view(name, table, paths, extra_lead_columns if name == "leads" else ())
             files[name] = paths
         except DataError as problem:
             problem.table = name
             problems.append(problem)
     if problems:
         raise problems[0].with_others(problems[1:])
-    tables = DataTables(con=con, directory=directory, files=files, extra_lead_columns=tuple(extra_lead_columns),
-                        absent_extras=absent)
-    tables.duplicate_events_dropped = _dedupe_events(con, files.get("events", []))
-    return tables
+    return files, absent
 
 
 def _reader(paths: list[Path]) -> str:
@@ -304,7 +318,7 @@ def _create_view(con, table: Table, paths: list[Path], event_types, extras: tupl
     for column in table.columns:
         if column.name not in schema:
             if column.present:
-                raise _missing_column(label, column, schema)
+                raise missing_column(label, column, schema)
             selects.append(f"CAST(NULL AS {_SQL_TYPE[column.dtype]}) AS {column.name}")
             continue
         selects.append(f"{_typed(con, raw, label, column, schema[column.name])} AS {column.name}")
@@ -331,7 +345,7 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         if physical.startswith("TIMESTAMP") or physical == "DATE":
             return f"CAST({name} AS TIMESTAMP)"
         if physical != "VARCHAR":
-            raise _wrong_type(label, column, physical)
+            raise wrong_type(label, column, physical)
         value = f"NULLIF(trim({name}), '')"
         cast = f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
         _check_casts(con, raw, label, column, value, cast)  # first, so junk is reported as junk, not as naive
@@ -354,7 +368,7 @@ def _typed(con, raw: str, label: str, column: Column, physical: str) -> str:
         _check_casts(con, raw, label, column, value, cast)
         return cast
     if physical != "VARCHAR":
-        raise _wrong_type(label, column, physical)
+        raise wrong_type(label, column, physical)
     value = f"NULLIF(trim({name}), '')"
     cast = f"TRY_CAST({value} AS {sql_type})"
     if column.dtype == "number":
@@ -378,8 +392,8 @@ def _check_casts(con, raw, label, column: Column, value: str, cast: str) -> None
         raise DataError(
             label, column.name, kind,
             f"{bad} value(s) cannot be read as {column.dtype}",
-            _HOW_TO_FIX[column.dtype],
-            [f"row {n}: {_show(v)}" for n, v in samples],
+            HOW_TO_FIX[column.dtype],
+            [f"row {n}: {shown(v)}" for n, v in samples],
         )
 
 
@@ -395,8 +409,8 @@ def _check_mixed_offsets(con, raw, label, column: Column, value: str) -> int:
             f"SELECT n, v, regexp_matches(v, '{_OFFSET_PATTERN}') FROM (SELECT row_number() OVER () AS n, "
             f"{value} AS v FROM {raw}) WHERE v IS NOT NULL ORDER BY n LIMIT 200"
         ).fetchall()
-        naive_rows = [f"row {n}: {_show(v)} (no offset)" for n, v, has in samples if not has][:3]
-        aware_rows = [f"row {n}: {_show(v)} (with offset)" for n, v, has in samples if has][:2]
+        naive_rows = [f"row {n}: {shown(v)} (no offset)" for n, v, has in samples if not has][:3]
+        aware_rows = [f"row {n}: {shown(v)} (with offset)" for n, v, has in samples if has][:2]
         raise DataError(
             label, column.name, "mixed naive and offset timestamps",
             f"{aware} value(s) carry a UTC offset and {naive} do not, so their meaning is ambiguous",
@@ -433,7 +447,7 @@ def _check_local_times(con, raw, label, column: Column, value: str) -> None:
             f"{count} value(s) name a local time that their time zone skips (the spring-forward hour) or repeats "
             "(the fall-back hour), so the instant they mean is unknown",
             "export the UTC offset (2025-03-30T03:30:00+02:00) or UTC ('Z') instead of a zone name",
-            [f"row {n}: {_show(v)} ({'never happened' if skipped else 'happened twice'})" for n, v, skipped in samples],
+            [f"row {n}: {shown(v)} ({'never happened' if skipped else 'happened twice'})" for n, v, skipped in samples],
         )
 
 
@@ -457,7 +471,7 @@ def _dedupe_events(con, paths: list[Path]) -> int:
     return duplicates
 
 
-def _missing_column(label, column: Column, schema: dict) -> DataError:
+def missing_column(label, column: Column, schema: dict) -> DataError:
     return DataError(
         label, column.name, "missing column",
         f"the column is required by the data contract but the file has only: {', '.join(schema)}",
@@ -475,9 +489,9 @@ def _did_you_mean(name: str, schema: dict) -> str:
     return f" (did you mean '{close[0]}'? rename it to '{name}')" if close else ""
 
 
-def _wrong_type(label, column: Column, physical: str) -> DataError:
+def wrong_type(label, column: Column, physical: str) -> DataError:
     return DataError(label, column.name, "wrong type",
-                     f"expected {column.dtype}, the file stores {physical}", _HOW_TO_FIX[column.dtype])
+                     f"expected {column.dtype}, the file stores {physical}", HOW_TO_FIX[column.dtype])
 
 
 def _unreadable(label: str, error: Exception) -> DataError:
@@ -489,6 +503,6 @@ def _unreadable(label: str, error: Exception) -> DataError:
                      "check the file is a valid CSV with a header row, or a Parquet file")
 
 
-def _show(value) -> str:
+def shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "...'"

@@ -27,21 +27,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from features.contract import TABLES, Column, Table
+from features.contract import Column, Table
 from features.engine import SparkEngine
 from features.errors import UserError
 from pipelines.sources import (
-    _HOW_TO_FIX,
     DATA_START_SQL,
+    HOW_TO_FIX,
     SAMPLE_ROWS,
     DataError,
-    _missing_column,
-    _show,
-    _wrong_type,
     absent_extra,
     data_end_sql,
     find_files,
     first_copy_of_each_event,
+    missing_column,
+    read_each_table,
+    shown,
+    wrong_type,
 )
 
 INSTALL_HINT = "install the Spark extra: pip install 'leadscore[spark]' (it needs Java 17 or later on the PATH)"
@@ -151,28 +152,14 @@ def open_spark_tables(spark, directory: str | Path, *, extra_lead_columns: tuple
         raise DataError(directory, None, "missing directory", "the data directory does not exist",
                         "pass the folder that holds leads, events, identities and deals Parquet files")
     engine = SparkEngine(spark)
-    files: dict[str, list[str]] = {}
-    problems: list[DataError] = []
-    absent: dict[str, str] = {}
-    for name, table in TABLES.items():
-        try:
-            paths = _find(spark, directory, name)
-            if not paths:
-                if table.required or (name == "deals" and require_deals):
-                    raise DataError(directory, None, "missing table",
-                                    f"no {name}.parquet or {name}/ folder of Parquet parts",
-                                    f"export the {name} table into this folder as Parquet (see the data contract)")
-                continue
-            extras = extra_lead_columns if name == "leads" else ()
-            frame, missing = _typed_table(spark, table, paths, extras)
-            engine.register(name, frame)
-            absent |= missing
-            files[name] = paths
-        except DataError as problem:
-            problem.table = name
-            problems.append(problem)
-    if problems:
-        raise problems[0].with_others(problems[1:])
+
+    def open_view(name, table, paths, extras):
+        frame, missing = _typed_table(spark, table, paths, extras)
+        engine.register(name, frame)
+        return missing
+
+    files, absent = read_each_table(directory, require_deals, lambda name: _find(spark, directory, name), open_view,
+                                    extra_lead_columns, "{name}.parquet or {name}/ folder of Parquet parts", "Parquet")
     tables = SparkTables(engine, directory, files, tuple(extra_lead_columns), absent_extras=absent)
     if "event_id" in spark.read.parquet(*files["events"]).columns:  # else there is nothing to deduplicate
         tables.duplicate_events_dropped = _dedupe_events(engine)
@@ -224,7 +211,7 @@ def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...])
     for column in table.columns:
         if column.name not in schema:
             if column.present:
-                raise _missing_column(label, column, schema)
+                raise missing_column(label, column, schema)
             selects.append(f"CAST(NULL AS {_SPARK_TYPE[column.dtype]}) AS {column.name}")
             continue
         value, cast = _typed(label, column, schema[column.name])
@@ -248,7 +235,7 @@ def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...])
                                 f"WHERE {value} IS NOT NULL AND ({cast}) IS NULL LIMIT {SAMPLE_ROWS}").collect()
             kind = {"timestamp": "unparsable timestamp"}.get(column.dtype, f"not a valid {column.dtype}")
             raise DataError(label, column.name, kind, f"{bad} value(s) cannot be read as {column.dtype}",
-                            _HOW_TO_FIX[column.dtype], [_show(row["v"]) for row in samples])
+                            HOW_TO_FIX[column.dtype], [shown(row["v"]) for row in samples])
     return spark.sql(f"SELECT {', '.join(selects)} FROM {view}"), absent
 
 
@@ -262,7 +249,7 @@ def _typed(label: str, column: Column, physical: str) -> tuple[str | None, str]:
             # a zone-aware instant is shown in UTC (the session's zone): the naive UTC value of the contract
             return None, f"CAST({name} AS TIMESTAMP_NTZ)"
         if physical != "string":
-            raise _wrong_type(label, column, physical)
+            raise wrong_type(label, column, physical)
         value = f"NULLIF(trim({name}), '')"
         return value, f"CAST(try_cast({value} AS TIMESTAMP) AS TIMESTAMP_NTZ)"
     integral = physical.startswith(_INTEGRAL) and not (physical.startswith("decimal") and not physical.endswith(",0)"))
@@ -277,7 +264,7 @@ def _typed(label: str, column: Column, physical: str) -> tuple[str | None, str]:
             value = f"NULLIF(trim({name}), '')"
             number = f"try_cast({value} AS DOUBLE)"
             return value, f"CASE WHEN {number} = round({number}) THEN try_cast({value} AS BIGINT) END"
-        raise _wrong_type(label, column, physical)
+        raise wrong_type(label, column, physical)
     if integral or physical.startswith(_FRACTIONAL):
         # NaN and infinity are refused as by the DuckDB reader: NaN sorts above every number
         number = f"CAST({name} AS DOUBLE)"
@@ -286,7 +273,7 @@ def _typed(label: str, column: Column, physical: str) -> tuple[str | None, str]:
         value = f"NULLIF(trim({name}), '')"
         number = f"try_cast({value} AS DOUBLE)"
         return value, f"CASE WHEN NOT isnan({number}) AND abs({number}) < CAST('Infinity' AS DOUBLE) THEN {number} END"
-    raise _wrong_type(label, column, physical)
+    raise wrong_type(label, column, physical)
 
 
 def _dedupe_events(engine: SparkEngine) -> int:
