@@ -26,19 +26,14 @@ integers, so all window arithmetic is integer arithmetic on precomputed bounds.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import (
-    ACKNOWLEDGED,
-    ENGAGED,
-    LEANING_IN,
     ROLE_SIGNALS,
     FeatureSpec,
     Signal,
@@ -49,9 +44,11 @@ from features.definitions import (
 )
 from features.engine import Engine, as_engine
 from features.errors import UserError
+from features.journey import journey_stage_sql
 from features.plan import FeaturePlan, extra_sql, unchecked_plan
 from features.spine import latest_status
 from features.titles import title_sql
+from features.training_file import ParquetStream, training_metadata
 
 US_PER_DAY = 86_400_000_000
 # Active days and touched items are bitmaps in signed 64-bit words: Spark has no unsigned integer, and DuckDB
@@ -177,7 +174,7 @@ def build_features(
             columns = _feature_columns(grid, spec, plan, k)
             rows = f"""
                 WITH assembled AS (
-                    SELECT s.*, l.account_id, {_journey_stage(stage, plan, columns)} AS journey_stage,
+                    SELECT s.*, l.account_id, {journey_stage_sql(stage, plan, columns)} AS journey_stage,
                            {', '.join(f'{columns[f.name]} AS "{f.name}"' for f in feats)}
                     FROM {spine} s
                     JOIN leads l ON l.lead_id = s.lead_id
@@ -205,49 +202,10 @@ def build_features(
     for name in SCRATCH_TABLES:
         con.drop(name)
     if parquet is not None:
-        con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet('{Path(parquet).as_posix()}')")
+        source = sql_string(Path(parquet).as_posix())
+        con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet({source})")
     return out
 
-
-class ParquetStream:
-    """One Parquet file written from a sequence of DuckDB results, in order, one bounded batch at a time.
-
-    DuckDB's COPY writes a file per statement, and the training set is one statement per
-    cutoff, so it is streamed through pyarrow's writer instead: a little slower per row
-    (3.45 s against COPY's 3.08 s for 918k rows of 137 columns), but there is no second
-    pass to merge per-cutoff files (at 1M leads and 12 cutoffs, 228 s -> 207 s in all).
-    """
-
-    # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and
-    # asking for more changes nothing
-    BATCH_ROWS = 122_880
-
-    def __init__(self, path: Path, metadata: dict[str, str] | None = None):
-        self.path = path
-        self.metadata = metadata or {}
-        self._writer = None
-
-    def write(self, relation) -> None:
-        batches = relation.to_arrow_reader(self.BATCH_ROWS)
-        if self._writer is None:  # from the first result's schema, so that even no rows make a readable file
-            self._writer = pq.ParquetWriter(self.path, batches.schema.with_metadata(self.metadata), compression="zstd")
-        for batch in batches:
-            self._writer.write_batch(batch)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-
-
-PLAN_METADATA = "leadscore.plan"
-"""The Parquet metadata key under which a training set carries its feature plan and feature settings."""
-
-
-def training_metadata(plan: FeaturePlan, spec: FeatureSpec, stage: StageSpec) -> dict[str, str]:
-    """What a training file must carry so that the model trained on it rebuilds the same columns and values: the
-    plan, and the feature and stage settings the SQL was written from (params.yaml may change before ``train``)."""
-    return {PLAN_METADATA: json.dumps({**plan.to_record(), "feature_settings": spec.model_dump(mode="json"),
-                                       "stage_settings": stage.model_dump(mode="json")})}
 
 SCRATCH_TABLES = ("_lead_numbers", "_kind_numbers", "_items", "_cells_unsorted", "_cells", "_content_k", "_lead_k",
                   "_account_k", "_titles", "_lifecycle_k")
@@ -532,31 +490,3 @@ def _feature_columns(grid: Grid, spec: FeatureSpec, plan: FeaturePlan, k: int) -
         else:  # counts: zero when the lead had none
             columns[f.name] = f'CAST(coalesce("{f.name}", 0) AS DOUBLE)'
     return columns
-
-
-def _journey_stage(stage: StageSpec, plan: FeaturePlan, columns: dict[str, str]) -> str:
-    """Acknowledged -> Engaged -> Leaning-in, by the thresholds in params.yaml (DESIGN section 6).
-
-    The rules speak of roles (``features.roles``), never of event names. A term whose
-    source the export lacks (no page time, no accounts, a role with no events) is left
-    out of its rule rather than compared with a column that is not there; the plan
-    reports those roles.
-    """
-    w = stage.window_days
-    engaged = [f"{columns[f'active_days_{w}d']} >= {stage.engaged_min_active_days}"]
-    if plan.has("signal:page_view") and plan.has("column:events.duration_s"):
-        engaged.append(f"coalesce(time_on_page_ms_{w}d, 0) / 1000.0 >= {stage.engaged_min_time_on_page_s}")
-    if "engaged_activity" not in plan.empty_roles:
-        engaged.append(f"{columns[f'role_engaged_activity_count_{w}d']} >= {stage.engaged_min_engaged_activities}")
-    engaged_sql = "(" + " OR ".join(engaged) + ")"
-    leaning = []
-    if "high_intent" not in plan.empty_roles:
-        leaning.append(f"{columns[f'high_intent_days_{w}d']} >= {stage.leaning_in_min_high_intent_days}")
-    if "sales_ready" not in plan.empty_roles:
-        leaning.append(f"{columns[f'role_sales_ready_count_{w}d']} >= {stage.leaning_in_min_sales_ready}")
-    if plan.has("column:leads.account_id"):
-        leaning.append(f"({engaged_sql} AND coalesce(ac.account_engaged_leads_{w}d, 0) >= "
-                       f"{stage.leaning_in_min_account_engaged_leads})")
-    leaning_sql = "(" + " OR ".join(leaning) + ")" if leaning else "FALSE"
-    return (f"CASE WHEN {leaning_sql} THEN {sql_string(LEANING_IN)} WHEN {engaged_sql} THEN {sql_string(ENGAGED)} "
-            f"ELSE {sql_string(ACKNOWLEDGED)} END")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.definitions import sql_string
 from features.errors import UserError
 from models.frame import WEIGHT
 
@@ -45,7 +46,7 @@ def sample_negatives(path: Path, rate: float, seed: int, con=None) -> pd.DataFra
     if not 0 < rate <= 1:
         raise UserError(f"train.negative_sample_rate must be in (0, 1], got {rate}")
     con = con or connect()
-    source = f"read_parquet('{Path(path).as_posix()}')"
+    source = f"read_parquet({sql_string(Path(path).as_posix())})"
     kept = kept_negatives_sql(rate, seed)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _negative_weights AS
@@ -58,6 +59,6 @@ def sample_negatives(path: Path, rate: float, seed: int, con=None) -> pd.DataFra
                   FROM {source} AS f LEFT JOIN _negative_weights AS w USING (cutoff)
                   WHERE f.label = 1 OR {kept}
                   ORDER BY f.cutoff, f.lead_id)
-            TO '{sample.as_posix()}' (FORMAT PARQUET)""")
+            TO {sql_string(sample.as_posix())} (FORMAT PARQUET)""")
         con.execute("DROP TABLE _negative_weights")
         return pd.read_parquet(sample)

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from features.contract import TABLES, Column, Table
+from features.definitions import sql_string
 from features.errors import UserError
 
 SAMPLE_ROWS = 5
@@ -157,7 +158,7 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     con.execute("SET TimeZone = 'UTC'")
     # spill files go to the system's temporary folder, never into the working directory
     spill = Path(tempfile.gettempdir()) / "leadscore-duckdb"
-    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    con.execute(f"SET temp_directory = {sql_string(spill.as_posix())}")
     try:
         con.execute("SET enable_progress_bar = false")
     except duckdb.InvalidInputException:
@@ -287,7 +288,7 @@ def read_each_table(directory: str, require_deals: bool, find, open_view, extra_
 
 
 def _reader(paths: list[Path]) -> str:
-    quoted = ", ".join(f"'{str(p).replace(chr(39), chr(39) * 2)}'" for p in paths)
+    quoted = ", ".join(sql_string(str(p)) for p in paths)
     if paths[0].suffix == ".csv":
         return f"read_csv([{quoted}], all_varchar = true, header = true)"
     return f"read_parquet([{quoted}])"

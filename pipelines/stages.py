@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.builder import training_metadata
 from features.definitions import sql_identifier, sql_string
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS
+from features.training_file import training_metadata
 from models.frame import ID_COLUMNS
 from pipelines.config import Params
 from pipelines.files import atomic_path

@@ -19,10 +19,10 @@ from mlflow.data.meta_dataset import MetaDataset
 from tqdm import tqdm
 
 from features import oracle
-from features.builder import PLAN_METADATA
 from features.definitions import FeatureSpec, StageSpec
 from features.errors import NotFound, UserError
 from features.plan import FeaturePlan, unchecked_plan
+from features.training_file import PLAN_METADATA
 from models import plots
 from models.frame import feature_columns, naive_utc, weight_column, weights
 from models.metrics import evaluate, gains_curve
