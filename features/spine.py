@@ -132,8 +132,7 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
     meaning; None when the export has no lifecycle table. ``con``: a DuckDB connection or an engine.
     """
     con = as_engine(con)
-    values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
-    con.create_table("_cutoffs", f"SELECT * FROM (VALUES {values}) v(cutoff)")
+    at = cutoff_rows(cutoffs)
     in_deal, customer, recently_lost, disqualified = [], [], [], []
     deal_join = status_join = ""
     if has_deals:
@@ -148,7 +147,7 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
             statuses = [s for s, v in lifecycle.items() if v == meaning]
             if statuses:
                 terms.append(f"st.status IN ({sql_list(statuses)})")
-        status_join = f"LEFT JOIN ({latest_status('_cutoffs')}) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff"
+        status_join = f"LEFT JOIN ({latest_status(at)}) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff"
     if "disqualified_at" in con.columns("leads"):
         disqualified.append("l.disqualified_at < c.cutoff")
     if not spec.exclude_customers:
@@ -158,10 +157,17 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
     status = f"CASE {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
     return con.create_table(out, f"""
         SELECT l.lead_id, c.cutoff, {status} AS excluded
-        FROM leads l JOIN _cutoffs c ON l.created_at < c.cutoff
+        FROM leads l JOIN {at} c ON l.created_at < c.cutoff
         {deal_join}
         {status_join}
         GROUP BY l.lead_id, c.cutoff""")
+
+
+def cutoff_rows(cutoffs: list[datetime]) -> str:
+    """SQL relation (cutoff): the cutoffs as literal rows, written into each query that needs them (no shared table
+    whose name a later call on the same connection could replace)."""
+    values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
+    return f"(SELECT * FROM (VALUES {values}) v(cutoff))"
 
 
 def latest_status(cutoffs: str) -> str:
@@ -218,7 +224,7 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored AND l.positive) AS positives,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND l.censored) AS censored,
                {', '.join(f"count(l.lead_id) FILTER (WHERE l.excluded = '{e}') AS excluded_{e}" for e in EXCLUSIONS)}
-        FROM _cutoffs c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
+        FROM {cutoff_rows(mature)} c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
     # a row per known lead and cutoff, twice: the features need the memory more (at 1M leads they ran out without it)
     con.drop("_labelled")
     con.drop(population)

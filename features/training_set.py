@@ -65,5 +65,8 @@ def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spe
                                    lifecycle=lifecycle)
     as_engine(con).create_table("_score_spine", f"SELECT lead_id, cutoff FROM {population} "
                                                 "WHERE excluded IS NULL ORDER BY lead_id")
-    return build_features(con, "_score_spine", feature_spec, stage_spec, tuple(event_types), extra_lead_attributes,
-                          has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of], plan=plan)
+    built = build_features(con, "_score_spine", feature_spec, stage_spec, tuple(event_types), extra_lead_attributes,
+                           has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of], plan=plan)
+    for scratch in (population, "_score_spine"):
+        as_engine(con).drop(scratch)
+    return built

@@ -44,3 +44,24 @@ def test_every_chunk_matches_a_one_cutoff_build(tables):
         assert len(got) == len(expected) > 0
         assert expected["distinct_content_365d"].sum() > 0
         pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+
+
+def test_a_build_leaves_only_what_it_was_asked_for(tables):
+    """Scratch tables are dropped by the call that made them, so a later call on the same connection never reads
+    an earlier call's leftovers (an order-dependent test once came from a shared ``_cutoffs``)."""
+    from features.training_set import build_scoring_frame, build_training_set
+
+    con = tables.con
+    relations = "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    before = {row[0] for row in con.execute(relations).fetchall()}
+    spine = SpineSpec()
+    out, _ = build_training_set(con, spine, FeatureSpec(), StageSpec(), tables.data_start(), tables.data_end(),
+                                event_types=tables_event_types(con))
+    scored = build_scoring_frame(con, monday_on_or_before(tables.data_end()), spine, FeatureSpec(), StageSpec(),
+                                 event_types=tables_event_types(con))
+    after = {row[0] for row in con.execute(relations).fetchall()}
+    assert after - before == {"spine", out, scored}
+
+
+def tables_event_types(con) -> tuple[str, ...]:
+    return tuple(row[0] for row in con.execute("SELECT DISTINCT event_type FROM events ORDER BY 1").fetchall())
