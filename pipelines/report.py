@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from features.definitions import JOURNEY_STAGES, STAGE_LABELS  # noqa: E402
 from models.tiers import TIERS, tier_table  # noqa: E402
+from pipelines.scores_contract import WEEKLY_SCORES
 
 BLUE, GREY, ORANGE = "#1f5fbf", "#9aa5b1", "#d9822b"
 
@@ -85,5 +86,6 @@ def render_report(result, model, config) -> str:
         trained_at=str(model.wrapper.settings.get("trained_at", ""))[:10],
         horizon_days=model.wrapper.settings.get("horizon_days"),
         test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),
+        columns=[(c.name, c.meaning) for c in WEEKLY_SCORES if c.csv],
         esc=html.escape,
     )

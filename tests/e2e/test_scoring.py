@@ -493,6 +493,22 @@ def test_report_is_well_formed_self_contained_and_names_the_top_lead(scenario):
         assert "first scored week" in " ".join(parse_report(scenario.early.report_path).text)
 
 
+def test_the_report_explains_every_column_of_the_csv_from_the_output_contract(scenario):
+    """The glossary is derived from ``WEEKLY_SCORES``: a column added to the contract is explained without
+    editing the template, and the report names exactly the CSV's columns."""
+    from markupsafe import escape
+
+    from pipelines.scores_contract import CSV_COLUMNS, WEEKLY_SCORES
+
+    text = scenario.second.report_path.read_text(encoding="utf-8")
+    glossary = text[text.index("The list's columns"):text.index("About the model")]
+    named = re.findall(r"<code>([^<]+)</code>", glossary)
+    assert named == CSV_COLUMNS == list(pd.read_csv(scenario.second.csv_path, nrows=0).columns)
+    for column in WEEKLY_SCORES:
+        if column.csv:
+            assert str(escape(column.meaning)) in glossary  # as Jinja's autoescape writes it
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # hostile identifiers from the export
 
