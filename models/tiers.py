@@ -62,10 +62,8 @@ def rank_within(frame: pd.DataFrame, score: str, group: str | None = None, weigh
     above it stand for, so capacity tiers cut where they would in the whole population.
     """
     ordered = frame.iloc[best_first(frame[score], frame["lead_id"].to_numpy())]
-    if group is not None:
-        ordered = ordered.iloc[np.argsort(ordered[group].to_numpy(), kind="stable")]
     keys = ordered[group] if group is not None else pd.Series(0, index=ordered.index)
-    if weight is None:
+    if weight is None:  # a group's running count and sum follow the rows' order within it
         ranks = ordered.groupby(keys, sort=False).cumcount() + 1
     else:
         ranks = ordered.groupby(keys, sort=False)[weight].cumsum() - ordered[weight] + 1

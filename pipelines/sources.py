@@ -74,18 +74,42 @@ class DataError(UserError):
         return self
 
 
-@dataclass
-class DataTables:
-    """An open export directory: a DuckDB connection with one typed view per table present."""
+@dataclass(kw_only=True)
+class ExportTables:
+    """An open export: one typed view per table present, read by an engine (``features.engine``).
 
-    con: duckdb.DuckDBPyConnection
-    directory: Path
-    files: dict[str, list[Path]]
+    What every command asks of an export is the same whichever engine read it; only
+    ``engine`` and ``digest`` differ (``DataTables`` here, ``spark_sources.SparkTables``).
+    """
+
+    directory: Path | str
+    files: dict[str, list]
     extra_lead_columns: tuple[str, ...] = ()
     absent_extras: dict[str, str] = field(default_factory=dict)  # configured extra -> what the file has instead
     duplicate_events_dropped: int = 0
     validation: Any = None  # the content checks' verdict (pipelines.findings.Outcome), once run
     _digest: str | None = field(default=None, repr=False)
+
+    def has(self, table: str) -> bool:
+        return table in self.files
+
+    def count(self, table: str) -> int:
+        return self.engine.rows(f"SELECT count(*) FROM {table}")[0][0] if self.has(table) else 0
+
+    def data_end(self) -> datetime:
+        """The latest instant any table speaks of: what the export knows up to."""
+        return self.engine.rows(data_end_sql(self.has("deals"), self.has("identities"), self.has("lifecycle")))[0][0]
+
+    def data_start(self) -> datetime:
+        """The first engagement event: where usable history begins (CRMs hold far older leads)."""
+        return self.engine.rows(DATA_START_SQL)[0][0]
+
+
+@dataclass(kw_only=True)
+class DataTables(ExportTables):
+    """An export read by DuckDB: a connection with one typed view per table present."""
+
+    con: duckdb.DuckDBPyConnection
 
     @property
     def engine(self):
@@ -93,21 +117,6 @@ class DataTables:
         from features.engine import DuckDBEngine
 
         return DuckDBEngine(self.con)
-
-    def has(self, table: str) -> bool:
-        return table in self.files
-
-    def count(self, table: str) -> int:
-        return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] if self.has(table) else 0
-
-    def data_end(self) -> datetime:
-        """The latest instant any table speaks of: what the export knows up to."""
-        return self.con.execute(data_end_sql(self.has("deals"), self.has("identities"),
-                                             self.has("lifecycle"))).fetchall()[0][0]
-
-    def data_start(self) -> datetime:
-        """The first engagement event: where usable history begins (CRMs hold far older leads)."""
-        return self.con.execute(DATA_START_SQL).fetchall()[0][0]
 
     def digest(self) -> str:
         """SHA-256 over every input file's name and bytes: the identity of this data."""

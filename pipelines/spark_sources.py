@@ -22,21 +22,18 @@ import hashlib
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from features.contract import Column, Table
 from features.engine import SparkEngine
 from features.errors import UserError
 from pipelines.sources import (
-    DATA_START_SQL,
     HOW_TO_FIX,
     SAMPLE_ROWS,
     DataError,
+    ExportTables,
     absent_extra,
-    data_end_sql,
     find_files,
     first_copy_of_each_event,
     missing_column,
@@ -88,30 +85,11 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
                          "reachable") from None
 
 
-@dataclass
-class SparkTables:
+@dataclass(kw_only=True)
+class SparkTables(ExportTables):
     """An export read by Spark: one typed temporary view per table present, and an engine over them."""
 
     engine: SparkEngine
-    directory: str
-    files: dict[str, list[str]]
-    extra_lead_columns: tuple[str, ...] = ()
-    absent_extras: dict[str, str] = field(default_factory=dict)  # configured extra -> what the file has instead
-    duplicate_events_dropped: int = 0
-    validation: Any = None
-    _digest: str | None = field(default=None, repr=False)
-
-    def has(self, table: str) -> bool:
-        return table in self.files
-
-    def count(self, table: str) -> int:
-        return self.engine.table(table).count() if self.has(table) else 0
-
-    def data_end(self) -> datetime:
-        return self.engine.rows(data_end_sql(self.has("deals"), self.has("identities"), self.has("lifecycle")))[0][0]
-
-    def data_start(self) -> datetime:
-        return self.engine.rows(DATA_START_SQL)[0][0]
 
     def digest(self) -> str:
         """SHA-256 over every input file's path, size and modification time.
@@ -160,7 +138,8 @@ def open_spark_tables(spark, directory: str | Path, *, extra_lead_columns: tuple
 
     files, absent = read_each_table(directory, require_deals, lambda name: _find(spark, directory, name), open_view,
                                     extra_lead_columns, "{name}.parquet or {name}/ folder of Parquet parts", "Parquet")
-    tables = SparkTables(engine, directory, files, tuple(extra_lead_columns), absent_extras=absent)
+    tables = SparkTables(engine=engine, directory=directory, files=files,
+                         extra_lead_columns=tuple(extra_lead_columns), absent_extras=absent)
     if "event_id" in spark.read.parquet(*files["events"]).columns:  # else there is nothing to deduplicate
         tables.duplicate_events_dropped = _dedupe_events(engine)
     return tables
