@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup demo test test-fast bench bench-quick bench-setup evaluate notebooks strip-notebooks clean
+.PHONY: setup demo test test-fast bench bench-quick bench-setup evaluate notebooks strip-notebooks screenshots clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,9 @@ notebooks: setup  # run the notebooks on the demo's outputs (or the LEADSCORE_* 
 	for notebook in notebooks/*.ipynb; do \
 		$(BIN)/jupyter execute --output ../out/notebooks/$$(basename $$notebook .ipynb) $$notebook || exit 1; \
 	done
+
+screenshots: setup  # after make demo: the MLflow run page, the offline validation page, the report -> docs/screenshots/
+	$(BIN)/python docs/screenshots.py
 
 strip-notebooks: setup  # notebooks are committed without outputs (the tests check)
 	$(BIN)/python notebooks/strip_outputs.py

@@ -220,7 +220,25 @@ def _record_run(run, result, frame, plan, feature_spec, stage_spec, config: Para
             f"ROC AUC {chosen['roc_auc']:.3f}, "
             f"PR AUC {chosen['pr_auc']:.4f}, precision at capacity {chosen['precision_at_capacity']:.3f}, "
             f"ECE {chosen['ece']:.4f}."))
+    mlflow.set_tag("mlflow.note.content", run_description(result, summary["registered_version"]))
     return summary
+
+
+def run_description(result, version: str | None) -> str:
+    """The run page's description (Markdown): what a data scientist opening the run wants first."""
+    def line(scorer: str) -> str:
+        m = result.metrics.get(scorer)
+        if not m:
+            return ""
+        return (f"| {scorer} | {m['roc_auc']:.3f} | {m['pr_auc']:.4f} | {m['lift_top10']:.2f} | "
+                f"{m['precision_at_capacity']:.3f} | {m['ece']:.4f} |\n")
+
+    verdict = (f"Passed the gates: registered as lead-propensity version {version} (@challenger)." if version else
+               "Failed the gates, not registered: " + "; ".join(result.gate_failures))
+    return (f"{verdict}\n\nSplit: {result.split.describe()}\n\n"
+            "Out-of-time estimate (the half of the test block that chose nothing):\n\n"
+            "| scorer | ROC AUC | PR AUC | lift@10% | precision at capacity | ECE |\n|---|---|---|---|---|---|\n"
+            + "".join(line(s) for s in ("model", "rules", "logistic", "oracle")))
 
 
 def anchor_to_latest(result, frame: pd.DataFrame) -> dict:

@@ -119,6 +119,10 @@ def test_the_training_run_says_what_ran_on_what_code_and_data(world, champion, t
     version = client.get_model_version(registry.MODEL_NAME, champion["registered_version"])
     assert f"MLflow run {champion['run_id']}" in version.description
     assert "Passed every gate of train.gates" in version.description
+    note = run.data.tags["mlflow.note.content"]  # the run page's description
+    assert f"registered as lead-propensity version {champion['registered_version']}" in note
+    oot = champion["metrics"]["model"]
+    assert f"| model | {oot['roc_auc']:.3f} | {oot['pr_auc']:.4f} |" in note
 
 
 def test_wrapper_carries_its_settings(world, loaded):
