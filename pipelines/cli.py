@@ -120,14 +120,14 @@ def load_settings(params: Path | None, overrides: dict | None = None):
     """
     from pipelines.config import load_params
 
+    from pipelines.tracking import tracking_store
+
     chosen = params if params is not None else Path("params.yaml") if Path("params.yaml").is_file() else None
-    if chosen is not None:
-        config = load_params(chosen, overrides)  # relative paths in it are its folder's (config.anchored)
-        typer.echo(f"settings: {chosen.resolve()}", err=True)
-        return config
-    typer.echo("settings: no params.yaml in this folder; using the built-in defaults (the project's params.yaml)",
-               err=True)
-    return load_params(None, overrides)
+    config = load_params(chosen, overrides)  # relative paths in it are its folder's (config.anchored)
+    where = (str(chosen.resolve()) if chosen is not None else
+             "no params.yaml in this folder; using the built-in defaults (the project's params.yaml)")
+    typer.echo(f"settings: {where}\nMLflow store: {tracking_store(config.mlflow)}", err=True)
+    return config
 
 
 URL_ENVIRONMENT = ("LEADSCORE_DB_URL", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

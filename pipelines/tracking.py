@@ -15,6 +15,15 @@ from pipelines.redaction import redact
 _SET_BY_US: set[str] = set()
 
 
+def tracking_store(spec: MlflowSpec) -> str:
+    """The MLflow store a command will use, without credentials: the user's MLFLOW_TRACKING_URI, else the setting."""
+    ambient = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = ambient if ambient and ambient not in _SET_BY_US else spec.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # relative: to this folder, as MLflow reads it
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return redact(uri)
+
+
 def configure_mlflow(spec: MlflowSpec, experiment: str | None = None) -> str:
     """Point MLflow at the configured store (the user's MLFLOW_TRACKING_URI wins); return the URI without credentials.
 

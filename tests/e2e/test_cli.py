@@ -90,6 +90,7 @@ def test_a_normal_run_is_quiet_and_says_which_settings_it_uses(generated, tmp_pa
     result = run("validate", str(out), "--out", "report", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "settings: no params.yaml in this folder; using the built-in defaults" in result.stderr
+    assert f"MLflow store: sqlite:///{tmp_path / 'mlflow.db'}" in result.stderr  # which store, said by every command
     assert "Warning" not in result.stderr, result.stderr  # no third-party warning (PySpark, MLflow, setuptools)
 
 
