@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,tune,spark]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: setup  # the DVC pipeline on generated data (generate, validate, build, train), then promote and score
+demo: setup  # the DVC pipeline on generated data (generate, validate, build, train), then promote and score 36 weeks
 	@# without DVC's "Use `dvc push`" advice: the demo has no remote (README: "Retraining with DVC")
 	set -o pipefail; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro | grep --line-buffered -v '^Use `dvc push`'
 	$(BIN)/leadscore promote training/training_set.parquet --record training/promotion.json
-	$(BIN)/leadscore score data/demo
+	@# 36 Mondays, oldest first, each a run of its own: the latest report shows how the lists old enough to judge did
+	$(BIN)/leadscore score data/demo --weeks 36
 	$(BIN)/leadscore backtest training/training_set.parquet
 	@echo
 	@echo "Scored list:  table lead_scores in out/leadscore.db, and out/scores-<date>.csv for the CRM"

@@ -37,6 +37,10 @@ from features.engine import as_engine
 from features.errors import UserError
 
 LabelKind = Literal["won_deal_created", "won_deal_closed"]
+LABEL_WORDS = {  # the label in a sentence, for people (``{days}``: the horizon)
+    "won_deal_created": "a deal opened within {days} days of the list's Monday that was won",
+    "won_deal_closed": "a deal won (closed) within {days} days of the list's Monday",
+}
 Meaning = Literal["open", "disqualified", "customer", "recycled"]
 
 DEFAULT_LIFECYCLE_STATUSES: dict[str, Meaning] = {
@@ -186,6 +190,34 @@ def latest_status(cutoffs: str) -> str:
         WHERE latest = 1"""
 
 
+def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, carry: tuple[str, ...] = ()) -> str:
+    """SQL (lead_id, cutoff, *carry, positive, censored): the label rule, for each row of relation ``pairs``.
+
+    The one statement of the label: training's spine and the outcomes of published lists
+    (``pipelines/list_outcomes.py``) both use it. ``known_at``: the deals as they stood at
+    that moment (a deal closed at or after it was still open); None, as the export has them.
+    """
+    horizon = f"INTERVAL {spec.horizon_days} DAY"
+    if known_at is None:
+        won, still_open = "d.status = 'won'", "d.status = 'open'"
+    else:
+        at = f"TIMESTAMP '{known_at:%Y-%m-%d %H:%M:%S}'"
+        won = f"(d.status = 'won' AND d.closed_at < {at})"
+        still_open = f"(d.status = 'open' OR d.closed_at >= {at})"
+    in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
+    censor = (f"bool_or(d.created_at >= p.cutoff AND d.created_at < p.cutoff + {horizon} AND {still_open})"
+              if spec.label == "won_deal_created" else "FALSE")
+    kept = "".join(f", p.{c}" for c in carry)
+    return f"""
+        SELECT p.lead_id, p.cutoff{kept},
+               coalesce(bool_or({won} AND {in_window} >= p.cutoff AND {in_window} < p.cutoff + {horizon}), FALSE)
+                   AS positive,
+               coalesce({censor}, FALSE) AS censored
+        FROM {pairs} p
+        LEFT JOIN deals d ON d.lead_id = p.lead_id AND d.created_at < p.cutoff + {horizon}
+        GROUP BY p.lead_id, p.cutoff{kept}"""
+
+
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
                           out: str = "spine", lifecycle: dict[str, str] | None = None) -> tuple[str, pd.DataFrame]:
     """Table ``out`` (lead_id, cutoff, label) for mature cutoffs, and the per-cutoff counts report.
@@ -204,18 +236,7 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
             "spine.first_cutoff / lower spine.warmup_days ('leadscore profile DATA_DIR' suggests settings that train)"
         )
     population = create_population(con, mature, spec, has_deals=True, out="_population", lifecycle=lifecycle)
-    horizon = f"INTERVAL {spec.horizon_days} DAY"
-    in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
-    censor = ("bool_or(d.created_at >= p.cutoff AND d.created_at < p.cutoff + {h} AND d.status = 'open')"
-              if spec.label == "won_deal_created" else "FALSE").format(h=horizon)
-    con.create_table("_labelled", f"""
-        SELECT p.lead_id, p.cutoff, p.excluded,
-               coalesce(bool_or(d.status = 'won' AND {in_window} >= p.cutoff AND {in_window} < p.cutoff + {horizon}), FALSE)
-                   AS positive,
-               coalesce({censor}, FALSE) AS censored
-        FROM {population} p
-        LEFT JOIN deals d ON d.lead_id = p.lead_id AND d.created_at < p.cutoff + {horizon}
-        GROUP BY p.lead_id, p.cutoff, p.excluded""")
+    con.create_table("_labelled", label_sql(population, spec, carry=("excluded",)))
     con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
                               WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
     report = con.frame(f"""

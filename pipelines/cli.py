@@ -119,7 +119,6 @@ def load_settings(params: Path | None, overrides: dict | None = None):
     A ``--params`` file that is not there is an error (``load_params``), never a run on defaults.
     """
     from pipelines.config import load_params
-
     from pipelines.tracking import tracking_store
 
     chosen = params if params is not None else Path("params.yaml") if Path("params.yaml").is_file() else None
@@ -455,6 +454,9 @@ def score(
     model: Annotated[Optional[str], typer.Option(help="model URI (default: models:/lead-propensity@champion)")] = None,
     db: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (default: score.db_url or $LEADSCORE_DB_URL)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="folder for the CSV and HTML report (default: score.out_dir)")] = None,
+    weeks: Annotated[int, typer.Option(min=1, max=520, help="score the N Mondays that end at --as-of, oldest first, "
+                                       "each a run of its own (a backfill, so the report can show how earlier lists "
+                                       "did)")] = 1,
     engine: EngineOption = None,
     spark_master: SparkMasterOption = None,
     params: ParamsOption = None,
@@ -464,12 +466,18 @@ def score(
     With --engine spark the features are built and the model applied on Spark; the scores
     also land as Parquet in the output folder.
     """
-    from pipelines.score import run_scoring
+    from pipelines.score import backfill_dates, run_scoring
 
     config = load_settings(params)
     engine = _engine(engine, spark_master)
-    result = run_scoring(data_dir, config, as_of, model, db, out, progress=sys.stderr.isatty(), engine=engine,
-                         spark_master=spark_master)
+    opened: dict = {}  # the export and the model, read and checked once for every week
+    dates = backfill_dates(data_dir, config, as_of, weeks, opened, engine, spark_master)
+    for date in dates[:-1]:
+        earlier = run_scoring(data_dir, config, date, model, db, out, engine=engine, spark_master=spark_master,
+                              opened=opened)
+        typer.echo(f"scored {len(earlier.scores):,} leads as of {date} (run {earlier.run_id}): {earlier.report_path}")
+    result = run_scoring(data_dir, config, dates[-1], model, db, out, progress=sys.stderr.isatty(), engine=engine,
+                         spark_master=spark_master, opened=opened)
     _warn(result.validation_warnings)
     scores = result.scores
     counts = scores["tier"].value_counts()
@@ -490,11 +498,38 @@ def score(
     typer.echo(f"  report: {result.report_path}")
     for warning in result.warnings[:10]:
         typer.secho(f"  drift {warning}", fg=typer.colors.YELLOW)
+    if result.outcomes is not None:
+        from pipelines.list_outcomes import describe
+
+        typer.echo("\n".join("  " + line for line in describe(result.outcomes)))
+        for warning in result.outcomes.warnings:
+            typer.secho(f"  outcomes: {warning}", fg=typer.colors.YELLOW)
     if result.upgraded:
         typer.echo(f"  database upgraded: added {', '.join(result.upgraded)} (empty for the weeks scored before)")
     for run in result.interrupted:
         typer.secho(f"  run {run['run_id']} of {run['as_of']:%Y-%m-%d} never finished and is now marked "
                     f"interrupted: {run['error']}", fg=typer.colors.YELLOW)
+
+
+@app.command()
+@user_errors
+def outcomes(
+    data_dir: Annotated[Path, typer.Argument(help="the latest export (its deals say how the published lists did)")],
+    db: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (default: score.db_url or $LEADSCORE_DB_URL)")] = None,
+    params: ParamsOption = None,
+):
+    """How the published weekly lists did: per tier, expected against actual wins, once their outcomes are known.
+
+    A list counts once its horizon plus settle days (spine) have passed at the export's end;
+    its leads are labelled as training labels them. Writes the table list_outcomes; warns in
+    plain words when the lists leave the bands of params.yaml: outcomes.
+    """
+    from pipelines.list_outcomes import describe, outcomes_of_export
+
+    result = outcomes_of_export(data_dir, load_settings(params), db)
+    typer.echo("\n".join(describe(result)))
+    for warning in result.warnings:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
 def main():

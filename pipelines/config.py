@@ -155,6 +155,25 @@ class ScoreSpec(_Section):
         6, gt=0, description="a run still marked running after this long died; the next run marks it interrupted")
 
 
+class OutcomesSpec(_Section):
+    """How published lists are judged once their outcomes are known (``leadscore outcomes``, the report)."""
+
+    window_weeks: int = Field(8, ge=1, le=104, description="the latest measured lists pooled for the warnings and "
+                              "the report's summary (one week of tier A is too few leads to judge)")
+    min_top_tier_lift: float = Field(2.0, ge=0, description="tier A's realised win rate over the rest of the list "
+                                     "below this is a warning")
+    expected_ratio: tuple[float, float] = Field((0.67, 1.5), description="actual / expected wins outside this band is "
+                                                "a warning: the probabilities no longer match how often leads win")
+
+    @field_validator("expected_ratio")
+    @classmethod
+    def _ratio_bounds(cls, value):
+        low, high = value
+        if not 0 <= low < 1 < high:
+            raise ValueError(f"must be [low, high] with 0 <= low < 1 < high, got {list(value)}")
+        return value
+
+
 class ValidationSpec(_Section):
     out_dir: Path = Field(Path("out/validation"), description="where 'leadscore validate' writes its JSON and Data Docs")
     extracted_at: datetime | None = Field(
@@ -191,6 +210,7 @@ class Params(_Section):
     tiers: TierSpec = TierSpec()
     mlflow: MlflowSpec = MlflowSpec()
     score: ScoreSpec = ScoreSpec()
+    outcomes: OutcomesSpec = OutcomesSpec()
     validation: ValidationSpec = ValidationSpec()
 
     @model_validator(mode="after")

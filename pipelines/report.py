@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from features.definitions import JOURNEY_STAGES, STAGE_LABELS  # noqa: E402
+from features.spine import LABEL_WORDS  # noqa: E402
 from models.tiers import TIERS, tier_table  # noqa: E402
 from pipelines.scores_contract import WEEKLY_SCORES
 
@@ -64,6 +65,52 @@ def tier_chart(tiers: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def outcomes_chart(weeks: pd.DataFrame) -> str:
+    """Each measured list: tier A's realised win rate against the rest's, and the wins it expected against those
+    that came (all tiers)."""
+    top = weeks[weeks["tier"] == TIERS[0]].set_index("as_of")
+    rest = weeks[weeks["tier"] != TIERS[0]].groupby("as_of")[["actual_wins", "leads", "expected_wins"]].sum()
+    every = weeks.groupby("as_of")[["actual_wins", "expected_wins"]].sum()
+    days = pd.to_datetime(every.index)
+    fig, (rates, wins) = plt.subplots(1, 2, figsize=(9, 2.8))
+    rates.plot(days, 100 * top["win_rate"].reindex(every.index), marker="o", color=BLUE, label=f"tier {TIERS[0]}")
+    rates.plot(days, 100 * rest["actual_wins"] / rest["leads"].where(rest["leads"] > 0), marker="o", color=GREY,
+               label="the rest of the list")
+    rates.set_ylabel("won, % of leads")
+    rates.set_ylim(bottom=0)
+    rates.legend(fontsize=8)
+    wins.bar(days, every["actual_wins"], width=5, color=BLUE, alpha=0.75, label="wins that came")
+    wins.plot(days, every["expected_wins"], marker="_", markersize=14, ls="none", color=ORANGE, mew=2,
+              label="wins the list expected")
+    wins.set_ylabel("wins, all tiers")
+    wins.set_ylim(0, 1.4 * max(1.0, every["actual_wins"].max(), every["expected_wins"].max()))
+    wins.legend(fontsize=8, loc="upper left", ncol=2)
+    for ax in (rates, wins):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    return _png(fig)
+
+
+def _earlier_lists(outcomes, model) -> dict:
+    """What the report says of earlier lists: the pooled tiers, the chart, the warnings, and an honest caveat when
+    the measured weeks overlap the weeks the model was evaluated and calibrated on."""
+    if outcomes is None:
+        return {"why_none": "this run did not measure earlier lists"}
+    if outcomes.why_none:
+        return {"why_none": outcomes.why_none, "waiting": len(outcomes.waiting)}
+    test = model.wrapper.settings.get("test_cutoffs") or []
+    last_seen = max(pd.Timestamp(t) for t in test) if test else None
+    seen = [w for w in outcomes.window if last_seen is not None and pd.Timestamp(w) <= last_seen]
+    label = outcomes.weeks[["label", "horizon_days"]].iloc[0]
+    return {"summary": outcomes.summary.to_dict("records"), "chart": outcomes_chart(outcomes.weeks),
+            "label": LABEL_WORDS[label["label"]].format(days=int(label["horizon_days"])),
+            "first": f"{min(outcomes.window):%d %B %Y}", "last": f"{max(outcomes.window):%d %B %Y}",
+            "weeks": len(outcomes.window), "measured": outcomes.weeks["as_of"].nunique(),
+            "known_at": f"{outcomes.known_at:%d %B %Y}", "warnings": outcomes.warnings,
+            "waiting": len(outcomes.waiting),
+            "seen": len(seen), "last_seen": None if last_seen is None else f"{last_seen:%d %B %Y}"}
+
+
 def render_report(result, model, config) -> str:
     scores = result.scores
     tiers = tier_table(scores, label=None)
@@ -87,5 +134,6 @@ def render_report(result, model, config) -> str:
         horizon_days=model.wrapper.settings.get("horizon_days"),
         test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),
         columns=[(c.name, c.meaning) for c in WEEKLY_SCORES if c.csv],
+        earlier=_earlier_lists(getattr(result, "outcomes", None), model),
         esc=html.escape,
     )

@@ -56,6 +56,8 @@ class Runner(Protocol):
 
     def duckdb(self, tables): ...
 
+    def deals_in_duckdb(self, tables): ...
+
 
 def _build(tables, config: Params, progress: bool, parquet: Path | None = None):
     return build_training_set(
@@ -86,6 +88,10 @@ class DuckDBRunner:
 
     def duckdb(self, tables):
         return tables.con
+
+    def deals_in_duckdb(self, tables):
+        """A DuckDB connection with the export's ``deals`` view (the outcomes of published lists), or None."""
+        return tables.con if tables.has("deals") else None
 
 
 class SparkRunner:
@@ -122,6 +128,14 @@ class SparkRunner:
 
     def duckdb(self, tables):
         return connect()
+
+    def deals_in_duckdb(self, tables):
+        """The deals collected from Spark into DuckDB: one row a deal, far fewer than leads or events."""
+        if not tables.has("deals"):
+            return None
+        con = connect()
+        con.register("deals", tables.engine.table("deals").toPandas())
+        return con
 
 
 def runner_for(name: str | None, config: Params, spark_master: str | None = None) -> Runner:

@@ -44,6 +44,7 @@ from pipelines import sinks
 from pipelines.config import Params
 from pipelines.files import atomic_path
 from pipelines.inputs import lifecycle_statuses
+from pipelines.list_outcomes import Measured, measure
 from pipelines.redaction import redact
 from pipelines.runners import runner_for
 from pipelines.score_rows import rank_rows
@@ -72,6 +73,7 @@ class ScoreResult:
     calibration: dict = field(default_factory=dict)  # the base rate the model's probabilities were calibrated to
     interrupted: list = field(default_factory=list)  # earlier runs found dead and marked interrupted by this one
     upgraded: list = field(default_factory=list)  # columns this run added to a database of an earlier version
+    outcomes: Measured | None = None  # how the lists published before this week did, as known on its Monday
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -109,14 +111,17 @@ def parse_as_of(value: str | None, data_end: datetime, data_start: datetime | No
 def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_uri: str | None = None,
                 db_url: str | None = None, out_dir: Path | None = None, progress: bool = False,
                 engine: str | None = None,
-                spark_master: str | None = None) -> ScoreResult:
+                spark_master: str | None = None, opened: dict | None = None) -> ScoreResult:
+    """Score one Monday. ``opened`` (a dict, empty at first) keeps the export and the model open between the
+    calls of one process that scores several weeks (``--weeks``): they are read and checked once."""
+    opened = {} if opened is None else opened
     out_dir = Path(out_dir or config.score.out_dir)
     runner = runner_for(engine, config, spark_master)
     steps = tqdm(total=6, desc="scoring", disable=not progress, bar_format="{desc}: {n}/{total} {postfix}")
     run_id = uuid.uuid4().hex
     model_uri = registry_model(model_uri or DEFAULT_MODEL)
     # validated before anything, even the database file, is created
-    tables = runner.open(data_dir, config)
+    tables = opened.get("tables") or opened.setdefault("tables", runner.open(data_dir, config))
     when = parse_as_of(as_of, tables.data_end(), tables.data_start())
     database = sinks.engine_for(db_url, config.score.db_url)
     upgraded = sinks.ensure_schema(database)
@@ -126,7 +131,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
     try:
         steps.set_postfix_str("loading model"); steps.update()
         configure_mlflow(config.mlflow)
-        model = load(model_uri)
+        model = opened.get(model_uri) or opened.setdefault(model_uri, load(model_uri))
         settings = model.wrapper.settings
         steps.set_postfix_str("building features"); steps.update()
         feature_spec = FeatureSpec.model_validate(settings["features"])
@@ -150,6 +155,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         checked = validate_scores(runner.duckdb(tables), scores, len(rows), when,
                                   config.validation)
         checked.raise_for_errors()  # nothing reaches the database, the CSV or the report
+        outcomes = measure(database, runner.deals_in_duckdb(tables), config.spine, config.outcomes, when)
         accounts = account_rollup(scores)
         drift_table = drift(model.wrapper.profile, drift_features[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config)
@@ -164,6 +170,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                              database=redact(sinks.database_url(db_url, config.score.db_url)),
                              calibration=settings.get("calibration", {}))
         result.interrupted = interrupted
+        result.outcomes = outcomes
         result.upgraded = upgraded
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
@@ -176,6 +183,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
             if parquet_tmp is not None:
                 sinks.write_parquet(scores, parquet_tmp)
             written = sinks.replace_week(database, when, scores)
+            sinks.write_outcomes(database, outcomes.weeks)
         steps.update()
     except BaseException as error:
         sinks.finish_run(database, run_id, "failed", error=f"{type(error).__name__}: {error}"[:2000])
@@ -187,6 +195,16 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                      rows_written=written, expected_wins=float(scores["probability"].sum()),
                      drift_warnings=len(warnings))
     return result
+
+
+def backfill_dates(data_dir, config: Params, as_of: str | None, weeks: int, opened: dict, engine: str | None = None,
+                   spark_master: str | None = None) -> list[str]:
+    """The ``weeks`` Mondays ending at ``as_of`` (default: the data's latest), oldest first: each week's changes
+    are measured against the one before, as they would have been had it run every Monday."""
+    tables = opened.get("tables") or opened.setdefault(
+        "tables", runner_for(engine, config, spark_master).open(data_dir, config))
+    last = parse_as_of(as_of, tables.data_end(), tables.data_start())
+    return [f"{last - timedelta(days=7 * back):%Y-%m-%d}" for back in range(weeks - 1, -1, -1)]
 
 
 def model_plan(settings: dict, spec: FeatureSpec) -> FeaturePlan:

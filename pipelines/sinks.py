@@ -13,6 +13,10 @@ Schema (created if missing; columns the contract gained since are added by ``ens
 ``score_runs`` -- primary key run_id: as_of, started_at, finished_at, status
 (running / succeeded / failed), model_uri, model_version, data_digest, population,
 rows_written, expected_wins, drift_warnings, error.
+
+``list_outcomes`` -- primary key (as_of, tier): how a published list did once its outcomes
+were known (``pipelines/list_outcomes.py``); a week's rows are replaced only by a
+measurement that knew at least as much (``measured_at`` no earlier).
 """
 
 from __future__ import annotations
@@ -64,6 +68,22 @@ SCORE_RUNS = Table(
     Column("expected_wins", Float),
     Column("drift_warnings", Integer),
     Column("error", Text),
+)
+
+LIST_OUTCOMES = Table(
+    "list_outcomes", METADATA,
+    Column("as_of", DateTime, primary_key=True),  # the published list's Monday
+    Column("tier", String(1), primary_key=True),
+    Column("leads", Integer, nullable=False),  # leads whose outcome is known
+    Column("censored", Integer, nullable=False),  # leads with a deal still open: outcome not known yet
+    Column("expected_wins", Float, nullable=False),  # the sum of the list's probabilities
+    Column("actual_wins", Float, nullable=False),
+    Column("win_rate", Float),
+    Column("actual_over_expected", Float),
+    Column("lift_over_rest", Float),  # the tier's win rate over the rest of that week's list
+    Column("label", String(32), nullable=False),  # spine.label and horizon the outcome was measured with
+    Column("horizon_days", Integer, nullable=False),
+    Column("measured_at", DateTime, nullable=False),  # the deals as they stood then
 )
 
 
@@ -263,6 +283,48 @@ def read_week(engine: Engine, as_of: datetime) -> pd.DataFrame:
     # numbers stay numbers even when a column is all NULL (the first week has no score_delta)
     numeric = [c.name for c in LEAD_SCORES.columns if isinstance(c.type, Float)]
     return frame.astype({name: float for name in numeric})
+
+
+def published_weeks(engine: Engine) -> list[datetime]:
+    with engine.connect() as conn:
+        return [row[0] for row in conn.execute(select(LEAD_SCORES.c.as_of).distinct().order_by(LEAD_SCORES.c.as_of))]
+
+
+def read_list(engine: Engine, as_of: datetime) -> pd.DataFrame:
+    """What a published week said of each lead: (lead_id, tier, probability)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(LEAD_SCORES.c.lead_id, LEAD_SCORES.c.tier, LEAD_SCORES.c.probability)
+                            .where(LEAD_SCORES.c.as_of == as_of)).fetchall()
+    return pd.DataFrame(rows, columns=["lead_id", "tier", "probability"]).astype({"probability": float})
+
+
+def read_outcomes(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(select(LIST_OUTCOMES).order_by(LIST_OUTCOMES.c.as_of, LIST_OUTCOMES.c.tier)).fetchall()
+    frame = pd.DataFrame(rows, columns=[c.name for c in LIST_OUTCOMES.columns])
+    numeric = [c.name for c in LIST_OUTCOMES.columns if isinstance(c.type, Float)]
+    return frame.astype({name: float for name in numeric})
+
+
+def write_outcomes(engine: Engine, outcomes: pd.DataFrame) -> int:
+    """Replace the rows of each week in ``outcomes`` unless the stored ones were measured later; return the weeks
+    written. One transaction: re-running a measurement changes nothing; an older one never overwrites a newer."""
+    if outcomes.empty:
+        return 0
+    written = 0
+    with engine.begin() as conn:
+        for as_of, week in outcomes.groupby("as_of", sort=True):
+            as_of = pd.Timestamp(as_of).to_pydatetime()
+            measured = pd.Timestamp(week["measured_at"].iloc[0]).to_pydatetime()
+            stored = conn.execute(select(LIST_OUTCOMES.c.measured_at).where(LIST_OUTCOMES.c.as_of == as_of)).scalar()
+            if stored is not None and stored > measured:
+                continue
+            conn.execute(delete(LIST_OUTCOMES).where(LIST_OUTCOMES.c.as_of == as_of))
+            records = week.assign(as_of=as_of, measured_at=measured).astype(object)
+            records = records.where(records.notna(), None).to_dict("records")
+            conn.execute(insert(LIST_OUTCOMES), [{c.name: r[c.name] for c in LIST_OUTCOMES.columns} for r in records])
+            written += 1
+    return written
 
 
 def read_runs(engine: Engine) -> pd.DataFrame:
