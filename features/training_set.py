@@ -61,12 +61,51 @@ def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spe
     ``plan`` is the model's (its features, typed extras); without one, every feature of
     the manifest for ``event_types`` and ``extra_lead_attributes``.
     """
-    population = create_population(con, [as_of], spine_spec, has_deals=has_deals, out="_score_population",
+    return build_scoring_frames(con, as_of, spine_spec, feature_spec, stage_spec, event_types, extra_lead_attributes,
+                                has_identities, has_deals, out, lifecycle, plan)[0]
+
+
+def build_scoring_frames(con, as_of: datetime, spine_spec: SpineSpec, feature_spec: FeatureSpec,
+                         stage_spec: StageSpec, event_types=DEFAULT_EVENT_TYPES, extra_lead_attributes=(),
+                         has_identities: bool = True, has_deals: bool = True, out: str = "scoring_set",
+                         lifecycle: dict[str, str] | None = None, plan: FeaturePlan | None = None,
+                         baseline: list[datetime] = (), baseline_leads: int = 50_000) -> tuple[str, str | None]:
+    """Table ``out`` (the population at ``as_of`` with features) and, with ``baseline`` cutoffs, table
+    ``out``_baseline: the same features at those earlier Mondays for a sample of each one's population, the
+    usual weeks that this week's drift is measured against (``models.drift``).
+
+    One build serves both, so the earlier weeks share the grouping of the events with this
+    one. The sample is every m-th lead of each week in lead_id order (m set so that a week
+    has at most ``baseline_leads``): deterministic on every engine, and a sampled lead's
+    features are those of a full build (no feature of a lead depends on which others are built).
+    """
+    engine = as_engine(con)
+    cutoffs = sorted({*baseline, as_of})
+    population = create_population(con, cutoffs, spine_spec, has_deals=has_deals, out="_score_population",
                                    lifecycle=lifecycle)
-    as_engine(con).create_table("_score_spine", f"SELECT lead_id, cutoff FROM {population} "
-                                                "WHERE excluded IS NULL ORDER BY lead_id")
+    now = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}'"
+    if len(cutoffs) == 1:
+        spine = f"SELECT lead_id, cutoff FROM {population} WHERE excluded IS NULL ORDER BY lead_id"
+    else:
+        largest = max((n for _, n in engine.rows(f"SELECT cutoff, count(*) FROM {population} WHERE excluded IS NULL "
+                                                 f"AND cutoff <> {now} GROUP BY cutoff")), default=0)
+        every = max(1, -(-largest // max(1, baseline_leads)))
+        spine = f"""
+            SELECT lead_id, cutoff FROM (
+                SELECT lead_id, cutoff, row_number() OVER (PARTITION BY cutoff ORDER BY lead_id) AS position
+                FROM {population} WHERE excluded IS NULL) ranked
+            WHERE cutoff = {now} OR position % {every} = 0
+            ORDER BY cutoff, lead_id"""
+    engine.create_table("_score_spine", spine)
     built = build_features(con, "_score_spine", feature_spec, stage_spec, tuple(event_types), extra_lead_attributes,
-                           has_identities=has_identities, has_deals=has_deals, out=out, cutoffs=[as_of], plan=plan)
+                           has_identities=has_identities, has_deals=has_deals,
+                           out=out if len(cutoffs) == 1 else f"{out}_all", cutoffs=cutoffs, plan=plan)
+    earlier = None
+    if len(cutoffs) > 1:
+        engine.create_table(out, f"SELECT * FROM {built} WHERE cutoff = {now} ORDER BY lead_id", temporary=False)
+        earlier = engine.create_table(f"{out}_baseline", f"SELECT * FROM {built} WHERE cutoff <> {now}",
+                                      temporary=False)
+        engine.drop(built)
     for scratch in (population, "_score_spine"):
-        as_engine(con).drop(scratch)
-    return built
+        engine.drop(scratch)
+    return out, earlier

@@ -42,10 +42,10 @@ def _numeric_profile(values: np.ndarray, weight: np.ndarray | None) -> dict:
         edges = np.unique(np.quantile(values[present], deciles))
     else:  # numpy's only weighted quantile: the smallest value whose cumulative weight reaches q
         edges = np.unique(np.quantile(values[present], deciles, weights=weight[present], method="inverted_cdf"))
-    return {"edges": edges.tolist(), "shares": _shares(values, edges, weight).tolist()}
+    return {"edges": edges.tolist(), "shares": bin_shares(values, edges, weight).tolist()}
 
 
-def _shares(values: np.ndarray, edges: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+def bin_shares(values: np.ndarray, edges: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Share of values per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
     w = np.ones(len(values)) if weight is None else weight
     missing = np.isnan(values)
@@ -66,7 +66,7 @@ def drift(profile: dict, frame: pd.DataFrame, scores: np.ndarray | None = None) 
     rows = []
     for column, ref in profile["numeric"].items():
         if column in frame:
-            actual = _shares(frame[column].to_numpy(float), np.asarray(ref["edges"]))
+            actual = bin_shares(frame[column].to_numpy(float), np.asarray(ref["edges"]))
             rows.append({"feature": column, "psi": psi(ref["shares"], actual)})
     for column, ref in profile["categorical"].items():
         if column in frame:
@@ -80,7 +80,7 @@ def drift(profile: dict, frame: pd.DataFrame, scores: np.ndarray | None = None) 
                          "unseen": ", ".join(f"{k!r} {v:.1%}" for k, v in unseen[:5])
                                    + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")})
     if scores is not None and "score" in profile:
-        actual = _shares(np.asarray(scores, float), np.asarray(profile["score"]["edges"]))
+        actual = bin_shares(np.asarray(scores, float), np.asarray(profile["score"]["edges"]))
         rows.append({"feature": "(score)", "psi": psi(profile["score"]["shares"], actual)})
     table = pd.DataFrame(rows, columns=["feature", "psi", "unseen"])
     table["unseen"] = table["unseen"].fillna("")

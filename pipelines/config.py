@@ -153,6 +153,13 @@ class ScoreSpec(_Section):
     psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
     stale_run_hours: float = Field(
         6, gt=0, description="a run still marked running after this long died; the next run marks it interrupted")
+    drift_baseline_weeks: int = Field(
+        4, ge=0, le=26, description="this week's features are compared with the same features at this many Mondays "
+        "before it (0: no drift check); several, so that a rhythm (a fortnightly newsletter) is part of the usual")
+    drift_sample_leads: int = Field(50_000, ge=1000, description="leads sampled per earlier Monday for the comparison")
+    drift_noise_factor: float = Field(
+        2.0, ge=1, description="a feature is flagged only when its PSI is also this many times the largest PSI of "
+        "one usual week against the others")
 
 
 class OutcomesSpec(_Section):

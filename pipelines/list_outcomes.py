@@ -33,11 +33,14 @@ class Measured:
     why_none: str | None = None  # why nothing could be measured
 
 
-def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datetime) -> Measured:
+def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datetime,
+            whole_export: bool = False) -> Measured:
     """The outcomes of every published week mature at ``known_at``.
 
     ``con`` is a DuckDB connection with the export's ``deals`` view, or None when the export
-    has none (then nothing can be measured, and ``why_none`` says so).
+    has none (then nothing can be measured, and ``why_none`` says so). The deals are read as
+    they stood just before ``known_at`` (a score date), or, with ``whole_export`` (``known_at``
+    is then the export's end), as the export has them.
     """
     published = [w for w in sinks.published_weeks(database) if w < known_at]
     mature, waiting = mature_cutoffs(published, known_at, spine.horizon_days, spine.settle_days)
@@ -46,8 +49,8 @@ def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datet
         result.why_none = "the export has no deals table, so no list's outcome can be known"
         return result
     if not mature:
-        result.why_none = (f"no published list is old enough yet: a list counts {spine.horizon_days} days (the "
-                           f"horizon) plus {spine.settle_days} settle days after its Monday"
+        result.why_none = (f"none of the published lists is old enough: a list counts {spine.horizon_days} days "
+                           f"(the horizon) plus {spine.settle_days} settle days after its Monday"
                            + (f"; the first, {min(waiting):%Y-%m-%d}, counts from "
                               f"{min(waiting) + pd.Timedelta(days=spine.horizon_days + spine.settle_days):%Y-%m-%d}"
                               if waiting else "; none has been published before this date"))
@@ -57,7 +60,8 @@ def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datet
         listed = sinks.read_list(database, week).assign(cutoff=week)
         con.register("_published_list", listed)
         try:
-            rows.append(con.sql(label_sql("_published_list", spine, known_at, carry=("tier", "probability"))).df())
+            rows.append(con.sql(label_sql("_published_list", spine, None if whole_export else known_at,
+                                          carry=("tier", "probability"))).df())
         finally:
             con.unregister("_published_list")
     labelled = pd.concat(rows, ignore_index=True).rename(columns={"cutoff": "as_of"})
@@ -77,7 +81,7 @@ def outcomes_of_export(data_dir, config, db_url: str | None = None) -> Measured:
     database = sinks.engine_for(db_url, config.score.db_url)
     sinks.ensure_schema(database)
     result = measure(database, tables.con if tables.has("deals") else None, config.spine, config.outcomes,
-                     tables.data_end())
+                     tables.data_end(), whole_export=True)
     sinks.write_outcomes(database, result.weeks)
     return result
 

@@ -135,5 +135,7 @@ def render_report(result, model, config) -> str:
         test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),
         columns=[(c.name, c.meaning) for c in WEEKLY_SCORES if c.csv],
         earlier=_earlier_lists(getattr(result, "outcomes", None), model),
+        drift_rows=result.drift.head(30).to_dict("records"), drift_weeks=config.score.drift_baseline_weeks,
+        fmt=lambda value, pattern: "—" if value is None or value != value else pattern % value,
         esc=html.escape,
     )

@@ -36,7 +36,8 @@ from features.definitions import (
 from features.errors import UserError
 from features.plan import FeaturePlan, missing_sources, unchecked_plan
 from features.spine import monday_on_or_before
-from features.training_set import build_scoring_frame
+from features.training_set import build_scoring_frames
+from models.drift import flagged, in_words, weekly_drift
 from models.profile import drift
 from models.registry import load
 from models.tiers import TIERS
@@ -138,10 +139,17 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         stage_spec = StageSpec.model_validate(settings["stage"])
         plan = model_plan(settings, feature_spec)
         input_warnings = require_sources(tables, plan, feature_spec)
-        table = build_scoring_frame(
+        usual_weeks = [when - timedelta(days=7 * k) for k in range(config.score.drift_baseline_weeks, 0, -1)
+                       if when - timedelta(days=7 * k) > tables.data_start()]
+        table, usual_table = build_scoring_frames(
             tables.engine, when, config.spine, feature_spec, stage_spec, plan=plan,
             has_identities=tables.has("identities"), has_deals=tables.has("deals"),
-            lifecycle=lifecycle_statuses(tables, config))
+            lifecycle=lifecycle_statuses(tables, config), baseline=usual_weeks,
+            baseline_leads=config.score.drift_sample_leads)
+        usual = None
+        if usual_table is not None:
+            usual = tables.engine.frame(f"SELECT * FROM {usual_table}")  # a sample: at most drift_sample_leads a week
+            tables.engine.drop(usual_table)
         steps.set_postfix_str("predicting and explaining"); steps.update()
         features = list(model.wrapper.model.feature_names_in_)
         rows, drift_features = runner.explained_rows(tables, table, features, model.wrapper, config)
@@ -157,8 +165,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         checked.raise_for_errors()  # nothing reaches the database, the CSV or the report
         outcomes = measure(database, runner.deals_in_duckdb(tables), config.spine, config.outcomes, when)
         accounts = account_rollup(scores)
-        drift_table = drift(model.wrapper.profile, drift_features[features], scores["probability"].to_numpy())
-        warnings = _drift_warnings(drift_table, config)
+        drift_table = drift_report(model.wrapper, usual, drift_features[features], scores["probability"].to_numpy())
+        warnings = _drift_warnings(drift_table, config, _descriptions(model.wrapper))
         steps.set_postfix_str("writing CSV, report and database"); steps.update()
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = f"{when:%Y-%m-%d}"
@@ -271,14 +279,36 @@ def account_rollup(scores: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis("account_id").reset_index()
 
 
-def _drift_warnings(table: pd.DataFrame, config: Params) -> list[str]:
+def drift_report(wrapper, usual: pd.DataFrame | None, now: pd.DataFrame, scores) -> pd.DataFrame:
+    """Per feature: PSI against the usual week (the Mondays before this one) with what an ordinary week moves,
+    the means, and, for the data team, PSI against the training profile and category values the model never saw."""
+    features = list(now.columns)
+    against_training = drift(wrapper.profile, now, scores).rename(columns={"psi": "psi_training"})
+    if usual is None or usual["cutoff"].nunique() < 2:
+        table = against_training.assign(psi=np.nan, usual_psi=np.nan, now_mean=np.nan, usual_mean=np.nan)
+    else:
+        recent = weekly_drift(usual, now, features, list(wrapper.profile["categorical"]))
+        table = recent.merge(against_training, on="feature", how="outer")
+    table["unseen"] = table["unseen"].fillna("")
+    return table.sort_values(["psi", "psi_training"], ascending=False, ignore_index=True, na_position="last")
+
+
+def _descriptions(wrapper) -> dict[str, str]:
+    return {f["name"]: f["description"] for f in wrapper.manifest}
+
+
+def _drift_warnings(table: pd.DataFrame, config: Params, descriptions: dict[str, str]) -> list[str]:
+    """ALERT / warning lines, in words: what moved against the usual week; and values the model never saw."""
     out = []
-    for row in table.itertuples():
-        if row.psi >= config.score.psi_alert:
-            out.append(f"ALERT {row.feature}: PSI {row.psi:.2f} (>= {config.score.psi_alert})")
-        elif row.psi >= config.score.psi_warn:
-            out.append(f"warning {row.feature}: PSI {row.psi:.2f} (>= {config.score.psi_warn})")
-        if getattr(row, "unseen", None):
-            out.append(f"warning {row.feature}: values never seen in training ({row.unseen}); the model reads "
-                       "them as missing: map them to the values it knows, or retrain on exports that have them")
+    spec = config.score
+    for level, threshold in (("ALERT", spec.psi_alert), ("warning", spec.psi_warn)):
+        moved = flagged(table.dropna(subset=["psi"]), threshold, spec.drift_noise_factor)
+        for row in moved.itertuples():
+            if level == "warning" and row.psi >= spec.psi_alert:
+                continue  # said once, as an alert
+            out.append(f"{level} {in_words(row, descriptions.get(row.feature, row.feature))} "
+                       f"[{row.feature}: PSI {row.psi:.2f}; an ordinary week moves up to {row.usual_psi:.2f}]")
+    for row in table[table["unseen"] != ""].itertuples():
+        out.append(f"warning {row.feature}: values never seen in training ({row.unseen}); the model reads "
+                   "them as missing: map them to the values it knows, or retrain on exports that have them")
     return out
