@@ -153,6 +153,8 @@ class ScoreSpec(_Section):
     psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
     stale_run_hours: float = Field(
         6, gt=0, description="a run still marked running after this long died; the next run marks it interrupted")
+    csv_bom: bool = Field(False, description="start the CSV with a UTF-8 byte-order mark, so that spreadsheet tools "
+                          "(Excel) read accented names as UTF-8; CRM importers read it either way")
     drift_baseline_weeks: int = Field(
         4, ge=0, le=26, description="this week's features are compared with the same features at this many Mondays "
         "before it (0: no drift check); several, so that a rhythm (a fortnightly newsletter) is part of the usual")

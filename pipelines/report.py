@@ -111,6 +111,18 @@ def _earlier_lists(outcomes, model) -> dict:
             "seen": len(seen), "last_seen": None if last_seen is None else f"{last_seen:%d %B %Y}"}
 
 
+def dropped_from_top(scores: pd.DataFrame, previous: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
+    """Last week's tier A leads that are not in tier A now: their tier and probability now, or none when they left
+    the population (a deal opened, a customer now, disqualified)."""
+    if previous.empty:
+        return pd.DataFrame(columns=["lead_id", "tier", "probability"])
+    was_top = previous.loc[previous["tier"] == TIERS[0], ["lead_id"]]
+    now = was_top.merge(scores[["lead_id", "tier", "probability"]], on="lead_id", how="left")
+    now = now[now["tier"] != TIERS[0]].astype({"tier": object})
+    now["tier"] = now["tier"].where(now["tier"].notna(), None)
+    return now.sort_values("probability", ascending=False, na_position="last").head(limit)
+
+
 def render_report(result, model, config) -> str:
     scores = result.scores
     tiers = tier_table(scores, label=None)
@@ -118,12 +130,15 @@ def render_report(result, model, config) -> str:
     top = scores.head(config.score.top_leads_in_report)
     movers_up = scores[scores["score_delta"].notna()].nlargest(10, "score_delta")
     new_top = scores[scores["new_in_top_tier"].fillna(False).astype(bool)].head(15)
+    movers_down = scores[scores["score_delta"] < 0].nsmallest(10, "score_delta")
     metrics = model.wrapper.metrics.get("model", {})
     env = Environment(loader=PackageLoader("pipelines", "templates"), autoescape=select_autoescape(["html"]))
     return env.get_template("report.html").render(
         as_of=f"{result.as_of:%A %d %B %Y}", run_id=result.run_id, population=len(scores),
         expected_wins=scores["probability"].sum(), tiers=tiers.to_dict("records"), tier_names=TIERS,
         top=top.to_dict("records"), movers=movers_up.to_dict("records"), new_top=new_top.to_dict("records"),
+        movers_down=movers_down.to_dict("records"), dropped=dropped_from_top(scores, result.previous).to_dict("records"),
+        stage_labels=STAGE_LABELS,
         has_previous=not result.previous.empty,
         previous_as_of=None if result.previous.empty else f"{pd.Timestamp(result.previous['as_of'].iloc[0]):%d %B %Y}",
         accounts=result.accounts.head(10).to_dict("records"), warnings=result.warnings,

@@ -186,7 +186,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         result.parquet_path = out_dir / f"scores-{stamp}.parquet" if runner.writes_parquet else None
         with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp, \
                 (atomic_path(result.parquet_path) if result.parquet_path else nullcontext()) as parquet_tmp:
-            sinks.write_csv(scores, csv_tmp)
+            sinks.write_csv(scores, csv_tmp, bom=config.score.csv_bom)
             report_tmp.write_text(render_report(result, model, config), encoding="utf-8")
             if parquet_tmp is not None:
                 sinks.write_parquet(scores, parquet_tmp)

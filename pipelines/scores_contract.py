@@ -26,28 +26,32 @@ class OutputColumn:
     nullable: bool = True
     key: bool = False  # part of the table's primary key
     csv: bool = True  # in the CSV for the CRM
+    decimals: int | None = None  # a number's places in the CSV (the database keeps full precision)
 
 
 WEEKLY_SCORES = (
     OutputColumn("as_of", DateTime(), "the Monday (00:00 UTC) the list is for", nullable=False, key=True),
     OutputColumn("lead_id", String(ID_LENGTH), "the lead, as the export names it", nullable=False, key=True),
     OutputColumn("account_id", String(ID_LENGTH), "the lead's account, if any"),
-    OutputColumn("probability", Float(), "calibrated chance of a won deal created within the horizon", nullable=False),
+    OutputColumn("probability", Float(), "calibrated chance of a won deal created within the horizon", nullable=False,
+                 decimals=6),
     OutputColumn("rank", Integer(), "1 = the lead to call first this week", nullable=False),
     OutputColumn("percentile", Float(), "share of this week's leads ranked at or below this one, in %",
-                 nullable=False),
+                 nullable=False, decimals=2),
     OutputColumn("tier", String(1), "A (call this week), B, C, D", nullable=False),
     OutputColumn("grade", String(4), "fit A-D (who they are) x engagement 1-4 (what they do)"),
-    OutputColumn("fit_score", Float(), "percentile of the fit features' contribution this week"),
-    OutputColumn("engagement_score", Float(), "percentile of the engagement features' contribution this week"),
-    OutputColumn("journey_stage", String(32), "acknowledged, engaged or leaning_in, by the stage rules"),
+    OutputColumn("fit_score", Float(), "percentile of the fit features' contribution this week", decimals=1),
+    OutputColumn("engagement_score", Float(), "percentile of the engagement features' contribution this week",
+                 decimals=1),
+    OutputColumn("journey_stage", String(32), "Acknowledged, Engaged or Leaning in, by the stage rules (in the "
+                 "database: acknowledged, engaged, leaning_in)"),
     OutputColumn("reasons", Text(), "what raises the score most, in plain words"),
     OutputColumn("main_negative", Text(), "what holds the score back most"),
     OutputColumn("previous_probability", Float(), "the probability on the previous list", csv=False),
-    OutputColumn("score_delta", Float(), "probability now minus on the previous list"),
+    OutputColumn("score_delta", Float(), "probability now minus on the previous list", decimals=6),
     OutputColumn("previous_tier", String(1), "the tier on the previous list"),
     OutputColumn("tier_change", String(8), "up, down, same or new"),
-    OutputColumn("new_in_top_tier", Boolean(), "in tier A now and not on the previous list"),
+    OutputColumn("new_in_top_tier", Boolean(), "in tier A now and not on the previous list (true or false)"),
     OutputColumn("model_version", String(64), "the registered model version that scored"),
     OutputColumn("model_run_id", String(64), "the MLflow run that trained that model version"),
     OutputColumn("run_id", String(64), "the scoring run (table score_runs)", nullable=False),
@@ -55,4 +59,5 @@ WEEKLY_SCORES = (
 
 SCORE_COLUMNS = [c.name for c in WEEKLY_SCORES]
 CSV_COLUMNS = [c.name for c in WEEKLY_SCORES if c.csv]
+CSV_DECIMALS = {c.name: c.decimals for c in WEEKLY_SCORES if c.csv and c.decimals is not None}
 REQUIRED = [c.name for c in WEEKLY_SCORES if not c.nullable]

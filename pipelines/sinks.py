@@ -46,8 +46,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from features.definitions import STAGE_LABELS
 from features.errors import UserError
-from pipelines.scores_contract import CSV_COLUMNS, SCORE_COLUMNS, WEEKLY_SCORES
+from pipelines.scores_contract import (
+    CSV_COLUMNS,
+    CSV_DECIMALS,
+    SCORE_COLUMNS,
+    WEEKLY_SCORES,
+)
 
 METADATA = MetaData()
 LEAD_SCORES = Table("lead_scores", METADATA, *(
@@ -347,12 +353,18 @@ def write_parquet(scores: pd.DataFrame, path) -> None:
     scores[SCORE_COLUMNS].to_parquet(path, index=False, compression="zstd")
 
 
-def write_csv(scores: pd.DataFrame, path) -> None:
+def write_csv(scores: pd.DataFrame, path, bom: bool = False) -> None:
+    """The week for a CRM or a spreadsheet: dates as YYYY-MM-DD, numbers rounded as the contract says, true/false,
+    the stage labels the report uses, formula-like text neutralised. ``bom`` (``score.csv_bom``) starts the file
+    with a UTF-8 byte-order mark, which spreadsheet tools need to read names with accents as UTF-8."""
     frame = scores[CSV_COLUMNS].copy()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
+    frame["journey_stage"] = frame["journey_stage"].map(STAGE_LABELS).fillna(frame["journey_stage"])
+    frame["new_in_top_tier"] = frame["new_in_top_tier"].map({True: "true", False: "false"})
     for column in frame.columns:
         if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
             frame[column] = frame[column].map(neutralise)
-    frame["probability"] = frame["probability"].round(6)
+    for column, places in CSV_DECIMALS.items():
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").round(places) + 0.0  # + 0.0: no "-0.0"
     # CRLF line ends (RFC 4180) make the writer quote any CR inside a value, so no cell can spill into a new row
-    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\r\n")
+    frame.to_csv(path, index=False, encoding="utf-8-sig" if bom else "utf-8", lineterminator="\r\n")

@@ -587,3 +587,36 @@ def test_an_export_without_a_column_the_model_was_trained_on_is_refused_and_noth
     message = str(raised.value)
     assert "missing model input" in message and "leads.industry" in message and "retrain" in message
     assert not list((tmp_path / "out").glob("*")), "nothing is written before the model's inputs are checked"
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+    def luminance(colour: str) -> float:
+        r, g, b = (int(colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4))
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_badge_and_coloured_text_of_the_report_is_readable(scenario):
+    """WCAG AA for normal text: 4.5:1, read from the report's own stylesheet (tier and stage badges, warnings,
+    muted text on the page and on its cards)."""
+    style = scenario.second.report_path.read_text(encoding="utf-8").split("<style>")[1].split("</style>")[0]
+    variables = dict(re.findall(r"--(\w+):\s*(#[0-9a-fA-F]{6})", style))
+    rules = {selector.strip(): body for selector, body in re.findall(r"([.\w-]+)\s*\{([^}]*)\}", style)}
+
+    def colours(selector: str) -> tuple[str, str]:
+        body = rules[selector]
+        fg = re.search(r"(?<!-)color:\s*(#[0-9a-fA-F]{6})", body)
+        bg = re.search(r"background:\s*(#[0-9a-fA-F]{6})", body)
+        return fg.group(1), bg.group(1)
+
+    for tier in "ABCD":
+        assert contrast(*colours(f".tier-{tier}")) >= 4.5, tier
+    for stage in ("stage-leaning_in", "stage-engaged"):
+        assert contrast(*colours(f".{stage}")) >= 4.5, stage
+    for text in ("warn", "muted", "ink"):
+        for ground in (variables["bg"], "#ffffff"):
+            assert contrast(variables[text], ground) >= 4.5, (text, ground)

@@ -7,6 +7,7 @@ PostgreSQL server (``tests/postgres.py``; skipped without ``initdb`` unless $CI 
 from __future__ import annotations
 
 import csv
+import io
 import threading
 from datetime import datetime
 
@@ -475,3 +476,30 @@ def test_a_new_column_that_may_not_be_empty_is_refused_with_the_statement_to_run
     with pytest.raises(UserError, match=r'predates column .rank., which may not be empty; add it by hand \(ALTER '
                                         r'TABLE lead_scores ADD COLUMN "rank" INTEGER'):
         sinks.ensure_schema(engine)
+
+
+def spreadsheet_text(path) -> str:
+    """How a spreadsheet tool (Excel) opens a CSV: UTF-8 when it starts with a byte-order mark, else the system's
+    legacy code page (cp1252 on Western Windows)."""
+    raw = path.read_bytes()
+    return raw[3:].decode("utf-8") if raw.startswith(b"\xef\xbb\xbf") else raw.decode("cp1252", errors="replace")
+
+
+def test_the_csv_reads_as_people_write_it(tmp_path):
+    scores = make_scores(WEEK, n=4)
+    scores["lead_id"] = ["Zoë Müller", "José Núñez", "L3", "L4"]
+    scores["journey_stage"] = ["leaning_in", "engaged", "acknowledged", "engaged"]
+    scores["score_delta"] = [0.123456789, -0.0000004, np.nan, 0.5]
+    scores["fit_score"] = [12.3456, 1.0, 99.99, 50.04]
+    path = tmp_path / "scores.csv"
+    sinks.write_csv(scores, path, bom=True)
+    with io.StringIO(spreadsheet_text(path), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["lead_id"] for r in rows[:2]] == ["Zoë Müller", "José Núñez"]  # names intact in a spreadsheet
+    assert [r["journey_stage"] for r in rows] == ["Leaning in", "Engaged", "Acknowledged", "Engaged"]
+    assert {r["new_in_top_tier"] for r in rows} <= {"true", "false"}
+    assert [r["score_delta"] for r in rows] == ["0.123457", "0.0", "", "0.5"]
+    assert [r["fit_score"] for r in rows] == ["12.3", "1.0", "100.0", "50.0"]
+    sinks.write_csv(scores, path)  # the default: no byte-order mark, which CRM importers expect
+    assert not path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "Zoë" not in spreadsheet_text(path)  # why the option exists
