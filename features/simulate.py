@@ -59,6 +59,16 @@ SOURCES = ("organic_search", "paid_search", "paid_social", "content_syndication"
 SOURCE_SHARE = (0.24, 0.14, 0.12, 0.12, 0.10, 0.07, 0.06, 0.05, 0.10)
 # outbound-style sources carry deals with little digital footprint
 SOURCE_OFFLINE_DEALS = (1.0, 1.0, 0.8, 0.6, 1.0, 2.0, 6.0, 5.0, 1.0)
+# who the leads are, for the list people read (data.display_columns); drawn from the lead and account numbers alone,
+# so the world's random stream, and with it every other column, is what it was before they existed
+FIRST_NAMES = ("Zoë", "José", "Amélie", "Søren", "Łukasz", "Chloé", "Mateo", "Ingrid", "Aiko", "Priya", "Olu",
+               "Hannah", "Liam", "Noor", "Björn", "Elena", "Tomás", "Mei", "Kofi", "Sofía", "Jonas", "Ana")
+LAST_NAMES = ("Müller", "Núñez", "Dubois", "Kowalski", "O'Brien", "Nakamura", "Sharma", "Okafor", "García", "Berg",
+              "Rossi", "Chen", "Smith", "Johansson", "Haddad", "Silva", "Novak", "Keller", "Moreau", "Lindqvist")
+COMPANY_STEMS = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Hooli", "Vandelay",
+                 "Soylent", "Wonka", "Aperture", "Massive", "Gringotts", "Oscorp", "Pied Piper", "Dunder")
+COMPANY_ENDINGS = ("Inc.", "GmbH", "Ltd", "S.A.", "AB", "BV")
+OWNERS = ("Ava Brooks", "Ben Carter", "Dana Kim", "Luis Ortega", "Maya Patel", "Sam Fischer")
 GOALS = ("replace current tool", "grow pipeline", "improve reporting", "learn best practices", "student project")
 GOAL_SHARE = (0.2, 0.3, 0.2, 0.22, 0.08)
 GOAL_INTENT = (1.8, 1.3, 1.1, 0.7, 0.05)
@@ -617,7 +627,32 @@ def _lead_table(rng, leads: Leads, seniority, function, source, goal, budget, ti
         "stated_goal": pa.array(np.array(GOALS)[np.maximum(goal, 0)], mask=goal < 0),
         "budget_range": pa.array(np.array(BUDGETS)[np.maximum(budget, 0)], mask=budget < 0),
         "purchase_timeline": pa.array(np.array(TIMELINES)[np.maximum(timeline, 0)], mask=timeline < 0),
+        **_who(leads.lead_number, acc + first_account),
     })
+
+
+def _who(lead_number: np.ndarray, account: np.ndarray) -> dict[str, pa.Array]:
+    """Name, e-mail, company and owner: display columns, never features (data.display_columns)."""
+    first_at = (lead_number * 7919) % len(FIRST_NAMES)
+    last_at = (lead_number // len(FIRST_NAMES) * 104_729) % len(LAST_NAMES)
+    stem_at = account % len(COMPANY_STEMS)
+    first, last = np.array(FIRST_NAMES)[first_at], np.array(LAST_NAMES)[last_at]
+    company = np.char.add(np.char.add(np.array(COMPANY_STEMS)[stem_at], " "),
+                          np.array(COMPANY_ENDINGS)[(account // len(COMPANY_STEMS)) % len(COMPANY_ENDINGS)])
+    local = np.char.add(np.char.add(_plain(FIRST_NAMES)[first_at], "."), _plain(LAST_NAMES)[last_at])
+    domain = np.char.add(np.char.add(_plain(COMPANY_STEMS)[stem_at], account.astype(str)), ".example")
+    email = np.char.add(np.char.add(np.char.add(local, (lead_number % 97).astype(str)), "@"), domain)
+    return {"full_name": pa.array(np.char.add(np.char.add(first, " "), last).astype(str)),
+            "email": pa.array(email.astype(str)), "company": pa.array(company.astype(str)),
+            "owner": pa.array(np.array(OWNERS)[account % len(OWNERS)].astype(str))}
+
+
+def _plain(words: tuple[str, ...]) -> np.ndarray:
+    """Each word as an e-mail address writes it: ASCII letters and digits, lower case."""
+    import unicodedata
+
+    return np.array(["".join(c for c in unicodedata.normalize("NFKD", w) if c.isascii() and c.isalnum()).lower()
+                     for w in words])
 
 
 def _us(moment: datetime) -> int:

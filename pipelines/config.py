@@ -53,6 +53,10 @@ class DataSpec(_Section):
         ("stated_goal", "budget_range", "purchase_timeline"), description="extra lead columns (known at created_at) to use as features: numeric when every value is a "
         "number, else text (the most frequent features.max_categories values, the rest 'other'); one the export "
         "lacks is left out, with a warning")
+    display_columns: tuple[str, ...] = Field(
+        ("full_name", "email", "company", "owner"), description="lead columns shown beside each lead in the scores "
+        "table, the CSV and the report, so a person can act on the list (name, e-mail, company, owner, CRM link); "
+        "never features; one the export lacks is left out, with a warning")
     lifecycle_statuses: dict[str, Meaning] = Field(
         default_factory=lambda: dict(DEFAULT_LIFECYCLE_STATUSES),
         description="the lifecycle table's statuses, in the export's words, and what each means: open, "
@@ -89,6 +93,35 @@ class DataSpec(_Section):
         if len(set(value)) != len(value):
             raise ValueError("an extra attribute is listed twice")
         return value
+
+    @field_validator("display_columns")
+    @classmethod
+    def _display_names(cls, value):
+        """Display columns reach SQL as identifiers and the CSV as headers: plain names that no output column has."""
+        from pipelines.scores_contract import SCORE_COLUMNS
+
+        for name in value:
+            if not COLUMN_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a plain column name (letters, digits and _, not starting with a "
+                                 "digit); rename the column in the export")
+            if name in SCORE_COLUMNS or name == "display":
+                raise ValueError(f"{name!r} is the name of a column leadscore writes; rename it in the export")
+        if len(set(value)) != len(value):
+            raise ValueError("a display column is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _display_is_not_a_feature(self):
+        both = sorted(set(self.display_columns) & set(self.extra_lead_attributes))
+        if both:
+            raise ValueError(f"{', '.join(both)} cannot be both a display column and an extra attribute: display "
+                             "columns are never features; remove it from one of data.display_columns and "
+                             "data.extra_lead_attributes")
+        return self
+
+    def display_extras(self) -> tuple[str, ...]:
+        """Display columns the typed leads view must carry beyond the contract's own columns."""
+        return tuple(c for c in self.display_columns if c not in TABLES["leads"].names)
 
 
 class EngineSpec(_Section):

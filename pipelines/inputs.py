@@ -24,11 +24,13 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
     (``leadscore validate`` reports instead).
     """
     tables = open_tables(data_dir, event_types=config.data.event_types,
-                         extra_lead_columns=config.data.extra_lead_attributes, require_deals=require_deals,
+                         extra_lead_columns=config.data.extra_lead_attributes + config.data.display_extras(),
+                         require_deals=require_deals,
                          con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
     tables.validation = validate_export(tables, config.validation, config.data.event_types,
                                         lifecycle_statuses=tuple(config.data.lifecycle_statuses),
-                                        content_types=tuple(config.features.content_types), progress=progress)
+                                        content_types=tuple(config.features.content_types), progress=progress,
+                                        display_columns=config.data.display_columns)
     if check:
         tables.validation.raise_for_errors()
     return tables
@@ -44,14 +46,15 @@ def open_spark_data(data_dir: str | Path, config: Params, spark_master: str | No
     from pipelines.spark_sources import open_spark_tables, spark_session
 
     spark = spark_session(spark_master or config.engine.spark_master, config.engine.spark_conf)
-    tables = open_spark_tables(spark, data_dir, extra_lead_columns=config.data.extra_lead_attributes,
+    tables = open_spark_tables(spark, data_dir,
+                               extra_lead_columns=config.data.extra_lead_attributes + config.data.display_extras(),
                                require_deals=require_deals)
     tables.validation = Outcome("export", findings=[Finding(
         "warning", "", str(data_dir), None, "content suites not run on Spark",
         "the export was read and type-checked by Spark; its Great Expectations suites (not-null, unique, "
         "vocabularies, cross-table rules) run on DuckDB",
         "run 'leadscore validate DATA_DIR' where DuckDB can read the files, before training on a new export"),
-        *absent_extra_findings(tables)])
+        *absent_extra_findings(tables, config.data.display_columns)])
     return tables
 
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 from features.definitions import JOURNEY_STAGES, STAGE_LABELS  # noqa: E402
 from features.spine import LABEL_WORDS  # noqa: E402
 from models.tiers import TIERS, tier_table  # noqa: E402
-from pipelines.scores_contract import WEEKLY_SCORES
+from pipelines.scores_contract import DISPLAY_MEANING, WEEKLY_SCORES, csv_columns  # noqa: E402
 
 BLUE, GREY, ORANGE = "#1f5fbf", "#9aa5b1", "#d9822b"
 
@@ -111,6 +111,12 @@ def _earlier_lists(outcomes, model) -> dict:
             "seen": len(seen), "last_seen": None if last_seen is None else f"{last_seen:%d %B %Y}"}
 
 
+def glossary(display: list[str]) -> list[tuple[str, str]]:
+    """Every CSV column with its meaning, in the CSV's order: the output contract's, and this run's display columns."""
+    meanings = {c.name: c.meaning for c in WEEKLY_SCORES if c.csv}
+    return [(name, meanings.get(name, DISPLAY_MEANING)) for name in csv_columns(tuple(display))]
+
+
 def dropped_from_top(scores: pd.DataFrame, previous: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
     """Last week's tier A leads that are not in tier A now: their tier and probability now, or none when they left
     the population (a deal opened, a customer now, disqualified)."""
@@ -148,7 +154,7 @@ def render_report(result, model, config) -> str:
         trained_at=str(model.wrapper.settings.get("trained_at", ""))[:10],
         horizon_days=model.wrapper.settings.get("horizon_days"),
         test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),
-        columns=[(c.name, c.meaning) for c in WEEKLY_SCORES if c.csv],
+        columns=glossary(getattr(result, "display_columns", [])), display=getattr(result, "display_columns", []),
         earlier=_earlier_lists(getattr(result, "outcomes", None), model),
         drift_rows=result.drift.head(30).to_dict("records"), drift_weeks=config.score.drift_baseline_weeks,
         fmt=lambda value, pattern: "—" if value is None or value != value else pattern % value,

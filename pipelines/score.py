@@ -15,6 +15,7 @@ the scored week is also written as ``scores-DATE.parquet`` beside the CSV.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from contextlib import nullcontext
@@ -32,6 +33,7 @@ from features.definitions import (
     FeatureSpec,
     StageSpec,
     content_signals,
+    sql_identifier,
 )
 from features.errors import UserError
 from features.plan import FeaturePlan, missing_sources, unchecked_plan
@@ -75,6 +77,7 @@ class ScoreResult:
     interrupted: list = field(default_factory=list)  # earlier runs found dead and marked interrupted by this one
     upgraded: list = field(default_factory=list)  # columns this run added to a database of an earlier version
     outcomes: Measured | None = None  # how the lists published before this week did, as known on its Monday
+    display_columns: list = field(default_factory=list)  # the display columns the export had (CSV, report)
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -158,6 +161,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                              "without an open deal; check --as-of and the leads file")
         scores = rank_rows(rows, config.tiers, when, run_id, model.version)
         scores["model_run_id"] = model.run_id
+        shown = [c for c in config.data.display_columns if c not in tables.absent_extras]
+        scores = with_display(scores, tables, shown)
         previous = sinks.previous_scores(database, when)
         scores = _changes(scores, previous)
         checked = validate_scores(runner.duckdb(tables), scores, len(rows), when,
@@ -179,6 +184,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
                              calibration=settings.get("calibration", {}))
         result.interrupted = interrupted
         result.outcomes = outcomes
+        result.display_columns = shown
         result.upgraded = upgraded
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
@@ -186,7 +192,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         result.parquet_path = out_dir / f"scores-{stamp}.parquet" if runner.writes_parquet else None
         with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp, \
                 (atomic_path(result.parquet_path) if result.parquet_path else nullcontext()) as parquet_tmp:
-            sinks.write_csv(scores, csv_tmp, bom=config.score.csv_bom)
+            sinks.write_csv(scores, csv_tmp, bom=config.score.csv_bom, display=tuple(shown))
             report_tmp.write_text(render_report(result, model, config), encoding="utf-8")
             if parquet_tmp is not None:
                 sinks.write_parquet(scores, parquet_tmp)
@@ -277,6 +283,23 @@ def account_rollup(scores: pd.DataFrame) -> pd.DataFrame:
         "expected_wins": grouped["probability"].sum(),
     }).sort_values("p_any", ascending=False, kind="stable")
     return table.rename_axis("account_id").reset_index()
+
+
+def with_display(scores: pd.DataFrame, tables, shown: list[str]) -> pd.DataFrame:
+    """The scores with the leads' display columns (as read, as text) and the same values as one JSON object.
+
+    Read after the model has run, from the leads view, by lead: they never pass through the
+    feature builder, so they cannot become an input of the model.
+    """
+    if not shown:
+        return scores.assign(display=None)
+    columns = ", ".join(f"CAST({sql_identifier(c)} AS VARCHAR) AS {sql_identifier(c)}" for c in shown)
+    values = tables.engine.frame(f"SELECT lead_id, {columns} FROM leads")
+    scores = scores.merge(values.drop_duplicates("lead_id"), on="lead_id", how="left")
+    records = scores[shown].astype(object).where(scores[shown].notna(), None).to_dict("records")
+    scores["display"] = [json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False)
+                         for r in records]
+    return scores
 
 
 def drift_report(wrapper, usual: pd.DataFrame | None, now: pd.DataFrame, scores) -> pd.DataFrame:

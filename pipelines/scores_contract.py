@@ -52,6 +52,8 @@ WEEKLY_SCORES = (
     OutputColumn("previous_tier", String(1), "the tier on the previous list"),
     OutputColumn("tier_change", String(8), "up, down, same or new"),
     OutputColumn("new_in_top_tier", Boolean(), "in tier A now and not on the previous list (true or false)"),
+    OutputColumn("display", Text(), "the lead's display columns (data.display_columns) as a JSON object; in the CSV "
+                 "each is a column of its own, after lead_id", csv=False),
     OutputColumn("model_version", String(64), "the registered model version that scored"),
     OutputColumn("model_run_id", String(64), "the MLflow run that trained that model version"),
     OutputColumn("run_id", String(64), "the scoring run (table score_runs)", nullable=False),
@@ -59,5 +61,14 @@ WEEKLY_SCORES = (
 
 SCORE_COLUMNS = [c.name for c in WEEKLY_SCORES]
 CSV_COLUMNS = [c.name for c in WEEKLY_SCORES if c.csv]
+DISPLAY_MEANING = "from the leads file, shown to act on the list (data.display_columns); never a feature"
+
+
+def csv_columns(display: tuple[str, ...] = ()) -> list[str]:
+    """The CSV's columns: the contract's, with the display columns of this run right after lead_id."""
+    at = CSV_COLUMNS.index("lead_id") + 1
+    return CSV_COLUMNS[:at] + list(display) + CSV_COLUMNS[at:]
+
+
 CSV_DECIMALS = {c.name: c.decimals for c in WEEKLY_SCORES if c.csv and c.decimals is not None}
 REQUIRED = [c.name for c in WEEKLY_SCORES if not c.nullable]

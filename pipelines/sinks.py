@@ -49,10 +49,10 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from features.definitions import STAGE_LABELS
 from features.errors import UserError
 from pipelines.scores_contract import (
-    CSV_COLUMNS,
     CSV_DECIMALS,
     SCORE_COLUMNS,
     WEEKLY_SCORES,
+    csv_columns,
 )
 
 METADATA = MetaData()
@@ -353,11 +353,12 @@ def write_parquet(scores: pd.DataFrame, path) -> None:
     scores[SCORE_COLUMNS].to_parquet(path, index=False, compression="zstd")
 
 
-def write_csv(scores: pd.DataFrame, path, bom: bool = False) -> None:
+def write_csv(scores: pd.DataFrame, path, bom: bool = False, display: tuple[str, ...] = ()) -> None:
     """The week for a CRM or a spreadsheet: dates as YYYY-MM-DD, numbers rounded as the contract says, true/false,
     the stage labels the report uses, formula-like text neutralised. ``bom`` (``score.csv_bom``) starts the file
-    with a UTF-8 byte-order mark, which spreadsheet tools need to read names with accents as UTF-8."""
-    frame = scores[CSV_COLUMNS].copy()
+    with a UTF-8 byte-order mark, which spreadsheet tools need to read names with accents as UTF-8. ``display``:
+    the display columns of ``scores`` (present in the export), each a column after lead_id."""
+    frame = scores[csv_columns(display)].copy()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
     frame["journey_stage"] = frame["journey_stage"].map(STAGE_LABELS).fillna(frame["journey_stage"])
     frame["new_in_top_tier"] = frame["new_in_top_tier"].map({True: "true", False: "false"})

@@ -184,14 +184,15 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
 
 def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
                     sample_values: int | None = None, lifecycle_statuses: tuple[str, ...] | None = None,
-                    content_types: tuple[str, ...] = (), progress: bool = False) -> Outcome:
+                    content_types: tuple[str, ...] = (), progress: bool = False,
+                    display_columns: tuple[str, ...] = ()) -> Outcome:
     outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses, content_types), "export",
                   sample_values or spec.sample_values, progress)
     for name, meaning in EMPTY_OPTIONAL.items():
         if tables.has(name) and tables.count(name) == 0:
             outcome.findings.append(Finding(
                 "warning", name, str(tables.files[name][0]), None, "rows", f"the {name} file has no rows", meaning))
-    outcome.findings += absent_extra_findings(tables)
+    outcome.findings += absent_extra_findings(tables, display_columns)
     if tables.duplicate_events_dropped:
         label = str(tables.files["events"][0])
         outcome.findings.append(Finding(
@@ -201,9 +202,13 @@ def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | Non
     return outcome
 
 
-def absent_extra_findings(tables) -> list[Finding]:
-    """A warning per extra lead attribute of the settings that the leads file lacks (DuckDB or Spark tables)."""
-    return [Finding("warning", "leads", str(tables.files["leads"][0]), extra, "configured extra attribute", detail,
+def absent_extra_findings(tables, display: tuple[str, ...] = ()) -> list[Finding]:
+    """A warning per extra lead attribute or display column of the settings that the leads file lacks."""
+    file = str(tables.files["leads"][0])
+    return [Finding("warning", "leads", file, extra, "configured display column", detail,
+                    "it is left out of the scores table, the CSV and the report; add the column to the export, or "
+                    "remove it from data.display_columns") if extra in display else
+            Finding("warning", "leads", file, extra, "configured extra attribute", detail,
                     "its feature is left out; add the column to the export, or remove it from "
                     "data.extra_lead_attributes")
             for extra, detail in tables.absent_extras.items()]

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pipelines import sinks
+from pipelines.scores_contract import csv_columns
 from tests.fault_runner import fail_after
 
 pytestmark = pytest.mark.slow  # end-to-end: deselect with -m "not slow"
@@ -421,8 +422,10 @@ def test_csv_has_the_documented_columns_and_every_scored_lead(scenario):
     assert path == scenario.out / "late" / f"scores-{scenario.late_as_of:%Y-%m-%d}.csv"
     with path.open(newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle))
-    assert header == sinks.CSV_COLUMNS
-    assert header[:7] == ["as_of", "lead_id", "account_id", "probability", "rank", "percentile", "tier"]
+    display = scenario.second.display_columns
+    assert display and header == csv_columns(tuple(display))  # the display columns right after lead_id
+    assert header[:2 + len(display) + 5] == ["as_of", "lead_id", *display, "account_id", "probability", "rank",
+                                              "percentile", "tier"]
     rows = read_csv_rows(path)
     stored = week(scenario.engine, scenario.late_as_of)
     assert [r["lead_id"] for r in rows] == list(stored["lead_id"])
@@ -432,6 +435,12 @@ def test_csv_has_the_documented_columns_and_every_scored_lead(scenario):
     for row in rows:
         for column, value in row.items():
             assert not value.startswith("="), (column, value)
+    # who each lead is, from the leads file, names with accents intact
+    leads = pd.read_parquet(scenario.data / "leads.parquet", columns=["lead_id", *display]).set_index("lead_id")
+    for row in rows[:200]:
+        for column in display:
+            assert row[column] == leads.loc[row["lead_id"], column], (row["lead_id"], column)
+    assert any(not row["full_name"].isascii() for row in rows)
 
 
 class _Page(HTMLParser):
@@ -498,12 +507,14 @@ def test_the_report_explains_every_column_of_the_csv_from_the_output_contract(sc
     editing the template, and the report names exactly the CSV's columns."""
     from markupsafe import escape
 
-    from pipelines.scores_contract import CSV_COLUMNS, WEEKLY_SCORES
+    from pipelines.scores_contract import DISPLAY_MEANING, WEEKLY_SCORES
 
     text = scenario.second.report_path.read_text(encoding="utf-8")
     glossary = text[text.index("The list's columns"):text.index("About the model")]
     named = re.findall(r"<code>([^<]+)</code>", glossary)
-    assert named == CSV_COLUMNS == list(pd.read_csv(scenario.second.csv_path, nrows=0).columns)
+    assert named == csv_columns(tuple(scenario.second.display_columns)) == \
+        list(pd.read_csv(scenario.second.csv_path, nrows=0).columns)
+    assert str(escape(DISPLAY_MEANING)) in glossary
     for column in WEEKLY_SCORES:
         if column.csv:
             assert str(escape(column.meaning)) in glossary  # as Jinja's autoescape writes it

@@ -64,7 +64,7 @@ TINY: dict[str, dict[str, list]] = {
 
 
 # the tiny export's own settings: the defaults (params.yaml's) name the demo's extra lead attributes, which it lacks
-TINY_SETTINGS = {"data.extra_lead_attributes": []}
+TINY_SETTINGS = {"data.extra_lead_attributes": [], "data.display_columns": []}
 
 
 def tiny_tables() -> dict[str, dict[str, list]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from features.errors import UserError
 from pipelines import sinks
+from pipelines.scores_contract import CSV_COLUMNS
 from tests.fault_runner import fail_after
 from tests.postgres import throwaway_postgres
 
@@ -75,6 +77,7 @@ def make_scores(as_of: datetime, n: int = 50, run_id: str = "run-1", seed: int =
         "previous_tier": [None if i % 3 == 0 else "C" for i in range(n)],
         "tier_change": ["new" if i % 3 == 0 else "same" for i in range(n)],
         "new_in_top_tier": [i < 5 for i in range(n)],
+        "display": [json.dumps({"full_name": f"Zoë {i}"}, ensure_ascii=False) for i in range(n)],
         "model_version": "3",
         "model_run_id": "mlflow-run-3",
         "run_id": run_id,
@@ -263,13 +266,13 @@ def test_write_csv_neutralises_every_text_column(tmp_path):
     sinks.write_csv(scores, path)
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == sinks.CSV_COLUMNS
+    assert list(rows[0]) == CSV_COLUMNS
     assert [r["lead_id"] for r in rows] == ["'" + v for v in hostile]
     assert [r["account_id"] for r in rows] == [f"'=A{i}" for i in range(6)]
     assert rows[0]["reasons"].startswith("'=HYPERLINK")
     assert rows[1]["reasons"] == "viewed pricing 3 times in the last 30 days"
     assert [r["main_negative"] for r in rows] == ["'@bad", "", "", "no demo_request events", "'+x", "fine"]
-    text_columns = [c for c in sinks.CSV_COLUMNS if c not in ("probability", "rank", "percentile", "fit_score",
+    text_columns = [c for c in CSV_COLUMNS if c not in ("probability", "rank", "percentile", "fit_score",
                                                              "engagement_score", "score_delta")]
     for row in rows:
         for column in text_columns:
