@@ -19,10 +19,10 @@ import pytest
 
 from features.contract import TABLES
 from pipelines.config import ConfigError, load_params
+from pipelines.findings import Finding, ValidationFailed
 from pipelines.inputs import open_data, validate_directory
 from pipelines.scores_contract import REQUIRED, SCORE_COLUMNS
 from pipelines.sources import DataError, connect, open_tables
-from pipelines.findings import Finding, ValidationFailed
 from pipelines.validation import (
     ID_LENGTHS,
     export_assets,
