@@ -631,3 +631,33 @@ def test_every_badge_and_coloured_text_of_the_report_is_readable(scenario):
     for text in ("warn", "muted", "ink"):
         for ground in (variables["bg"], "#ffffff"):
             assert contrast(variables[text], ground) >= 4.5, (text, ground)
+
+
+PROBE = """<script>
+  const root = top.document.documentElement;  // the probe runs in a frame the test sized; it reports to the top
+  const page = document.documentElement;
+  root.dataset.viewport = String(window.innerWidth);
+  root.dataset.pageWidth = String(Math.max(page.scrollWidth, document.body.scrollWidth));
+  root.dataset.sections = [...document.querySelectorAll("section > h2, section h2")].map(h => h.textContent).join("|");
+  root.dataset.images = String([...document.images].filter(i => i.complete && i.naturalWidth > 0).length)
+    + "/" + String(document.images.length);
+</script>"""
+
+
+@pytest.mark.parametrize("width", [420, 1400])
+def test_the_report_reads_on_a_phone_and_a_desktop(scenario, tmp_path, width):
+    """Opened in headless Chromium at 420 and 1400 px: every section is there, every chart loads from the page
+    itself, and nothing makes the page scroll sideways (wide tables scroll within their section)."""
+    from tests.browser import framed_attributes
+
+    probed = tmp_path / "report.html"
+    probed.write_text(scenario.second.report_path.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
+                      encoding="utf-8")
+    facts = framed_attributes(probed, width=width)
+    assert int(facts["data-viewport"]) == width
+    assert int(facts["data-page-width"]) <= width, facts
+    for section in ("Top leads and why", "What changed since last week", "How earlier lists did",
+                    "Accounts most likely to buy", "Data drift", "The list's columns", "About the model"):
+        assert section in facts["data-sections"].split("|"), (section, facts["data-sections"])
+    loaded, total = map(int, facts["data-images"].split("/"))
+    assert total >= 3 and loaded == total, facts  # tiers, stages, distribution (+ outcomes when mature)

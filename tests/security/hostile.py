@@ -10,14 +10,10 @@ an inline event never fired.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
+from tests.browser import root_attributes
 
 SET_MARK = "document.documentElement.dataset"  # every payload's code starts with this
 HTML_PAYLOADS = (
@@ -61,27 +57,6 @@ def live_markup(page: str) -> list[str]:
     return parser.found
 
 
-def chromium() -> str:
-    """Path of a Chromium to run headless; skips without one, except under CI where it fails."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    reason = "Chromium is not installed (apt-get install chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must check the pages in a browser", pytrace=False)
-    pytest.skip(reason)
-
-
 def marks_in_chromium(page: Path) -> list[str]:
     """The ``data-xss-*`` marks a page's scripts left on its root element after loading in headless Chromium."""
-    with tempfile.TemporaryDirectory(prefix="leadscore-chromium-") as profile:
-        done = subprocess.run(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--virtual-time-budget=3000", "--dump-dom", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "<html" in done.stdout, f"Chromium could not open {page}:\n{done.stderr[-2000:]}"
-    root = done.stdout[done.stdout.index("<html"):]
-    root = root[:root.index(">")]
-    return [part.split("=")[0] for part in root.split() if part.startswith("data-xss")]
+    return [name for name in root_attributes(page) if name.startswith("data-xss")]
