@@ -151,24 +151,24 @@ class Feature:
 
 
 _EVENT_PHRASES = {
-    "page_view": "viewed {n} pages",
-    "form_submit": "submitted {n} forms",
-    "email_open": "opened {n} emails",
-    "email_click": "clicked {n} email links",
-    "content_download": "downloaded {n} pieces of content",
-    "webinar_register": "registered for {n} webinars",
-    "webinar_attend": "attended {n} webinars",
-    "unsubscribe": "unsubscribed {n} times",
+    "page_view": "viewed {n} [page|pages]",
+    "form_submit": "submitted {n} [form|forms]",
+    "email_open": "opened {n} [email|emails]",
+    "email_click": "clicked {n} email [link|links]",
+    "content_download": "downloaded {n} [piece|pieces] of content",
+    "webinar_register": "registered for {n} [webinar|webinars]",
+    "webinar_attend": "attended {n} [webinar|webinars]",
+    "unsubscribe": "unsubscribed {n} [time|times]",
 }
 _CONTENT_PHRASES = {
-    "pricing": "viewed pricing {n} times",
-    "demo_request": "requested a demo {n} times",
-    "case_study": "read {n} case studies",
-    "product": "viewed product pages {n} times",
-    "blog": "read {n} blog posts",
-    "ebook": "engaged with {n} e-books",
-    "webinar": "engaged with webinars {n} times",
-    "action_guide": "used {n} action guides",
+    "pricing": "viewed pricing {n} [time|times]",
+    "demo_request": "requested a demo {n} [time|times]",
+    "case_study": "read {n} [case study|case studies]",
+    "product": "viewed product pages {n} [time|times]",
+    "blog": "read {n} [blog post|blog posts]",
+    "ebook": "engaged with {n} [e-book|e-books]",
+    "webinar": "engaged with webinars {n} [time|times]",
+    "action_guide": "used {n} [action guide|action guides]",
 }
 
 
@@ -227,15 +227,15 @@ def role_where(names: tuple[str, ...], event_types: tuple[str, ...], content_typ
 def signals(spec: FeatureSpec, event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES) -> tuple[Signal, ...]:
     """The event kinds features are built from; names must not collide."""
     engagement = (f"event_type <> {sql_string('email_open')}" if "email_open" in event_types else "TRUE")
-    out = [Signal("events", engagement, "had {n} engagements (not counting email opens)")]
-    out += [Signal(et, f"event_type = {sql_string(et)}", _EVENT_PHRASES.get(et, et.replace("_", " ") + " {n} times"))
+    out = [Signal("events", engagement, "had {n} [engagement|engagements] (not counting email opens)")]
+    out += [Signal(et, f"event_type = {sql_string(et)}", _EVENT_PHRASES.get(et, et.replace("_", " ") + " {n} [time|times]"))
             for et in event_types]
     out += [Signal(ct, f"content_type = {sql_string(ct)}",
-                   _CONTENT_PHRASES.get(ct, "engaged with " + ct.replace("_", " ") + " {n} times"))
+                   _CONTENT_PHRASES.get(ct, "engaged with " + ct.replace("_", " ") + " {n} [time|times]"))
             for ct in spec.content_types]
     roles = spec.roles
     out.append(Signal("high_intent", role_where(roles.high_intent, event_types, spec.content_types),
-                      "showed {n} high-intent signals (" + ", ".join(roles.high_intent).replace("_", " ") + ")"))
+                      "showed {n} high-intent [signal|signals] (" + ", ".join(roles.high_intent).replace("_", " ") + ")"))
     out += [Signal(name, role_where(getattr(roles, role), event_types, spec.content_types),
                    f"{role.replace('_', ' ')}: {{n}}", feature=False) for role, name in ROLE_SIGNALS.items()]
     names = [s.name.lower() for s in out]
@@ -245,7 +245,29 @@ def signals(spec: FeatureSpec, event_types: tuple[str, ...] = DEFAULT_EVENT_TYPE
     return tuple(out)
 
 
-def _window(w: int) -> str:
+_NOUNS = {"events": "activity", "high_intent": "high-intent activity", "page_view": "page view",
+          "form_submit": "form submitted", "email_open": "email opened", "email_click": "email click",
+          "content_download": "download", "webinar_register": "webinar registration",
+          "webinar_attend": "webinar attended", "unsubscribe": "unsubscribe", "demo_request": "demo request",
+          "case_study": "case study read", "blog": "blog post read", "ebook": "e-book", "action_guide": "action guide"}
+
+
+def signal_noun(name: str) -> str:
+    """A signal as a noun phrase ("last email opened 3 days ago", "no download in the last 90 days"); an event
+    type of another vocabulary reads as its name."""
+    return _NOUNS.get(name, name.replace("_", " "))
+
+
+def plural(template: str, value: float) -> str:
+    """``[singular|plural]`` in a phrase, chosen by the value it counts (1 reads as singular)."""
+    one = value is not None and round(float(value)) == 1
+    return PLURAL.sub(lambda m: m.group(1) if one else m.group(2), template)
+
+
+PLURAL = re.compile(r"\[([^|\]]*)\|([^\]]*)\]")
+
+
+def window_words(w: int) -> str:
     return {7: "7 days", 30: "30 days", 90: "90 days", 365: "year"}.get(w, f"{w} days")
 
 
@@ -259,7 +281,7 @@ def windowed_counts(spec: FeatureSpec, event_types) -> list[tuple[Signal, int, F
     return [
         (s, w, Feature(f"{s.name}_count_{w}d", "engagement", "numeric",
                        f"number of {_what(s)} in the {w} days before the cutoff",
-                       s.phrase.replace("{n}", "{value:.0f}").replace("{window}", "") + f" in the last {_window(w)}",
+                       s.phrase.replace("{n}", "{value:.0f}").replace("{window}", "") + f" in the last {window_words(w)}",
                        requires=(f"signal:{s.name}",)))
         for s in signals(spec, event_types) if s.feature for w in spec.windows_days
     ]
@@ -290,34 +312,34 @@ def manifest(spec: FeatureSpec, event_types=DEFAULT_EVENT_TYPES,
     names = {s.name for s in signals(spec, event_types)}
     feats: list[Feature] = [f for _, _, f in windowed_counts(spec, event_types)]
     for w in spec.windows_days:
-        last = f"in the last {_window(w)}"
+        last = f"in the last {window_words(w)}"
         feats += [
             Feature(f"active_days_{w}d", "engagement", "numeric", f"distinct days with engagement (not email opens), last {w} days",
-                    f"active on {{value:.0f}} different days {last}", requires=("signal:events",)),
+                    f"active on {{value:.0f}} different [day|days] {last}", requires=("signal:events",)),
             Feature(f"high_intent_days_{w}d", "engagement", "numeric", f"distinct days with high-intent activity, last {w} days",
-                    f"came back to high-intent pages on {{value:.0f}} days {last}", requires=("signal:high_intent",)),
+                    f"came back to high-intent pages on {{value:.0f}} [day|days] {last}", requires=("signal:high_intent",)),
             Feature(f"distinct_content_{w}d", "engagement", "numeric", f"distinct content items touched, last {w} days",
-                    f"engaged with {{value:.0f}} different pieces of content {last}",
+                    f"engaged with {{value:.0f}} different [piece|pieces] of content {last}",
                     requires=("column:events.content_id",)),
         ]
         if "page_view" in names:
             feats += [
                 Feature(f"time_on_page_s_{w}d", "engagement", "numeric", f"total seconds on pages, last {w} days",
-                        f"spent {{value_minutes:.0f}} minutes on the site {last}", requires=("signal:page_view", PAGE_TIME)),
+                        f"spent {{value_minutes:.0f}} [minute|minutes] on the site {last}", requires=("signal:page_view", PAGE_TIME)),
                 Feature(f"mean_time_on_page_s_{w}d", "engagement", "numeric", f"mean seconds per page view, last {w} days",
-                        f"spent {{value:.0f}} seconds per page on average {last}",
+                        f"spent {{value:.0f}} [second|seconds] per page on average {last}",
                         requires=("signal:page_view", PAGE_TIME)),
             ]
         feats.append(
             Feature(f"stitched_events_{w}d", "engagement", "numeric",
                     f"anonymous events linked to the lead by an identity known before the cutoff, last {w} days",
-                    f"had {{value:.0f}} visits before identifying themselves {last}", requires=("table:identities",)))
+                    f"had {{value:.0f}} [visit|visits] before identifying themselves {last}", requires=("table:identities",)))
     if {"email_open", "email_click"} <= names:
         for w in spec.windows_days:
             if w >= 90:
                 feats.append(Feature(f"email_click_rate_{w}d", "engagement", "numeric",
                                      f"email clicks per email open, last {w} days (opens alone are inflated by auto-opens)",
-                                     f"clicked {{value_percent:.0f}}% of opened emails {f'in the last {_window(w)}'}",
+                                     f"clicked {{value_percent:.0f}}% of opened emails {f'in the last {window_words(w)}'}",
                                      requires=("signal:email_open", "signal:email_click")))
     short, long_ = spec.windows_days[0], spec.windows_days[min(2, len(spec.windows_days) - 1)]
     feats.append(Feature(f"engagement_trend_{short}d_vs_{long_}d", "engagement", "numeric",
@@ -328,34 +350,34 @@ def manifest(spec: FeatureSpec, event_types=DEFAULT_EVENT_TYPES,
         if s.feature:
             feats.append(Feature(f"days_since_last_{s.name}", "engagement", "numeric",
                                  f"days since the last {s.name} event (empty: none within {spec.lookback_days} days)",
-                                 f"last {s.name.replace('_', ' ')} {{value:.0f}} days ago", higher_is_warmer=False,
+                                 f"last {signal_noun(s.name)} {{value:.0f}} [day|days] ago", higher_is_warmer=False,
                                  requires=(f"signal:{s.name}",)))
     for w in spec.account_windows_days:
         feats += [
             Feature(f"account_engaged_leads_{w}d", "engagement", "numeric",
                     f"people of the same account engaged (not just opening emails), last {w} days",
-                    f"{{value:.0f}} people from the account active {f'in the last {_window(w)}'}",
+                    f"{{value:.0f}} [person|people] from the account active {f'in the last {window_words(w)}'}",
                     requires=(ACCOUNT, "signal:events")),
             Feature(f"account_events_{w}d", "engagement", "numeric", f"engagement events of the whole account, last {w} days",
-                    f"the account engaged {{value:.0f}} times {f'in the last {_window(w)}'}",
+                    f"the account engaged {{value:.0f}} [time|times] {f'in the last {window_words(w)}'}",
                     requires=(ACCOUNT, "signal:events")),
             Feature(f"account_high_intent_{w}d", "engagement", "numeric", f"high-intent events of the whole account, last {w} days",
-                    f"the account showed {{value:.0f}} high-intent signals {f'in the last {_window(w)}'}",
+                    f"the account showed {{value:.0f}} high-intent [signal|signals] {f'in the last {window_words(w)}'}",
                     requires=(ACCOUNT, "signal:high_intent")),
         ]
     account_deals = (ACCOUNT, "column:deals.account_id")
     feats += [
         Feature("account_known_leads", "fit", "numeric", "people of the account known before the cutoff",
-                "{value:.0f} people known at the account", requires=(ACCOUNT,)),
+                "{value:.0f} [person|people] known at the account", requires=(ACCOUNT,)),
         Feature("account_lost_deals", "fit", "numeric", "deals of the account closed lost before the cutoff",
-                "the account has {value:.0f} earlier lost deals", higher_is_warmer=False, requires=account_deals),
+                "the account has {value:.0f} earlier lost [deal|deals]", higher_is_warmer=False, requires=account_deals),
         Feature("account_won_deals", "fit", "numeric", "deals of the account closed won before the cutoff (expansion)",
-                "the account is already a customer ({value:.0f} won deals)", requires=account_deals),
+                "the account is already a customer ({value:.0f} won [deal|deals])", requires=account_deals),
         Feature("account_open_deals", "fit", "numeric", "other deals of the account open at the cutoff",
-                "the account has {value:.0f} open deals with sales", requires=account_deals),
+                "the account has {value:.0f} open [deal|deals] with sales", requires=account_deals),
         Feature("industry", "fit", "categorical", "the account's vertical", "industry: {value}",
                 requires=("column:leads.industry",)),
-        Feature("company_size", "fit", "numeric", "employees", "{value:,.0f} employees",
+        Feature("company_size", "fit", "numeric", "employees", "{value:,.0f} [employee|employees]",
                 requires=("column:leads.company_size",)),
         Feature("company_size_band", "fit", "categorical", "employee band", "company size {value}",
                 requires=("column:leads.company_size",)),
@@ -366,12 +388,12 @@ def manifest(spec: FeatureSpec, event_types=DEFAULT_EVENT_TYPES,
                 "{value_title}-level title", requires=("column:leads.title",)),
         Feature("title_function", "fit", "categorical", "function parsed from the free-text title", "works in {value}",
                 requires=("column:leads.title",)),
-        Feature("lead_age_days", "fit", "numeric", "days since the lead became known", "known for {value:.0f} days",
+        Feature("lead_age_days", "fit", "numeric", "days since the lead became known", "known for {value:.0f} [day|days]",
                 higher_is_warmer=False),
         Feature("lifecycle_status", "fit", "categorical", "the lead's lifecycle status at the cutoff, in the export's words",
                 "lifecycle status: {value}", requires=("table:lifecycle",)),
         Feature("days_in_lifecycle_status", "fit", "numeric", "days since the lead's lifecycle status last changed",
-                "in this status for {value:.0f} days", higher_is_warmer=False, requires=("table:lifecycle",)),
+                "in this status for {value:.0f} [day|days]", higher_is_warmer=False, requires=("table:lifecycle",)),
     ]
     for extra in extra_lead_attributes:
         extra = extra if isinstance(extra, Extra) else Extra(extra)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.definitions import plural, signal_noun, window_words
+
 GRADES_FIT = ("A", "B", "C", "D")
 GRADES_ENGAGEMENT = ("1", "2", "3", "4")
 
@@ -60,8 +62,11 @@ def phrase(feature: dict, value) -> str | None:
             return None
         fields = {"value": ACRONYMS.get(text, text.replace("_", " ")), "value_title": _title_word(text),
                   "value_minutes": 0, "value_percent": 0}
+    template = feature["phrase"]
+    if feature["kind"] == "numeric":
+        template = plural(template, fields["value_minutes"] if "{value_minutes" in template else fields["value"])
     try:
-        return feature["phrase"].format(**fields)
+        return template.format(**fields)
     except (ValueError, KeyError):
         return f"{feature['name']} = {value}"
 
@@ -120,17 +125,26 @@ def reasons(contributions: pd.DataFrame, features: pd.DataFrame, manifest: list[
     return pd.DataFrame({"reasons": positives, "main_negative": negatives}, index=contributions.index)
 
 
+STALE_DAYS = 30  # a silence this long reads as holding a lead back
+
+
 def _negative(feature: dict, value) -> str | None:
     """What holds the lead back, in words; None when the sentence would read as a compliment."""
     missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+    name = feature["name"]
     if feature["kind"] == "numeric" and (missing or float(value) == 0):
-        name = feature["name"]
         if name.startswith("days_since_last_"):
-            return f"no {name.removeprefix('days_since_last_').replace('_', ' ')} activity in the last year"
+            return f"no {signal_noun(name.removeprefix('days_since_last_'))} in the last year"
         if "_count_" in name:
             signal, window = name.rsplit("_count_", 1)
-            return f"no {signal.replace('_', ' ')} activity in the last {window.removesuffix('d')} days"
+            days = int(window.removesuffix("d")) if window.removesuffix("d").isdigit() else None
+            return f"no {signal_noun(signal)} in the last {window_words(days) if days else window}"
         return None
+    if name.startswith("days_since_last_"):
+        # a long silence holds a lead back; a recent visit never does, whatever the model's sign says
+        days = float(value)
+        noun = signal_noun(name.removeprefix("days_since_last_"))
+        return plural(f"no {noun} for {days:.0f} [day|days]", days) if days >= STALE_DAYS else None
     if feature["kind"] == "numeric" and feature["higher_is_warmer"]:
         return None  # "viewed pricing 4 times" is not a reason against calling; look further
     return phrase(feature, value)

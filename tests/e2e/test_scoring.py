@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from features.definitions import plural, signal_noun, window_words
 from pipelines import sinks
 from pipelines.scores_contract import csv_columns
 from tests.fault_runner import fail_after
@@ -308,7 +309,11 @@ def explain_reason(reason: str, features: pd.Series, manifest: list[dict]) -> li
     """The features whose phrase, filled with this lead's own value, reads exactly ``reason``."""
     out = []
     for feature in manifest:
-        regex, fields = _template_regex(feature["phrase"])
+        template, value = feature["phrase"], features.get(feature["name"])
+        if feature["kind"] == "numeric" and value is not None and not pd.isna(value):
+            count = float(value) / 60 if "{value_minutes" in template else float(value)
+            template = plural(template, count)  # "1 minute", "59 minutes"
+        regex, fields = _template_regex(template)
         match = regex.match(reason)
         if match and feature["name"] in features.index and all(
                 _agrees(feature, name, spec, match.group(f"f{i}"), features[feature["name"]])
@@ -327,17 +332,26 @@ def explain_negative(negative: str, features: pd.Series, manifest: list[dict]) -
     """Features that make ``negative`` true: a phrase with the lead's value, or 'no ...' for a zero/absent signal."""
     found = explain_reason(negative, features, manifest)
     names = {f["name"]: f for f in manifest if f["name"] in features.index}
-    # 'no pricing activity in the last 30 days': that window's count is zero
-    windowed = re.fullmatch(r"no (.+) activity in the last (\d+) days", negative)
-    if windowed:
-        name = f"{windowed.group(1).replace(' ', '_')}_count_{windowed.group(2)}d"
-        if name in names and _absent(features[name]):
-            found.append(name)
-    # 'no pricing (activity) in the last year': no such event within the recency lookback
-    recency = re.fullmatch(r"no (.+?)(?: activity)? in the last year", negative)
-    if recency:
-        name = f"days_since_last_{recency.group(1).replace(' ', '_')}"
-        if name in names and _absent(features[name], zero_counts=False):
+    signals = {name.removeprefix("days_since_last_") for name in names if name.startswith("days_since_last_")}
+    by_noun = {signal_noun(signal): signal for signal in signals}
+    # 'no email opened in the last 7 days': that window's count is zero
+    windowed = re.fullmatch(r"no (.+) in the last (.+)", negative)
+    if windowed and windowed.group(1) in by_noun:
+        signal = by_noun[windowed.group(1)]
+        for name in names:
+            if name.startswith(f"{signal}_count_") and \
+                    window_words(int(name.rsplit("_", 1)[1].removesuffix("d"))) == windowed.group(2) and \
+                    _absent(features[name]):
+                found.append(name)
+        # 'no pricing in the last year': no such event within the recency lookback
+        if windowed.group(2) == "year" and _absent(features[f"days_since_last_{signal}"], zero_counts=False):
+            found.append(f"days_since_last_{signal}")
+    # 'no high-intent activity for 120 days': a long silence
+    silence = re.fullmatch(r"no (.+) for (\d+) days?", negative)
+    if silence and silence.group(1) in by_noun:
+        name = f"days_since_last_{by_noun[silence.group(1)]}"
+        value = features[name]
+        if not _absent(value, zero_counts=False) and f"{float(value):.0f}" == silence.group(2) and float(value) >= 30:
             found.append(name)
     # older wording: 'no ' + the feature's description up to its first comma
     for name, feature in names.items():
