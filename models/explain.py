@@ -31,18 +31,27 @@ def family_contributions(contributions: pd.DataFrame, manifest: list[dict]) -> p
     }, index=contributions.index)
 
 
-def family_grades(sums: pd.DataFrame) -> pd.DataFrame:
-    """fit_score, engagement_score (percentiles of the family sums in this population) and the grade."""
+def family_grades(sums: pd.DataFrame, top: np.ndarray | None = None) -> pd.DataFrame:
+    """fit_score, engagement_score (percentiles of the family sums in this population) and the grade.
+
+    The grade's letter and digit are the quarter of the score among the ``top`` leads (this
+    week's tiers A and B): the leads sales works. Cut at the whole population's quarters,
+    nearly everyone near the top of the list was A1 and the grade said nothing where it is
+    read; among the top, A1 is the best quarter of the people worth calling on both counts.
+    """
     out = pd.DataFrame(index=sums.index)
     out["fit_score"] = (sums["fit_contribution"].rank(pct=True, method="average") * 100).round(1)
     out["engagement_score"] = (sums["engagement_contribution"].rank(pct=True, method="average") * 100).round(1)
-    out["grade"] = [_grade(f, GRADES_FIT) + _grade(e, GRADES_ENGAGEMENT)
-                    for f, e in zip(out["fit_score"], out["engagement_score"])]
+    among = np.ones(len(sums), bool) if top is None or np.count_nonzero(top) < 4 else np.asarray(top, bool)
+    out["grade"] = [f + e for f, e in zip(_quarters(out["fit_score"].to_numpy(), among, GRADES_FIT),
+                                          _quarters(out["engagement_score"].to_numpy(), among, GRADES_ENGAGEMENT))]
     return out
 
 
-def _grade(score: float, labels) -> str:
-    return labels[0] if score > 75 else labels[1] if score > 50 else labels[2] if score > 25 else labels[3]
+def _quarters(score: np.ndarray, among: np.ndarray, labels) -> np.ndarray:
+    """The label of each score's quarter, the quarters cut at the quartiles of the scores of ``among``."""
+    cuts = np.quantile(score[among], [0.25, 0.5, 0.75])
+    return np.array(labels)[3 - np.searchsorted(cuts, score, side="left")]
 
 
 def phrase(feature: dict, value) -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.explain import family_contributions, family_grades, reasons
-from models.tiers import assign_tiers, rank_within
+from models.tiers import TIERS, assign_tiers, rank_within
 
 # the per-lead rows explain_rows makes, with their types (Spark's executors return them in this schema)
 ROW_TYPES = {"lead_id": "string", "account_id": "string", "journey_stage": "string", "probability": "double",
@@ -48,7 +48,8 @@ def rank_rows(rows: pd.DataFrame, tiers, when: datetime, run_id: str, model_vers
     scores["rank"] = rank
     scores["percentile"] = np.round(100.0 * (1 - (rank - 1) / len(scores)), 2)
     scores["tier"] = assign_tiers(probability, rank, tiers)
-    scores = scores.join(family_grades(rows[["fit_contribution", "engagement_contribution"]]))
+    top = scores["tier"].isin(TIERS[:2]).to_numpy()  # the grade is read where sales works: tiers A and B
+    scores = scores.join(family_grades(rows[["fit_contribution", "engagement_contribution"]], top))
     scores = scores.join(rows[["reasons", "main_negative"]])
     scores["model_version"] = model_version
     scores["run_id"] = run_id

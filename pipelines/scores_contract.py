@@ -39,7 +39,8 @@ WEEKLY_SCORES = (
     OutputColumn("percentile", Float(), "share of this week's leads ranked at or below this one, in %",
                  nullable=False, decimals=2),
     OutputColumn("tier", String(1), "A (call this week), B, C, D", nullable=False),
-    OutputColumn("grade", String(4), "fit A-D (who they are) x engagement 1-4 (what they do)"),
+    OutputColumn("grade", String(4), "fit A-D (who they are) x engagement 1-4 (what they do), in quarters of this "
+                 "week's tier A and B leads: A1 is the best quarter of the leads worth calling on both"),
     OutputColumn("fit_score", Float(), "percentile of the fit features' contribution this week", decimals=1),
     OutputColumn("engagement_score", Float(), "percentile of the engagement features' contribution this week",
                  decimals=1),

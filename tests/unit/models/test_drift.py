@@ -40,3 +40,4 @@ def test_a_category_mix_that_changed_is_flagged():
     moved = flagged(weekly_drift(usual(), now, ["industry"], ["industry"]), 0.25, 2.0)
     assert list(moved["feature"]) == ["industry"]
     assert "mix of values" in in_words(moved.iloc[0], "industry")
+
