@@ -181,7 +181,10 @@ class PromoteSpec(_Section):
 class ScoreSpec(_Section):
     db_url: str = Field("sqlite:///out/leadscore.db", description="LEADSCORE_DB_URL or --db override it")
     out_dir: Path = Path("out")
-    top_leads_in_report: int = Field(25, ge=1)
+    top_leads_in_report: int = Field(250, ge=1, description="rows of the report's list, best first; filterable by "
+                                     "tier, journey stage and report_filter_column")
+    report_filter_column: str | None = Field("owner", description="a display column whose values filter the report's "
+                                             "list (who owns the lead); none to leave that filter out")
     psi_warn: float = Field(0.10, gt=0, description="PSI above this is a drift warning")
     psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
     stale_run_hours: float = Field(

@@ -111,6 +111,14 @@ def _earlier_lists(outcomes, model) -> dict:
             "seen": len(seen), "last_seen": None if last_seen is None else f"{last_seen:%d %B %Y}"}
 
 
+def _owner_filter(top: pd.DataFrame, column: str | None, display: list[str]) -> dict:
+    """The list's third filter: the values of one display column (who owns the lead), when the export has it."""
+    if not column or column not in display or column not in top:
+        return {"owners": [], "owner_index": {}, "owner_column": None}
+    owners = sorted(v for v in top[column].dropna().unique() if isinstance(v, str))
+    return {"owners": owners, "owner_index": {o: i for i, o in enumerate(owners)}, "owner_column": column}
+
+
 def glossary(display: list[str]) -> list[tuple[str, str]]:
     """Every CSV column with its meaning, in the CSV's order: the output contract's, and this run's display columns."""
     meanings = {c.name: c.meaning for c in WEEKLY_SCORES if c.csv}
@@ -144,7 +152,8 @@ def render_report(result, model, config) -> str:
         expected_wins=scores["probability"].sum(), tiers=tiers.to_dict("records"), tier_names=TIERS,
         top=top.to_dict("records"), movers=movers_up.to_dict("records"), new_top=new_top.to_dict("records"),
         movers_down=movers_down.to_dict("records"), dropped=dropped_from_top(scores, result.previous).to_dict("records"),
-        stage_labels=STAGE_LABELS,
+        stage_labels=STAGE_LABELS, stage_order=JOURNEY_STAGES, filter_tiers=sorted(top["tier"].unique()),
+        **_owner_filter(top, config.score.report_filter_column, getattr(result, "display_columns", [])),
         has_previous=not result.previous.empty,
         previous_as_of=None if result.previous.empty else f"{pd.Timestamp(result.previous['as_of'].iloc[0]):%d %B %Y}",
         accounts=result.accounts.head(10).to_dict("records"), warnings=result.warnings,

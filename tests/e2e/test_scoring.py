@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import html
+import json
 import math
 import re
 import shutil
@@ -675,3 +677,47 @@ def test_the_report_reads_on_a_phone_and_a_desktop(scenario, tmp_path, width):
         assert section in facts["data-sections"].split("|"), (section, facts["data-sections"])
     loaded, total = map(int, facts["data-images"].split("/"))
     assert total >= 3 and loaded == total, facts  # tiers, stages, distribution (+ outcomes when mature)
+
+
+FILTER_PROBE = """<script>
+  const root = top.document.documentElement;
+  const visible = () => [...document.querySelectorAll("tr.lead")].filter(r => r.offsetParent !== null);
+  const facts = {all: visible().length};
+  for (const id of %s) {
+    const input = document.getElementById(id);
+    if (!input) { facts[id] = "missing"; continue; }
+    input.checked = true;
+    const rows = visible();
+    facts[id] = rows.length + ":" + [...new Set(rows.map(r => r.dataset.tier + "/" + r.dataset.stage + "/"
+                                                            + (r.dataset.owner || "")))].join(",");
+    document.getElementById(id.split("-").slice(0, 2).join("-") + "-all").checked = true;
+  }
+  root.dataset.filters = JSON.stringify(facts);
+</script>"""
+
+
+def test_the_list_filters_by_tier_stage_and_owner_without_a_script_of_its_own(scenario, tmp_path):
+    """Checking a filter hides exactly the rows that do not match (pure CSS, so the page keeps no script)."""
+    from tests.browser import framed_attributes
+
+    page = scenario.second.report_path.read_text(encoding="utf-8")
+    assert "<script" not in page
+    ids = ["f-tier-A", "f-tier-B", "f-stage-engaged", "f-stage-leaning_in", "f-owner-0", "f-owner-1"]
+    probed = tmp_path / "report.html"
+    probed.write_text(page.replace("</body>", FILTER_PROBE % json.dumps(ids) + "</body>"), encoding="utf-8")
+    facts = json.loads(html.unescape(framed_attributes(probed, width=1400)["data-filters"]))
+    from pipelines.config import load_params
+
+    rows = week(scenario.engine, scenario.late_as_of).head(load_params(None).score.top_leads_in_report)
+    assert facts["all"] == len(rows)
+    for tier in ("A", "B"):
+        count, kinds = facts[f"f-tier-{tier}"].split(":")
+        assert int(count) == (rows["tier"] == tier).sum() > 0 and {k.split("/")[0] for k in kinds.split(",")} == {tier}
+    for stage in ("engaged", "leaning_in"):
+        count, _ = facts[f"f-stage-{stage}"].split(":")
+        assert int(count) == (rows["journey_stage"] == stage).sum()
+    owners = sorted(json.loads(d)["owner"] for d in rows["display"])
+    for index in (0, 1):
+        count, kinds = facts[f"f-owner-{index}"].split(":")
+        chosen = sorted(set(owners))[index]
+        assert int(count) == owners.count(chosen) > 0 and {k.split("/")[2] for k in kinds.split(",")} == {str(index)}
