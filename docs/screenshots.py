@@ -110,6 +110,16 @@ def broken_export_page(project: Path, folder: Path) -> Path:
     return pages / "validation.html"
 
 
+def only_sections(report: Path, folder: Path, keep: tuple[str, ...]) -> Path:
+    """A copy of the report showing only the sections titled ``keep`` (for a picture of them)."""
+    hide = ("<script>for (const s of document.querySelectorAll('main > section, main > .grid2, main > .cards')) {"
+            f"const h = s.querySelector('h2'); if (!h || !{list(keep)!r}.includes(h.textContent)) s.remove(); }}"
+            "</script></body>")
+    copy = folder / f"{'-'.join(k.split()[0].lower() for k in keep)}.html"
+    copy.write_text(report.read_text(encoding="utf-8").replace("</body>", hide), encoding="utf-8")
+    return copy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="the folder make demo ran in")
@@ -124,6 +134,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         shoot(broken_export_page(project, Path(scratch)).as_uri(), out / "validation.png", height=1000)
     shoot(reports[-1].as_uri(), out / "report.png", height=1600)
+    with tempfile.TemporaryDirectory() as scratch:
+        shoot(only_sections(reports[-1], Path(scratch), ("How earlier lists did",)).as_uri(),
+              out / "report-earlier-lists.png", height=1100)
+        shoot(only_sections(reports[-1], Path(scratch), ("What changed since last week", "Data drift")).as_uri(),
+              out / "report-changes-and-drift.png", height=1500)
 
 
 if __name__ == "__main__":
