@@ -34,7 +34,9 @@ from tests.security.hostile import (
 
 pytestmark = pytest.mark.slow
 
-ID_COLUMNS = {"leads": ("lead_id", "account_id", "full_name", "company", "owner"),  # and the display columns "events": ("lead_id", "anonymous_id", "content_id"),
+# every value of these columns carries a payload; the display columns too, since the report shows them beside each lead
+ID_COLUMNS = {"leads": ("lead_id", "account_id", "full_name", "company", "owner"),
+              "events": ("lead_id", "anonymous_id", "content_id"),
               "identities": ("anonymous_id", "lead_id"), "deals": ("deal_id", "lead_id", "account_id")}
 TEXT_COLUMNS = ("industry", "country", "lead_source", "stated_goal", "title")  # some rows get a payload instead
 

@@ -99,7 +99,12 @@ def test_scores_on_spark_equal_duckdb(spark, world, champion, tmp_path):
     written = pd.read_parquet(on_spark.parquet_path)
     assert written.columns.tolist() == sinks.SCORE_COLUMNS and len(written) == len(on_spark.scores)
     assert duck.parquet_path is None and not list(Path(tmp_path / "duckdb").glob("*.parquet"))
-    assert on_spark.drift["psi"].round(9).tolist() == duck.drift["psi"].round(9).tolist()
+    # drift against the usual week (the sampled earlier Mondays are the same leads on both engines) and training
+    drift_columns = ["feature", "psi", "usual_psi", "psi_training"]
+    pd.testing.assert_frame_equal(on_spark.drift[drift_columns].sort_values("feature", ignore_index=True),
+                                  duck.drift[drift_columns].sort_values("feature", ignore_index=True),
+                                  check_exact=False, rtol=1e-9, atol=1e-12)
+    assert duck.drift["psi"].notna().sum() > 10
 
 
 def test_spark_reader_reports_contract_errors(spark, world, tmp_path):
