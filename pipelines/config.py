@@ -46,6 +46,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def plain_column_names(names: tuple[str, ...], what: str, reserved, why: str) -> tuple[str, ...]:
+    """Column names from the settings that reach SQL as identifiers: plain, each once, none of ``reserved``."""
+    for name in names:
+        if not COLUMN_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a plain column name (letters, digits and _, not starting with a "
+                             "digit); rename the column in the export")
+        if name in reserved:
+            raise ValueError(f"{name!r} {why}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a {what} is listed twice")
+    return names
+
+
 class DataSpec(_Section):
     dir: Path = Field(Path("data/demo"), description="the export directory the pipeline reads")
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES
@@ -84,15 +97,8 @@ class DataSpec(_Section):
     @classmethod
     def _column_names(cls, value):
         """Extra attributes are column names that reach SQL as identifiers: plain names only."""
-        for name in value:
-            if not COLUMN_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a plain column name (letters, digits and _, not starting with a "
-                                 "digit); rename the column in the export")
-            if name in TABLES["leads"].names:
-                raise ValueError(f"{name!r} is a contract column of leads, not an extra attribute")
-        if len(set(value)) != len(value):
-            raise ValueError("an extra attribute is listed twice")
-        return value
+        return plain_column_names(value, "extra attribute", TABLES["leads"].names,
+                                  "is a contract column of leads, not an extra attribute")
 
     @field_validator("display_columns")
     @classmethod
@@ -100,15 +106,8 @@ class DataSpec(_Section):
         """Display columns reach SQL as identifiers and the CSV as headers: plain names that no output column has."""
         from pipelines.scores_contract import SCORE_COLUMNS
 
-        for name in value:
-            if not COLUMN_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a plain column name (letters, digits and _, not starting with a "
-                                 "digit); rename the column in the export")
-            if name in SCORE_COLUMNS or name == "display":
-                raise ValueError(f"{name!r} is the name of a column leadscore writes; rename it in the export")
-        if len(set(value)) != len(value):
-            raise ValueError("a display column is listed twice")
-        return value
+        return plain_column_names(value, "display column", (*SCORE_COLUMNS, "display"),
+                                  "is the name of a column leadscore writes; rename it in the export")
 
     @model_validator(mode="after")
     def _display_is_not_a_feature(self):
