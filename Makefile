@@ -12,7 +12,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,tune,spark]"
+	@# PYTHONWARNINGS: not setuptools' notice that an editable install is one (the build backend inherits it)
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e ".[dev,tune,spark]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup  # the DVC pipeline on generated data (generate, validate, build, train), then promote and score 36 weeks
