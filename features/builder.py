@@ -40,6 +40,7 @@ from features.definitions import (
     StageSpec,
     signals,
     sql_string,
+    sql_timestamp,
     stage_window_problem,
 )
 from features.engine import Engine, as_engine
@@ -97,7 +98,7 @@ class Grid:
 
     def timestamp_of(self, k: int) -> str:
         """SQL: cutoff ``k`` as a TIMESTAMP literal (every engine reads the same literal)."""
-        return f"TIMESTAMP '{datetime(1970, 1, 1) + timedelta(days=self.day(k)):%Y-%m-%d %H:%M:%S}'"
+        return sql_timestamp(datetime(1970, 1, 1) + timedelta(days=self.day(k)))
 
 
 def _day(ts: str) -> str:

@@ -1,4 +1,4 @@
-"""The data contract: the four tables leadscore reads, declared once.
+"""The data contract: the tables leadscore reads, declared once.
 
 Everything that checks input (the loaders, the rule checks, the Great Expectations
 suites) is derived from these declarations, so the contract is written exactly
@@ -12,6 +12,7 @@ is taken to be UTC already. Internally every timestamp is a naive UTC value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 DEFAULT_EVENT_TYPES: tuple[str, ...] = (
     "page_view",
@@ -24,6 +25,19 @@ DEFAULT_EVENT_TYPES: tuple[str, ...] = (
 )
 
 DEAL_STATUSES: tuple[str, ...] = ("open", "won", "lost")
+
+FeedbackMeaning = Literal["accepted", "rejected", "no_answer", "in_contact"]
+FEEDBACK_MEANINGS: tuple[str, ...] = FeedbackMeaning.__args__
+DEFAULT_FEEDBACK_DISPOSITIONS: dict[str, FeedbackMeaning] = {
+    # what sales record when they work a lead, in the words CRMs ship with; an export's own words are mapped in
+    # data.feedback_dispositions
+    "accepted": "accepted", "sales_accepted": "accepted", "sal": "accepted", "qualified": "accepted",
+    "meeting_booked": "accepted",
+    "rejected": "rejected", "sales_rejected": "rejected", "not_interested": "rejected", "bad_fit": "rejected",
+    "unqualified": "rejected",
+    "no_answer": "no_answer", "no_response": "no_answer", "voicemail": "no_answer", "attempted": "no_answer",
+    "in_contact": "in_contact", "already_in_contact": "in_contact", "working": "in_contact",
+}
 
 
 @dataclass(frozen=True)
@@ -158,4 +172,23 @@ LIFECYCLE = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (LEADS, EVENTS, IDENTITIES, DEALS, LIFECYCLE)}
+FEEDBACK = Table(
+    name="feedback",
+    required=False,
+    description="What sales recorded when they worked a lead from a list: one row per disposition. Shown in the "
+                "scores and the report, and the label spine.label: sales_accepted; never a feature (features/"
+                "README.md says why). Its meaning (accepted, rejected, no answer, in contact) comes from "
+                "data.feedback_dispositions.",
+    columns=(
+        Column("lead_id", "string", nullable=False),
+        Column("at", "timestamp", nullable=False, description="when sales recorded the disposition"),
+        Column("disposition", "string", nullable=False, description="the disposition in the export's own words"),
+        Column("reason", "string", present=False, description="why, as sales typed it"),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (LEADS, EVENTS, IDENTITIES, DEALS, LIFECYCLE, FEEDBACK)}
+# each table's timestamps that say what the export knows up to (data_end): every one but a lead's disqualification
+KNOWN_UP_TO: dict[str, tuple[str, ...]] = {"leads": ("created_at",), "events": ("occurred_at",),
+                                           "deals": ("created_at", "closed_at"), "identities": ("identified_at",),
+                                           "lifecycle": ("changed_at",), "feedback": ("at",)}

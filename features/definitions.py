@@ -198,6 +198,11 @@ def sql_string(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_timestamp(moment) -> str:
+    """A SQL timestamp literal, to the microsecond (a boundary a microsecond off moves rows across it)."""
+    return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S.%f}'"
+
+
 def sql_list(values) -> str:
     """SQL string literals separated by commas, for ``IN (...)``."""
     return ", ".join(sql_string(v) for v in values)

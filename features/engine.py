@@ -75,7 +75,7 @@ class DuckDBEngine:
     def exists(self, name: str) -> bool:
         return bool(self.con.execute(
             "SELECT (SELECT count(*) FROM duckdb_views() WHERE view_name = ?) + "
-            "(SELECT count(*) FROM duckdb_tables() WHERE table_name = ?)", [name, name]).fetchone()[0])
+            "(SELECT count(*) FROM duckdb_tables() WHERE table_name = ?)", [name, name]).fetchall()[0][0])
 
     def create_table(self, name: str, select: str, temporary: bool = True) -> str:
         self.con.execute(f"CREATE OR REPLACE {'TEMP ' if temporary else ''}TABLE {name} AS {select}")

@@ -30,6 +30,7 @@ from features.definitions import (
     manifest,
     signals,
     sql_string,
+    sql_timestamp,
 )
 from features.engine import as_engine
 from features.errors import UserError
@@ -111,7 +112,7 @@ def plan_features(con, spec: FeatureSpec, event_types: tuple[str, ...], extras: 
     capped at ``spec.max_categories`` values (the most frequent; the rest 'other').
     """
     con = as_engine(con)
-    before = f"TIMESTAMP '{until:%Y-%m-%d %H:%M:%S}'"
+    before = sql_timestamp(until)
     sigs = signals(spec, tuple(event_types))
     held: set[str] = set()
     checks = [f"bool_or({s.where})" for s in sigs]

@@ -216,6 +216,7 @@ class Chunk:
     events: pa.Table
     identities: pa.Table
     deals: pa.Table
+    feedback: pa.Table
     hidden: dict = field(repr=False, default_factory=dict)
 
 
@@ -390,7 +391,8 @@ def _simulate_chunk(rng, p: SimulationParams, cal: Calendar, sizes, first_accoun
                              country, first_account, bot)
     event_table, identity_table = _finish_events(rng, events, leads, p, start_us, first_lead, n)
     deal_table = _deal_table(deals, end_us, first_lead)
-    return Chunk(lead_table, event_table, identity_table, deal_table, hidden)
+    feedback_table = _feedback_table(rng, leads, stage_hist, deal_arrays, seniority, start_us, end_us)
+    return Chunk(lead_table, event_table, identity_table, deal_table, feedback_table, hidden)
 
 
 def _week_events(rng, w, week_us, stage, active, leads: Leads, cal: Calendar, p: SimulationParams) -> dict:
@@ -583,6 +585,57 @@ def _content_ids(kind: np.ndarray, content: np.ndarray) -> pa.Array:
     prefix[7] = prefix[8] = "campaign"
     text = _padded(np.char.add(prefix[kind].astype(str), "-"), content, 3)
     return pa.array(text, type=pa.string()).dictionary_encode()
+
+
+ACCEPT_REASONS = ("Demo booked", "Budget confirmed", "Active project", "Asked for pricing")
+REJECT_REASONS = ("No budget", "Not the decision maker", "Bad timing", "Using a competitor", "Student or job seeker")
+
+
+def _feedback_table(rng, leads: Leads, stage_hist, deal_arrays, seniority, start_us: int, end_us: int) -> pa.Table:
+    """What sales recorded when they worked a lead (the optional feedback table), drawn after the journey.
+
+    Most deals are preceded by an 'accepted' a few days before they open; and each week sales
+    reach some engaged and leaning-in leads that open no deal in the next 4 weeks and are in
+    none: rejected (a junior contact more often 'not the decision maker'), no answer, or
+    already in contact. Sales feedback follows the journey; it never drives it.
+    """
+    n, weeks = stage_hist.shape
+    deal_idx, deal_created, deal_closed = deal_arrays[6].astype(np.int64), deal_arrays[2], deal_arrays[3]
+    lead_idx, at, meaning, reason = [], [], [], []
+    # accepted: 80 % of deals, 0.5 to 5 days before they open, never before the lead was known
+    kept = rng.random(len(deal_idx)) < 0.8
+    accepted_at = deal_created[kept] - (rng.uniform(0.5, 5.0, kept.sum()) * US_PER_DAY).astype(np.int64)
+    accepted_at = np.maximum(accepted_at, leads.created_us[deal_idx[kept]] + 1)
+    lead_idx.append(deal_idx[kept]); at.append(accepted_at)
+    meaning.append(np.full(kept.sum(), "accepted", dtype=object))
+    reason.append(np.array(ACCEPT_REASONS, dtype=object)[rng.integers(0, len(ACCEPT_REASONS), kept.sum())])
+    # busy: a deal opens within the next 4 weeks, or one is open this week
+    busy = np.zeros((n, weeks + 1), dtype=np.int16)
+    first = np.clip((deal_created - start_us) // US_PER_WEEK - 4, 0, weeks)
+    last = np.clip((deal_closed - start_us) // US_PER_WEEK + 1, 0, weeks)
+    np.add.at(busy, (deal_idx, first), 1)
+    np.add.at(busy, (deal_idx, last), -1)
+    busy = np.cumsum(busy, axis=1)[:, :weeks] > 0
+    week_start = start_us + np.arange(weeks) * US_PER_WEEK
+    known = leads.created_us[:, None] < week_start[None, :]
+    reach = np.where(stage_hist == LEANING_IN, 0.06, np.where(stage_hist == ENGAGED, 0.01, 0.0))
+    who, week = np.nonzero(known & ~busy & (rng.random((n, weeks)) < reach))
+    said = rng.choice(np.array(["rejected", "no_answer", "in_contact"], dtype=object), len(who), p=[0.45, 0.4, 0.15])
+    junior = np.array(SENIORITY_WIN)[seniority[who]] < 1.0  # less authority to sign than a manager
+    why = np.where(junior & (rng.random(len(who)) < 0.5), 1, rng.integers(0, len(REJECT_REASONS), len(who)))
+    lead_idx.append(who); meaning.append(said)
+    at.append(week_start[week] + _business_time_us(rng, len(who), weekend_share=0.0))
+    reason.append(np.where(said == "rejected", np.array(REJECT_REASONS, dtype=object)[why], None))
+    lead_idx, at, meaning, reason = (np.concatenate(x) for x in (lead_idx, at, meaning, reason))
+    inside = at < end_us
+    order = np.argsort(at[inside], kind="stable")
+    lead_idx, at, meaning, reason = (x[inside][order] for x in (lead_idx, at, meaning, reason))
+    return pa.table({
+        "lead_id": pa.array(_lead_ids(leads.lead_number[lead_idx]), type=pa.string()),
+        "at": pa.array(at, type=pa.timestamp("us", tz="UTC")),
+        "disposition": pa.array(meaning.astype(str)),
+        "reason": pa.array(list(reason), type=pa.string()),
+    })
 
 
 def _deal_table(deals: list[tuple], end_us: int, first_lead: int) -> pa.Table:

@@ -17,7 +17,10 @@ Time semantics (stated once here, tested on both sides of every boundary):
   ``changed_at < t``;
 * the label at ``t`` (``won_deal_created``, the default): 1 when the lead has a deal
   created in ``[t, t + horizon_days)`` that is won; ``won_deal_closed``: a won deal
-  whose ``closed_at`` is in ``[t, t + horizon_days)``;
+  whose ``closed_at`` is in ``[t, t + horizon_days)``; ``sales_accepted``: a feedback
+  row meaning *accepted* with ``at`` in ``[t, t + horizon_days)``, for teams whose
+  deals take too long to label (set a shorter horizon: how long sales take to work a
+  lead). A lead nobody worked is a 0: feedback has no "still open" state to censor;
 * censoring: a cutoff whose window (plus ``settle_days`` for deals opened in it to
   close) ends after the data's end is immature and not used for training; a row
   whose window holds a deal still open at the data's end has an unknown outcome and
@@ -32,15 +35,17 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.definitions import sql_list
+from features.definitions import sql_list, sql_timestamp
 from features.engine import as_engine
 from features.errors import UserError
 
-LabelKind = Literal["won_deal_created", "won_deal_closed"]
+LabelKind = Literal["won_deal_created", "won_deal_closed", "sales_accepted"]
 LABEL_WORDS = {  # the label in a sentence, for people (``{days}``: the horizon)
     "won_deal_created": "a deal opened within {days} days of the list's Monday that was won",
     "won_deal_closed": "a deal won (closed) within {days} days of the list's Monday",
+    "sales_accepted": "sales accepted the lead (the feedback table) within {days} days of the list's Monday",
 }
+LABEL_SOURCE = {"won_deal_created": "deals", "won_deal_closed": "deals", "sales_accepted": "feedback"}
 Meaning = Literal["open", "disqualified", "customer", "recycled"]
 
 DEFAULT_LIFECYCLE_STATUSES: dict[str, Meaning] = {
@@ -170,7 +175,7 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
 def cutoff_rows(cutoffs: list[datetime]) -> str:
     """SQL relation (cutoff): the cutoffs as literal rows, written into each query that needs them (no shared table
     whose name a later call on the same connection could replace)."""
-    values = ", ".join(f"(TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}')" for t in sorted(cutoffs))
+    values = ", ".join(f"({sql_timestamp(t)})" for t in sorted(cutoffs))
     return f"(SELECT * FROM (VALUES {values}) v(cutoff))"
 
 
@@ -190,24 +195,39 @@ def latest_status(cutoffs: str) -> str:
         WHERE latest = 1"""
 
 
-def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, carry: tuple[str, ...] = ()) -> str:
+def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, carry: tuple[str, ...] = (),
+              accepted: tuple[str, ...] = ()) -> str:
     """SQL (lead_id, cutoff, *carry, positive, censored): the label rule, for each row of relation ``pairs``.
 
     The one statement of the label: training's spine and the outcomes of published lists
-    (``pipelines/list_outcomes.py``) both use it. ``known_at``: the deals as they stood at
-    that moment (a deal closed at or after it was still open); None, as the export has them.
+    (``pipelines/list_outcomes.py``) both use it. ``known_at``: the deals (or feedback) as
+    they stood at that moment (a deal closed at or after it was still open, feedback
+    recorded at or after it not yet there); None, as the export has them. ``accepted``:
+    the feedback dispositions meaning accepted (``sales_accepted`` only).
     """
     horizon = f"INTERVAL {spec.horizon_days} DAY"
+    kept = "".join(f", p.{c}" for c in carry)
+    if spec.label == "sales_accepted":
+        if not accepted:
+            raise UserError("spine.label sales_accepted needs a disposition meaning accepted in "
+                            "data.feedback_dispositions")
+        seen = "" if known_at is None else f" AND f.\"at\" < {sql_timestamp(known_at)}"
+        return f"""
+        SELECT p.lead_id, p.cutoff{kept}, coalesce(bool_or(f.lead_id IS NOT NULL), FALSE) AS positive,
+               FALSE AS censored
+        FROM {pairs} p
+        LEFT JOIN feedback f ON f.lead_id = p.lead_id AND f.disposition IN ({sql_list(accepted)})
+             AND f.\"at\" >= p.cutoff AND f.\"at\" < p.cutoff + {horizon}{seen}
+        GROUP BY p.lead_id, p.cutoff{kept}"""
     if known_at is None:
         won, still_open = "d.status = 'won'", "d.status = 'open'"
     else:
-        at = f"TIMESTAMP '{known_at:%Y-%m-%d %H:%M:%S}'"
+        at = sql_timestamp(known_at)
         won = f"(d.status = 'won' AND d.closed_at < {at})"
         still_open = f"(d.status = 'open' OR d.closed_at >= {at})"
     in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
     censor = (f"bool_or(d.created_at >= p.cutoff AND d.created_at < p.cutoff + {horizon} AND {still_open})"
               if spec.label == "won_deal_created" else "FALSE")
-    kept = "".join(f", p.{c}" for c in carry)
     return f"""
         SELECT p.lead_id, p.cutoff{kept},
                coalesce(bool_or({won} AND {in_window} >= p.cutoff AND {in_window} < p.cutoff + {horizon}), FALSE)
@@ -219,13 +239,19 @@ def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, car
 
 
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
-                          out: str = "spine", lifecycle: dict[str, str] | None = None) -> tuple[str, pd.DataFrame]:
+                          out: str = "spine", lifecycle: dict[str, str] | None = None,
+                          accepted: tuple[str, ...] = ()) -> tuple[str, pd.DataFrame]:
     """Table ``out`` (lead_id, cutoff, label) for mature cutoffs, and the per-cutoff counts report.
 
     Rows whose label window holds a deal still open at the data's end are censored
-    (dropped), as are cutoffs whose window ends after the data's end.
+    (dropped), as are cutoffs whose window ends after the data's end. ``accepted``: the
+    feedback dispositions meaning accepted (``spine.label: sales_accepted``).
     """
     con = as_engine(con)
+    source = LABEL_SOURCE[spec.label]
+    if not con.exists(source):
+        raise UserError(f"spine.label is {spec.label}, which is read from the {source} table, and the export has "
+                        f"none: export the {source} table, or choose another spine.label")
     mature, immature = mature_cutoffs(cutoffs, data_end, spec.horizon_days, spec.settle_days)
     if not mature:
         latest = data_end - timedelta(days=spec.horizon_days + spec.settle_days)
@@ -235,8 +261,9 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
             "use a longer export, a shorter spine.horizon_days, fewer spine.settle_days, or an earlier "
             "spine.first_cutoff / lower spine.warmup_days ('leadscore profile DATA_DIR' suggests settings that train)"
         )
-    population = create_population(con, mature, spec, has_deals=True, out="_population", lifecycle=lifecycle)
-    con.create_table("_labelled", label_sql(population, spec, carry=("excluded",)))
+    population = create_population(con, mature, spec, has_deals=con.exists("deals"), out="_population",
+                                   lifecycle=lifecycle)
+    con.create_table("_labelled", label_sql(population, spec, carry=("excluded",), accepted=accepted))
     con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
                               WHERE excluded IS NULL AND NOT censored ORDER BY cutoff, lead_id""")
     report = con.frame(f"""

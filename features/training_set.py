@@ -13,7 +13,7 @@ import pandas as pd
 
 from features.builder import build_features
 from features.contract import DEFAULT_EVENT_TYPES
-from features.definitions import FeatureSpec, StageSpec
+from features.definitions import FeatureSpec, StageSpec, sql_timestamp
 from features.engine import as_engine
 from features.plan import FeaturePlan, plan_features
 from features.spine import (
@@ -29,7 +29,7 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
                        has_identities: bool = True, cutoffs: list[datetime] | None = None,
                        out: str = "training_set", progress: bool = False,
                        parquet: Path | None = None, lifecycle: dict[str, str] | None = None,
-                       plan: FeaturePlan | None = None) -> tuple[str, pd.DataFrame]:
+                       plan: FeaturePlan | None = None, accepted: tuple[str, ...] = ()) -> tuple[str, pd.DataFrame]:
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
 
     The features are planned from what the export holds before the last mature cutoff
@@ -39,7 +39,8 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
     """
     engine = as_engine(con)
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
-    spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec, lifecycle=lifecycle)
+    spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec, lifecycle=lifecycle,
+                                          accepted=accepted)
     mature = [t.to_pydatetime() for t in report["cutoff"]]
     if plan is None:
         tables = {name for name in ("identities", "deals", "lifecycle") if engine.exists(name)}
@@ -83,7 +84,7 @@ def build_scoring_frames(con, as_of: datetime, spine_spec: SpineSpec, feature_sp
     cutoffs = sorted({*baseline, as_of})
     population = create_population(con, cutoffs, spine_spec, has_deals=has_deals, out="_score_population",
                                    lifecycle=lifecycle)
-    now = f"TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}'"
+    now = sql_timestamp(as_of)
     if len(cutoffs) == 1:
         spine = f"SELECT lead_id, cutoff FROM {population} WHERE excluded IS NULL ORDER BY lead_id"
     else:

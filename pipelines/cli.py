@@ -504,6 +504,10 @@ def score(
         typer.echo("\n".join("  " + line for line in describe(result.outcomes)))
         for warning in result.outcomes.warnings:
             typer.secho(f"  outcomes: {warning}", fg=typer.colors.YELLOW)
+    if result.feedback is not None and not result.feedback.why_none:
+        from pipelines.list_feedback import describe as said
+
+        typer.echo("\n".join("  " + line for line in said(result.feedback)))
     if result.upgraded:
         typer.echo(f"  database upgraded: added {', '.join(result.upgraded)} (empty for the weeks scored before)")
     for run in result.interrupted:

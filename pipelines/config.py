@@ -21,7 +21,12 @@ from pydantic import (
     model_validator,
 )
 
-from features.contract import DEFAULT_EVENT_TYPES, TABLES
+from features.contract import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_FEEDBACK_DISPOSITIONS,
+    TABLES,
+    FeedbackMeaning,
+)
 from features.definitions import (
     COLUMN_NAME,
     FeatureSpec,
@@ -74,6 +79,10 @@ class DataSpec(_Section):
         default_factory=lambda: dict(DEFAULT_LIFECYCLE_STATUSES),
         description="the lifecycle table's statuses, in the export's words, and what each means: open, "
         "disqualified (never scored again while in it), customer, recycled (back to marketing)")
+    feedback_dispositions: dict[str, FeedbackMeaning] = Field(
+        default_factory=lambda: dict(DEFAULT_FEEDBACK_DISPOSITIONS),
+        description="the feedback table's dispositions, in the export's words, and what each means: accepted, "
+        "rejected, no_answer (tried, no reply), in_contact (sales already talk to them)")
     duckdb_memory_limit: str | None = Field("4GB", description="DuckDB's working memory; beyond it DuckDB spills to disk")
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
 
@@ -208,6 +217,9 @@ class OutcomesSpec(_Section):
                                      "below this is a warning")
     expected_ratio: tuple[float, float] = Field((0.67, 1.5), description="actual / expected wins outside this band is "
                                                 "a warning: the probabilities no longer match how often leads win")
+    feedback_weeks: int = Field(4, ge=1, le=52, description="what sales said: the latest published lists whose "
+                                "feedback the report shows, by tier")
+    top_reasons: int = Field(5, ge=1, le=50, description="reasons shown per tier and disposition, most frequent first")
 
     @field_validator("expected_ratio")
     @classmethod
@@ -262,6 +274,9 @@ class Params(_Section):
         problem = stage_window_problem(self.stage, self.features)
         if problem:
             raise ValueError(problem)
+        if self.spine.label == "sales_accepted" and "accepted" not in self.data.feedback_dispositions.values():
+            raise ValueError("spine.label sales_accepted needs a disposition meaning accepted in "
+                             "data.feedback_dispositions; map the word your CRM records, e.g. {SAL: accepted}")
         decay = sorted(set(self.train.rules.decay) - set(self.features.windows_days))
         if decay:
             raise ValueError(f"train.rules.decay windows {decay} must also be in features.windows_days "

@@ -19,12 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from features.contract import KNOWN_UP_TO
 from features.errors import UserError
 from features.oracle import stamped
 from features.simulate import SimulationParams, simulate, truth
 from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
 
-TABLE_NAMES = ("leads", "events", "identities", "deals")
+TABLE_NAMES = ("leads", "events", "identities", "deals", "feedback")
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ def generate_world(name: str, out: str | Path, leads: int, seed: int, weeks: int
 
 
 # the columns that say how far an export reaches (the pipeline's data end is the latest of them)
-EXTENT_COLUMNS = {"leads": ("created_at",), "events": ("occurred_at",), "identities": ("identified_at",),
-                  "deals": ("created_at", "closed_at")}
+EXTENT_COLUMNS = KNOWN_UP_TO
 
 
 def generate(out: str | Path, params: SimulationParams, spine: SpineSpec, chunk_leads: int = 100_000,
@@ -111,10 +111,10 @@ def _generate(out, staging, params, spine, chunk_leads, progress, bar, writers, 
                 rows[name] += table.num_rows
             first_event = _min(first_event, chunk.events["occurred_at"])
             for name, columns in EXTENT_COLUMNS.items():
-                for column in columns:
+                for column in columns if name in TABLE_NAMES else ():
                     last_seen = _max(last_seen, getattr(chunk, name)[column])
             hidden_chunks.append(chunk)
-            chunk.events = chunk.leads = chunk.identities = None  # keep only what truth needs
+            chunk.events = chunk.leads = chunk.identities = chunk.feedback = None  # keep only what truth needs
             bar.update(len(chunk.hidden["leads"].lead_number))
     finally:
         bar.close()

@@ -29,6 +29,7 @@ def open_data(data_dir: str | Path, config: Params, require_deals: bool = False,
                          con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
     tables.validation = validate_export(tables, config.validation, config.data.event_types,
                                         lifecycle_statuses=tuple(config.data.lifecycle_statuses),
+                                        dispositions=tuple(config.data.feedback_dispositions),
                                         content_types=tuple(config.features.content_types), progress=progress,
                                         display_columns=config.data.display_columns)
     if check:
@@ -61,6 +62,11 @@ def open_spark_data(data_dir: str | Path, config: Params, spark_master: str | No
 def lifecycle_statuses(tables, config: Params) -> dict[str, str] | None:
     """The status meanings when the export has a lifecycle table (the population rule reads them), else None."""
     return dict(config.data.lifecycle_statuses) if tables.has("lifecycle") else None
+
+
+def accepted_dispositions(config: Params) -> tuple[str, ...]:
+    """The feedback dispositions meaning accepted (the label ``sales_accepted`` reads them)."""
+    return tuple(word for word, meaning in config.data.feedback_dispositions.items() if meaning == "accepted")
 
 
 def validate_directory(data_dir: Path, config, progress: bool = False) -> tuple[Outcome, DataTables | None]:

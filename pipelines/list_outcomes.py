@@ -14,7 +14,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from features.spine import SpineSpec, label_sql, mature_cutoffs
+from features.engine import DuckDBEngine
+from features.spine import LABEL_SOURCE, SpineSpec, label_sql, mature_cutoffs
 from models.outcomes import OUTCOME_COLUMNS, outcome_warnings, pooled, tier_outcomes
 from pipelines import sinks
 from pipelines.config import OutcomesSpec
@@ -34,19 +35,21 @@ class Measured:
 
 
 def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datetime,
-            whole_export: bool = False) -> Measured:
+            whole_export: bool = False, accepted: tuple[str, ...] = ()) -> Measured:
     """The outcomes of every published week mature at ``known_at``.
 
-    ``con`` is a DuckDB connection with the export's ``deals`` view, or None when the export
-    has none (then nothing can be measured, and ``why_none`` says so). The deals are read as
-    they stood just before ``known_at`` (a score date), or, with ``whole_export`` (``known_at``
-    is then the export's end), as the export has them.
+    ``con`` is a DuckDB connection with the export's ``deals`` (and ``feedback``) views, those
+    it has; without the label's table nothing can be measured, and ``why_none`` says so. They
+    are read as they stood just before ``known_at`` (a score date), or, with ``whole_export``
+    (``known_at`` is then the export's end), as the export has them. ``accepted``: the
+    dispositions meaning accepted (``spine.label: sales_accepted``).
     """
     published = [w for w in sinks.published_weeks(database) if w < known_at]
     mature, waiting = mature_cutoffs(published, known_at, spine.horizon_days, spine.settle_days)
     result = Measured(known_at, pd.DataFrame(columns=OUTCOME_COLUMNS), waiting=waiting)
-    if con is None:
-        result.why_none = "the export has no deals table, so no list's outcome can be known"
+    source = LABEL_SOURCE[spine.label]
+    if con is None or not DuckDBEngine(con).exists(source):
+        result.why_none = f"the export has no {source} table, so no list's outcome can be known"
         return result
     if not mature:
         result.why_none = (f"none of the published lists is old enough: a list counts {spine.horizon_days} days "
@@ -61,7 +64,7 @@ def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datet
         con.register("_published_list", listed)
         try:
             rows.append(con.sql(label_sql("_published_list", spine, None if whole_export else known_at,
-                                          carry=("tier", "probability"))).df())
+                                          carry=("tier", "probability"), accepted=accepted)).df())
         finally:
             con.unregister("_published_list")
     labelled = pd.concat(rows, ignore_index=True).rename(columns={"cutoff": "as_of"})
@@ -75,13 +78,13 @@ def measure(database, con, spine: SpineSpec, spec: OutcomesSpec, known_at: datet
 
 def outcomes_of_export(data_dir, config, db_url: str | None = None) -> Measured:
     """``leadscore outcomes``: every published list measured at the export's end, written to ``list_outcomes``."""
-    from pipelines.inputs import open_data
+    from pipelines.inputs import accepted_dispositions, open_data
 
     tables = open_data(data_dir, config)
     database = sinks.engine_for(db_url, config.score.db_url)
     sinks.ensure_schema(database)
-    result = measure(database, tables.con if tables.has("deals") else None, config.spine, config.outcomes,
-                     tables.data_end(), whole_export=True)
+    result = measure(database, tables.con, config.spine, config.outcomes, tables.data_end(), whole_export=True,
+                     accepted=accepted_dispositions(config))
     sinks.write_outcomes(database, result.weeks)
     return result
 

@@ -111,6 +111,43 @@ def _earlier_lists(outcomes, model) -> dict:
             "seen": len(seen), "last_seen": None if last_seen is None else f"{last_seen:%d %B %Y}"}
 
 
+FEEDBACK_WORDS = {"accepted": "Accepted", "rejected": "Rejected", "no_answer": "No answer",
+                  "in_contact": "Already in contact"}  # data.feedback_dispositions' meanings, for people
+FEEDBACK_COLOURS = {"accepted": BLUE, "rejected": ORANGE, "no_answer": GREY, "in_contact": "#5a8ad6"}
+
+
+def feedback_chart(tiers: pd.DataFrame) -> str:
+    """Per tier, what sales said of its leads, as a share of the leads on the lists (the rest: nothing recorded)."""
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(tiers)))
+    left = np.zeros(len(tiers))
+    names = [f"tier {t}" for t in tiers["tier"]][::-1]
+    for meaning, words in FEEDBACK_WORDS.items():
+        share = (100 * tiers[meaning] / tiers["leads"].where(tiers["leads"] > 0)).fillna(0).to_numpy()[::-1]
+        ax.barh(names, share, left=left, color=FEEDBACK_COLOURS[meaning], label=words)
+        left += share
+    ax.set_xlabel("% of the tier's leads on the lists")
+    ax.set_xlim(0, max(1.0, left.max()) * 1.15)
+    ax.legend(fontsize=8, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def _sales_said(heard) -> dict:
+    """What the report says of sales' feedback on recent lists: per tier, the chart, and the reasons given."""
+    if heard is None:
+        return {"why_none": "this run did not read sales feedback"}
+    if heard.why_none:
+        return {"why_none": heard.why_none}
+    reasons = {}
+    for row in heard.reasons.itertuples():
+        reasons.setdefault(row.meaning, []).append({"tier": row.tier, "reason": row.reason, "leads": int(row.leads)})
+    return {"tiers": heard.tiers.to_dict("records"), "chart": feedback_chart(heard.tiers),
+            "first": f"{min(heard.weeks):%d %B %Y}", "last": f"{max(heard.weeks):%d %B %Y}",
+            "weeks": len(heard.weeks), "words": FEEDBACK_WORDS, "accepted_reasons": reasons.get("accepted", []),
+            "rejected_reasons": reasons.get("rejected", []), "unmapped": heard.unmapped,
+            "worked": int(heard.tiers["worked"].sum())}
+
+
 def _owner_filter(top: pd.DataFrame, column: str | None, display: list[str]) -> dict:
     """The list's third filter: the values of one display column (who owns the lead), when the export has it."""
     if not column or column not in display or column not in top:
@@ -119,10 +156,11 @@ def _owner_filter(top: pd.DataFrame, column: str | None, display: list[str]) -> 
     return {"owners": owners, "owner_index": {o: i for i, o in enumerate(owners)}, "owner_column": column}
 
 
-def glossary(display: list[str]) -> list[tuple[str, str]]:
-    """Every CSV column with its meaning, in the CSV's order: the output contract's, and this run's display columns."""
+def glossary(display: list[str], sources=()) -> list[tuple[str, str]]:
+    """Every CSV column with its meaning, in the CSV's order: the output contract's, and this run's display columns
+    and optional tables."""
     meanings = {c.name: c.meaning for c in WEEKLY_SCORES if c.csv}
-    return [(name, meanings.get(name, DISPLAY_MEANING)) for name in csv_columns(tuple(display))]
+    return [(name, meanings.get(name, DISPLAY_MEANING)) for name in csv_columns(tuple(display), sources)]
 
 
 def dropped_from_top(scores: pd.DataFrame, previous: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
@@ -163,8 +201,9 @@ def render_report(result, model, config) -> str:
         trained_at=str(model.wrapper.settings.get("trained_at", ""))[:10],
         horizon_days=model.wrapper.settings.get("horizon_days"),
         test_lift=metrics.get("lift_top10"), test_recall=metrics.get("recall_top10"), test_auc=metrics.get("roc_auc"),
-        columns=glossary(getattr(result, "display_columns", [])), display=getattr(result, "display_columns", []),
+        columns=glossary(getattr(result, "display_columns", []), getattr(result, "sources", ())), display=getattr(result, "display_columns", []),
         earlier=_earlier_lists(getattr(result, "outcomes", None), model),
+        said=_sales_said(getattr(result, "feedback", None)),
         drift_rows=result.drift.head(30).to_dict("records"), drift_weeks=config.score.drift_baseline_weeks,
         fmt=lambda value, pattern: "—" if value is None or value != value else pattern % value,
         esc=html.escape,

@@ -22,7 +22,12 @@ import pandas as pd
 from features.definitions import sql_string
 from features.training_set import build_training_set
 from pipelines.config import Params
-from pipelines.inputs import lifecycle_statuses, open_data, open_spark_data
+from pipelines.inputs import (
+    accepted_dispositions,
+    lifecycle_statuses,
+    open_data,
+    open_spark_data,
+)
 from pipelines.score_rows import explain_rows
 from pipelines.sources import connect, release_memory
 
@@ -56,14 +61,15 @@ class Runner(Protocol):
 
     def duckdb(self, tables): ...
 
-    def deals_in_duckdb(self, tables): ...
+    def sales_in_duckdb(self, tables): ...
 
 
 def _build(tables, config: Params, progress: bool, parquet: Path | None = None):
     return build_training_set(
         tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
         config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
-        progress=progress, parquet=parquet, lifecycle=lifecycle_statuses(tables, config))
+        progress=progress, parquet=parquet, lifecycle=lifecycle_statuses(tables, config),
+        accepted=accepted_dispositions(config))
 
 
 class DuckDBRunner:
@@ -89,9 +95,10 @@ class DuckDBRunner:
     def duckdb(self, tables):
         return tables.con
 
-    def deals_in_duckdb(self, tables):
-        """A DuckDB connection with the export's ``deals`` view (the outcomes of published lists), or None."""
-        return tables.con if tables.has("deals") else None
+    def sales_in_duckdb(self, tables):
+        """A DuckDB connection with the export's ``deals`` and ``feedback`` views, those it has (the outcomes of
+        published lists, what sales said of them)."""
+        return tables.con
 
 
 class SparkRunner:
@@ -129,12 +136,13 @@ class SparkRunner:
     def duckdb(self, tables):
         return connect()
 
-    def deals_in_duckdb(self, tables):
-        """The deals collected from Spark into DuckDB: one row a deal, far fewer than leads or events."""
-        if not tables.has("deals"):
-            return None
+    def sales_in_duckdb(self, tables):
+        """The deals and feedback collected from Spark into DuckDB: a row a deal or a disposition, far fewer than
+        leads or events."""
         con = connect()
-        con.register("deals", tables.engine.table("deals").toPandas())
+        for name in ("deals", "feedback"):
+            if tables.has(name):
+                con.register(name, tables.engine.table(name).toPandas())
         return con
 
 

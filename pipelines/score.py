@@ -46,7 +46,8 @@ from models.tiers import TIERS
 from pipelines import sinks
 from pipelines.config import Params
 from pipelines.files import atomic_path
-from pipelines.inputs import lifecycle_statuses
+from pipelines.inputs import accepted_dispositions, lifecycle_statuses
+from pipelines.list_feedback import Heard, hear, latest_feedback_sql
 from pipelines.list_outcomes import Measured, measure
 from pipelines.redaction import redact
 from pipelines.runners import runner_for
@@ -78,6 +79,8 @@ class ScoreResult:
     upgraded: list = field(default_factory=list)  # columns this run added to a database of an earlier version
     outcomes: Measured | None = None  # how the lists published before this week did, as known on its Monday
     display_columns: list = field(default_factory=list)  # the display columns the export had (CSV, report)
+    sources: tuple = ()  # the optional tables the export had whose columns the CSV carries (feedback)
+    feedback: Heard | None = None  # what sales said of the lists published before this week
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -163,12 +166,15 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         scores["model_run_id"] = model.run_id
         shown = [c for c in config.data.display_columns if c not in tables.absent_extras]
         scores = with_display(scores, tables, shown)
+        scores = with_feedback(scores, tables, when)
         previous = sinks.previous_scores(database, when)
         scores = _changes(scores, previous)
         checked = validate_scores(runner.duckdb(tables), scores, len(rows), when,
                                   config.validation)
         checked.raise_for_errors()  # nothing reaches the database, the CSV or the report
-        outcomes = measure(database, runner.deals_in_duckdb(tables), config.spine, config.outcomes, when)
+        sales = runner.sales_in_duckdb(tables)
+        outcomes = measure(database, sales, config.spine, config.outcomes, when, accepted=accepted_dispositions(config))
+        heard = hear(database, sales, config.data.feedback_dispositions, config.outcomes, when)
         accounts = account_rollup(scores)
         drift_table = drift_report(model.wrapper, usual, drift_features[features], scores["probability"].to_numpy())
         warnings = _drift_warnings(drift_table, config, _descriptions(model.wrapper))
@@ -185,6 +191,8 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         result.interrupted = interrupted
         result.outcomes = outcomes
         result.display_columns = shown
+        result.sources = tuple(name for name in ("feedback",) if tables.has(name))
+        result.feedback = heard
         result.upgraded = upgraded
         # The files are written first, beside their targets, and renamed only after the database commit:
         # a full or read-only output folder fails before the week's rows change, and a failed write-back
@@ -192,7 +200,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         result.parquet_path = out_dir / f"scores-{stamp}.parquet" if runner.writes_parquet else None
         with atomic_path(csv_path) as csv_tmp, atomic_path(report_path) as report_tmp, \
                 (atomic_path(result.parquet_path) if result.parquet_path else nullcontext()) as parquet_tmp:
-            sinks.write_csv(scores, csv_tmp, bom=config.score.csv_bom, display=tuple(shown))
+            sinks.write_csv(scores, csv_tmp, bom=config.score.csv_bom, display=tuple(shown), sources=result.sources)
             report_tmp.write_text(render_report(result, model, config), encoding="utf-8")
             if parquet_tmp is not None:
                 sinks.write_parquet(scores, parquet_tmp)
@@ -299,6 +307,22 @@ def with_display(scores: pd.DataFrame, tables, shown: list[str]) -> pd.DataFrame
     records = scores[shown].astype(object).where(scores[shown].notna(), None).to_dict("records")
     scores["display"] = [json.dumps({k: v for k, v in r.items() if v is not None}, ensure_ascii=False)
                          for r in records]
+    return scores
+
+
+def with_feedback(scores: pd.DataFrame, tables, when: datetime) -> pd.DataFrame:
+    """The scores with each lead's latest sales disposition before ``when`` (empty without a feedback table).
+
+    Read after the model has run, like the display columns: feedback is shown, never a feature.
+    """
+    columns = ["sales_feedback", "sales_feedback_at", "sales_feedback_reason"]
+    if not tables.has("feedback"):
+        return scores.assign(**{c: None for c in columns})
+    latest = tables.engine.frame(latest_feedback_sql(when))
+    scores = scores.merge(latest, on="lead_id", how="left")
+    scores["sales_feedback_at"] = pd.to_datetime(scores["sales_feedback_at"])
+    for column in ("sales_feedback", "sales_feedback_reason"):
+        scores[column] = scores[column].astype(object).where(scores[column].notna(), None)
     return scores
 
 

@@ -27,6 +27,7 @@ class OutputColumn:
     key: bool = False  # part of the table's primary key
     csv: bool = True  # in the CSV for the CRM
     decimals: int | None = None  # a number's places in the CSV (the database keeps full precision)
+    source: str | None = None  # an optional input table it comes from: in the CSV only when the export has it
 
 
 WEEKLY_SCORES = (
@@ -53,6 +54,10 @@ WEEKLY_SCORES = (
     OutputColumn("previous_tier", String(1), "the tier on the previous list"),
     OutputColumn("tier_change", String(8), "up, down, same or new"),
     OutputColumn("new_in_top_tier", Boolean(), "in tier A now and not on the previous list (true or false)"),
+    OutputColumn("sales_feedback", String(255), "sales' latest disposition on the lead before this Monday, in the "
+                 "export's words (the feedback table); shown, never a feature", source="feedback"),
+    OutputColumn("sales_feedback_at", DateTime(), "when sales recorded that disposition (UTC)", source="feedback"),
+    OutputColumn("sales_feedback_reason", Text(), "the reason sales gave with it, as typed", source="feedback"),
     OutputColumn("display", Text(), "the lead's display columns (data.display_columns) as a JSON object; in the CSV "
                  "each is a column of its own, after lead_id", csv=False),
     OutputColumn("model_version", String(64), "the registered model version that scored"),
@@ -65,10 +70,12 @@ CSV_COLUMNS = [c.name for c in WEEKLY_SCORES if c.csv]
 DISPLAY_MEANING = "from the leads file, shown to act on the list (data.display_columns); never a feature"
 
 
-def csv_columns(display: tuple[str, ...] = ()) -> list[str]:
-    """The CSV's columns: the contract's, with the display columns of this run right after lead_id."""
-    at = CSV_COLUMNS.index("lead_id") + 1
-    return CSV_COLUMNS[:at] + list(display) + CSV_COLUMNS[at:]
+def csv_columns(display: tuple[str, ...] = (), sources=()) -> list[str]:
+    """The CSV's columns: the contract's, with the display columns of this run right after lead_id, and those
+    that come from an optional table only when the export has it (``sources``): never an empty column."""
+    kept = [c.name for c in WEEKLY_SCORES if c.csv and (c.source is None or c.source in sources)]
+    at = kept.index("lead_id") + 1
+    return kept[:at] + list(display) + kept[at:]
 
 
 CSV_DECIMALS = {c.name: c.decimals for c in WEEKLY_SCORES if c.csv and c.decimals is not None}

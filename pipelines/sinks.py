@@ -353,13 +353,16 @@ def write_parquet(scores: pd.DataFrame, path) -> None:
     scores[SCORE_COLUMNS].to_parquet(path, index=False, compression="zstd")
 
 
-def write_csv(scores: pd.DataFrame, path, bom: bool = False, display: tuple[str, ...] = ()) -> None:
+def write_csv(scores: pd.DataFrame, path, bom: bool = False, display: tuple[str, ...] = (), sources=()) -> None:
     """The week for a CRM or a spreadsheet: dates as YYYY-MM-DD, numbers rounded as the contract says, true/false,
     the stage labels the report uses, formula-like text neutralised. ``bom`` (``score.csv_bom``) starts the file
     with a UTF-8 byte-order mark, which spreadsheet tools need to read names with accents as UTF-8. ``display``:
-    the display columns of ``scores`` (present in the export), each a column after lead_id."""
-    frame = scores[csv_columns(display)].copy()
+    the display columns of ``scores`` (present in the export), each a column after lead_id; ``sources``: the
+    optional tables the export has, whose columns the CSV then carries."""
+    frame = scores[csv_columns(display, sources)].copy()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
+    if "sales_feedback_at" in frame:
+        frame["sales_feedback_at"] = pd.to_datetime(frame["sales_feedback_at"]).dt.strftime("%Y-%m-%d %H:%M")
     frame["journey_stage"] = frame["journey_stage"].map(STAGE_LABELS).fillna(frame["journey_stage"])
     frame["new_in_top_tier"] = frame["new_in_top_tier"].map({True: "true", False: "false"})
     for column in frame.columns:

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from features.contract import TABLES, Column, Table
+from features.contract import KNOWN_UP_TO, TABLES, Column, Table
 from features.definitions import sql_string
 from features.errors import UserError
 
@@ -98,7 +98,7 @@ class ExportTables:
 
     def data_end(self) -> datetime:
         """The latest instant any table speaks of: what the export knows up to."""
-        return self.engine.rows(data_end_sql(self.has("deals"), self.has("identities"), self.has("lifecycle")))[0][0]
+        return self.engine.rows(data_end_sql(self.files))[0][0]
 
     def data_start(self) -> datetime:
         """The first engagement event: where usable history begins (CRMs hold far older leads)."""
@@ -135,15 +135,10 @@ class DataTables(ExportTables):
 DATA_START_SQL = "SELECT min(occurred_at) FROM events"
 
 
-def data_end_sql(has_deals: bool, has_identities: bool, has_lifecycle: bool = False) -> str:
-    """SQL (any engine): the latest timestamp of any table."""
-    parts = ["SELECT max(created_at) AS t FROM leads", "SELECT max(occurred_at) AS t FROM events"]
-    if has_deals:
-        parts += ["SELECT max(created_at) AS t FROM deals", "SELECT max(closed_at) AS t FROM deals"]
-    if has_identities:
-        parts.append("SELECT max(identified_at) AS t FROM identities")
-    if has_lifecycle:
-        parts.append("SELECT max(changed_at) AS t FROM lifecycle")
+def data_end_sql(present) -> str:
+    """SQL (any engine): the latest timestamp of any of the tables ``present``."""
+    parts = [f'SELECT max("{column}") AS t FROM {table}' for table, columns in KNOWN_UP_TO.items() if table in present
+             for column in columns]
     return f"SELECT max(t) FROM ({' UNION ALL '.join(parts)}) AS times"
 
 
@@ -329,9 +324,9 @@ def _create_view(con, table: Table, paths: list[Path], event_types, extras: tupl
         if column.name not in schema:
             if column.present:
                 raise missing_column(label, column, schema)
-            selects.append(f"CAST(NULL AS {_SQL_TYPE[column.dtype]}) AS {column.name}")
+            selects.append(f'CAST(NULL AS {_SQL_TYPE[column.dtype]}) AS "{column.name}"')
             continue
-        selects.append(f"{_typed(con, raw, label, column, schema[column.name])} AS {column.name}")
+        selects.append(f'{_typed(con, raw, label, column, schema[column.name])} AS "{column.name}"')  # e.g. "at"
     absent = {extra: absent_extra(extra, schema) for extra in extras if extra not in schema}
     selects += [f'CAST(NULL AS VARCHAR) AS "{e}"' if e in absent else f'"{e}"' for e in extras]
     sql = f"CREATE OR REPLACE VIEW {table.name} AS SELECT {', '.join(selects)} FROM {raw}"

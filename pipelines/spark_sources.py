@@ -191,10 +191,10 @@ def _typed_table(spark, table: Table, paths: list[str], extras: tuple[str, ...])
         if column.name not in schema:
             if column.present:
                 raise missing_column(label, column, schema)
-            selects.append(f"CAST(NULL AS {_SPARK_TYPE[column.dtype]}) AS {column.name}")
+            selects.append(f"CAST(NULL AS {_SPARK_TYPE[column.dtype]}) AS `{column.name}`")
             continue
         value, cast = _typed(label, column, schema[column.name])
-        selects.append(f"{cast} AS {column.name}")
+        selects.append(f"{cast} AS `{column.name}`")
         if value is not None:
             checks.append((column, value, cast))
     absent = {extra: absent_extra(extra, schema) for extra in extras if extra not in schema}

@@ -15,7 +15,7 @@ import pandas as pd
 
 from features.definitions import sql_identifier, sql_string
 from features.plan import FeaturePlan
-from features.spine import EXCLUSIONS
+from features.spine import EXCLUSIONS, LABEL_SOURCE
 from features.training_file import training_metadata
 from models.frame import ID_COLUMNS
 from pipelines.config import Params
@@ -36,7 +36,7 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     from pipelines.validation import validate_training_set
 
     runner = runner_for(engine, config, spark_master)
-    tables = runner.open(data_dir, config, require_deals=True)
+    tables = runner.open(data_dir, config, require_deals=LABEL_SOURCE[config.spine.label] == "deals")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp, runner.training_rows(tables, config, progress, tmp) as built:

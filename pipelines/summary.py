@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from features.contract import FEEDBACK_MEANINGS, TABLES
 from features.spine import cutoff_grid, mature_cutoffs, monday_on_or_before
 from pipelines.config import Params
 from pipelines.inputs import open_data
@@ -18,7 +19,7 @@ def summarise(data: DataTables | str | Path, config: Params) -> str:
     start, end = tables.data_start(), tables.data_end()
     lines = [f"{data_dir}: contract OK (digest {tables.digest()[:12]})",
              f"  history      {start:%Y-%m-%d} .. {end:%Y-%m-%d %H:%M} UTC"]
-    for name in ("leads", "events", "identities", "deals", "lifecycle"):
+    for name in TABLES:
         lines.append(f"  {name:<12} {tables.count(name):>12,} rows" if tables.has(name) else f"  {name:<12} (absent)")
     if tables.duplicate_events_dropped:
         lines.append(f"  duplicates   {tables.duplicate_events_dropped:,} repeated event_id rows dropped")
@@ -33,6 +34,11 @@ def summarise(data: DataTables | str | Path, config: Params) -> str:
     if tables.has("deals"):
         deals = dict(con.execute("SELECT status, count(*) FROM deals GROUP BY 1").fetchall())
         lines.append("  deals        " + ", ".join(f"{deals.get(s, 0):,} {s}" for s in ("won", "lost", "open")))
+    if tables.has("feedback"):
+        meanings = config.data.feedback_dispositions
+        said = con.execute("SELECT disposition, count(*) FROM feedback GROUP BY 1").fetchall()
+        counts = {m: sum(n for word, n in said if meanings.get(word) == m) for m in FEEDBACK_MEANINGS}
+        lines.append("  feedback     " + ", ".join(f"{n:,} {m.replace('_', ' ')}" for m, n in counts.items()))
     cutoffs = cutoff_grid(start, end, config.spine)
     mature, immature = mature_cutoffs(cutoffs, end, config.spine.horizon_days, config.spine.settle_days)
     lines.append(f"  cutoffs      {len(cutoffs)} every {config.spine.slide_days} days "

@@ -49,7 +49,7 @@ def extraction_time(tables: DataTables, extracted_at: datetime | None) -> dateti
 
 def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
                   lifecycle_statuses: tuple[str, ...] | None = None,
-                  content_types: tuple[str, ...] = ()) -> list[Asset]:
+                  content_types: tuple[str, ...] = (), dispositions: tuple[str, ...] | None = None) -> list[Asset]:
     """The raw suites, derived from the contract: one check view and one suite per table present."""
     latest = extraction_time(tables, spec.extracted_at) + timedelta(minutes=spec.clock_skew_minutes)
     con = tables.con
@@ -65,9 +65,14 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
         checks.append(expectation(
             "ExpectTableColumnsToMatchSet", **common, rule="columns", column_set=list(table.names), exact_match=False,
             detail="the typed table lacks contract columns", fix="export every column of the data contract"))
+        keywords = {row[0] for row in con.execute(
+            "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall()}
         for column in table.columns:
             col = column.name
             on = dict(common, column=col)
+            if col in keywords:  # GX would not quote a column named like a keyword ("at"): it checks a copy
+                derived.append(f't."{col}" AS {col}_value')
+                on["on"] = f"{col}_value"
             if not column.nullable:
                 checks.append(expectation(
                     "ExpectColumnValuesToNotBeNull", **on, rule="not null", detail="values are missing",
@@ -96,7 +101,8 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
                     fix="kept as typed everywhere; in the CRM CSV they get a leading apostrophe so a spreadsheet "
                         "shows them as text instead of running them"))
             vocabulary = {("events", "event_type"): ("data.event_types", event_types),
-                          ("lifecycle", "status"): ("data.lifecycle_statuses", lifecycle_statuses)}.get((name, col))
+                          ("lifecycle", "status"): ("data.lifecycle_statuses", lifecycle_statuses),
+                          ("feedback", "disposition"): ("data.feedback_dispositions", dispositions)}.get((name, col))
             allowed = vocabulary[1] if vocabulary and vocabulary[1] else column.allowed
             if allowed:
                 setting = vocabulary[0] if vocabulary else "the data contract"
@@ -185,8 +191,9 @@ def export_assets(tables: DataTables, spec, event_types: tuple[str, ...] | None 
 def validate_export(tables: DataTables, spec, event_types: tuple[str, ...] | None = None,
                     sample_values: int | None = None, lifecycle_statuses: tuple[str, ...] | None = None,
                     content_types: tuple[str, ...] = (), progress: bool = False,
-                    display_columns: tuple[str, ...] = ()) -> Outcome:
-    outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses, content_types), "export",
+                    display_columns: tuple[str, ...] = (), dispositions: tuple[str, ...] | None = None) -> Outcome:
+    outcome = run(tables.con, export_assets(tables, spec, event_types, lifecycle_statuses, content_types,
+                                            dispositions), "export",
                   sample_values or spec.sample_values, progress)
     for name, meaning in EMPTY_OPTIONAL.items():
         if tables.has(name) and tables.count(name) == 0:
@@ -219,6 +226,8 @@ EMPTY_OPTIONAL = {
     "identities": "read as: no anonymous visitor was ever identified, so no anonymous history is stitched to a lead; "
                   "if the export lost it, export it again (or remove the file to say the export has none)",
     "lifecycle": "read as: no lead ever changed status; if the export lost it, export it again (or remove the file)",
+    "feedback": "read as: sales recorded nothing on any lead; if the export lost it, export it again (or remove the "
+                "file)",
 }
 
 

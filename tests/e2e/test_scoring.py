@@ -439,7 +439,8 @@ def test_csv_has_the_documented_columns_and_every_scored_lead(scenario):
     with path.open(newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle))
     display = scenario.second.display_columns
-    assert display and header == csv_columns(tuple(display))  # the display columns right after lead_id
+    assert scenario.second.sources == ("feedback",)  # the world has a feedback table: its columns are in the CSV
+    assert display and header == csv_columns(tuple(display), ("feedback",))  # display columns right after lead_id
     assert header[:2 + len(display) + 5] == ["as_of", "lead_id", *display, "account_id", "probability", "rank",
                                               "percentile", "tier"]
     rows = read_csv_rows(path)
@@ -528,12 +529,69 @@ def test_the_report_explains_every_column_of_the_csv_from_the_output_contract(sc
     text = scenario.second.report_path.read_text(encoding="utf-8")
     glossary = text[text.index("The list's columns"):text.index("About the model")]
     named = re.findall(r"<code>([^<]+)</code>", glossary)
-    assert named == csv_columns(tuple(scenario.second.display_columns)) == \
+    assert named == csv_columns(tuple(scenario.second.display_columns), scenario.second.sources) == \
         list(pd.read_csv(scenario.second.csv_path, nrows=0).columns)
     assert str(escape(DISPLAY_MEANING)) in glossary
     for column in WEEKLY_SCORES:
         if column.csv:
             assert str(escape(column.meaning)) in glossary  # as Jinja's autoescape writes it
+
+
+def test_sales_feedback_reaches_the_table_the_csv_and_the_report(scenario, world):
+    """Each lead's latest disposition before the Monday, and what sales said of the earlier list by tier, against
+    the feedback file read independently."""
+    late, meanings = scenario.late_as_of, world["config"].data.feedback_dispositions
+    feedback = pd.read_parquet(scenario.data / "feedback.parquet")
+    feedback["at"] = pd.to_datetime(feedback["at"]).dt.tz_convert(None)
+    latest = (feedback[feedback["at"] < late].sort_values(["at", "disposition"]).groupby("lead_id").tail(1)
+              .set_index("lead_id"))
+    stored = week(scenario.engine, late).set_index("lead_id")
+    expected = latest.reindex(stored.index)
+    assert stored["sales_feedback"].notna().sum() == expected["disposition"].notna().sum() > 0
+    assert (stored["sales_feedback"].fillna("-") == expected["disposition"].fillna("-")).all()
+    worked = expected["disposition"].notna()
+    assert (pd.to_datetime(stored.loc[worked, "sales_feedback_at"]) == expected.loc[worked, "at"]).all()
+    rows = {r["lead_id"]: r for r in read_csv_rows(scenario.second.csv_path)}
+    for lead, row in expected[worked].iterrows():
+        assert rows[lead]["sales_feedback"] == row["disposition"]
+        assert rows[lead]["sales_feedback_at"] == f"{row['at']:%Y-%m-%d %H:%M}"
+        assert rows[lead]["sales_feedback_reason"] == (row["reason"] or "")
+    assert all(r["sales_feedback"] == "" for lead, r in rows.items() if lead not in expected[worked].index)
+
+    heard = scenario.second.feedback
+    assert heard.weeks and max(heard.weeks) < late
+    counted = []
+    for monday in heard.weeks:  # the attribution rule, by hand: the latest disposition in the list's week
+        listed = week(scenario.engine, monday)[["lead_id", "tier"]]
+        inside = feedback[(feedback["at"] >= monday) & (feedback["at"] < monday + timedelta(days=7))]
+        said = inside.sort_values(["at", "disposition"]).groupby("lead_id").tail(1)
+        counted.append(listed.merge(said, on="lead_id").assign(meaning=lambda f: f["disposition"].map(meanings)))
+    counts = pd.concat(counted).groupby(["tier", "meaning"]).size()
+    tiers = heard.tiers.set_index("tier")
+    assert counts.sum() == tiers["worked"].sum() > 0
+    for (tier, meaning), n in counts.items():
+        assert tiers.loc[tier, meaning] == n, (tier, meaning)
+    text = " ".join(parse_report(scenario.second.report_path).text)
+    section = text[text.index("What sales said"):text.index("Accounts most likely to buy")]
+    for tier, row in tiers.iterrows():
+        numbers = " ".join(f"{int(row[c]):,}" for c in ("leads", "worked", "accepted", "rejected", "no_answer",
+                                                         "in_contact"))
+        pattern = r"\s+".join(re.escape(n) for n in (tier, *numbers.split()))
+        assert re.search(pattern + r"\s", section), (tier, numbers)
+    assert "Sales said:" in text  # beside the leads of the list that sales worked
+
+
+def test_without_a_feedback_table_the_csv_has_no_feedback_columns_and_the_report_says_why(
+        _clean_environment, world, champion, tmp_path):
+    from pipelines.score import run_scoring
+
+    data = tmp_path / "data"
+    shutil.copytree(world["data"], data, ignore=shutil.ignore_patterns("feedback.parquet"))
+    result = run_scoring(data, world["config"], db_url=f"sqlite:///{tmp_path / 'scores.db'}", out_dir=tmp_path / "out")
+    header = list(pd.read_csv(result.csv_path, nrows=0).columns)
+    assert result.sources == () and not any(c.startswith("sales_feedback") for c in header)
+    text = " ".join(parse_report(result.report_path).text)
+    assert "Not shown: the export has no feedback table" in text and "Sales said:" not in text
 
 
 # ---------------------------------------------------------------------------------------------------------------------

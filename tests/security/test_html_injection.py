@@ -37,7 +37,8 @@ pytestmark = pytest.mark.slow
 # every value of these columns carries a payload; the display columns too, since the report shows them beside each lead
 ID_COLUMNS = {"leads": ("lead_id", "account_id", "full_name", "company", "owner"),
               "events": ("lead_id", "anonymous_id", "content_id"),
-              "identities": ("anonymous_id", "lead_id"), "deals": ("deal_id", "lead_id", "account_id")}
+              "identities": ("anonymous_id", "lead_id"), "deals": ("deal_id", "lead_id", "account_id"),
+              "feedback": ("lead_id",)}
 TEXT_COLUMNS = ("industry", "country", "lead_source", "stated_goal", "title")  # some rows get a payload instead
 
 
@@ -63,6 +64,8 @@ def hostile_export(source: Path, target: Path) -> Path:
             for number, column in enumerate(c for c in TEXT_COLUMNS if c in frame):
                 rows = frame.index[number::25]  # 4 % of the leads: values never seen in training
                 frame.loc[rows, column] = HTML_PAYLOADS[number % len(HTML_PAYLOADS)]
+        if table == "feedback":  # what sales typed: shown beside the lead and in the report's reasons
+            frame["reason"] = [HTML_PAYLOADS[i % len(HTML_PAYLOADS)] + "no budget" for i in range(len(frame))]
         frame.to_parquet(path, index=False)
     return target
 
@@ -109,6 +112,8 @@ def test_the_weekly_report_shows_hostile_values_as_text_and_stores_them_as_typed
     unseen = [w for w in result.warnings if "never seen in training" in w]
     assert unseen and any(payload[:20] in w for w in unseen for payload in HTML_PAYLOADS)
     assert unseen[0][:60] in shown  # the warning that quotes them is in the report too
+    said = top["sales_feedback_reason"].dropna()
+    assert len(said) and all(reason in shown for reason in said)  # sales' free text, as text
 
     engine = sinks.engine_for(url, "sqlite:///unused.db")
     try:

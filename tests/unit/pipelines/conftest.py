@@ -1,4 +1,5 @@
-"""Helpers that write a tiny, valid export (3 leads, 6 events, 1 identity, 2 deals, 2 lifecycle changes) into a folder.
+"""Helpers that write a tiny, valid export (3 leads, 6 events, 1 identity, 2 deals, 2 lifecycle changes, 2 sales
+dispositions) into a folder.
 
 Tables are dicts of lists. Timestamps are written as ISO 8601 text to CSV and as real
 Parquet timestamps (naive, i.e. UTC) to Parquet, so the two formats exercise different
@@ -59,6 +60,12 @@ TINY: dict[str, dict[str, list]] = {
         "lead_id": ["L1", "L2"],
         "status": ["mql", "sql"],
         "changed_at": [datetime(2025, 1, 4, 9, 0), datetime(2025, 1, 6, 9, 0)],
+    },
+    "feedback": {
+        "lead_id": ["L1", "L3"],
+        "at": [datetime(2025, 1, 9, 10, 0), datetime(2025, 1, 9, 11, 0)],
+        "disposition": ["accepted", "rejected"],
+        "reason": ["Demo booked", "No budget"],
     },
 }
 

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,9 @@ def make_scores(as_of: datetime, n: int = 50, run_id: str = "run-1", seed: int =
         "previous_tier": [None if i % 3 == 0 else "C" for i in range(n)],
         "tier_change": ["new" if i % 3 == 0 else "same" for i in range(n)],
         "new_in_top_tier": [i < 5 for i in range(n)],
+        "sales_feedback": ["Rejected" if i % 4 == 0 else None for i in range(n)],
+        "sales_feedback_at": [as_of - timedelta(days=2) if i % 4 == 0 else None for i in range(n)],
+        "sales_feedback_reason": ["No budget, 'really'" if i % 8 == 0 else None for i in range(n)],
         "display": [json.dumps({"full_name": f"Zoë {i}"}, ensure_ascii=False) for i in range(n)],
         "model_version": "3",
         "model_run_id": "mlflow-run-3",
@@ -262,8 +265,9 @@ def test_write_csv_neutralises_every_text_column(tmp_path):
     scores["account_id"] = [f"=A{i}" for i in range(6)]
     scores["reasons"] = ["=HYPERLINK(\"http://evil\",\"x\")"] + ["viewed pricing 3 times in the last 30 days"] * 5
     scores["main_negative"] = ["@bad", "", None, "no demo_request events", "+x", "fine"]
+    scores["sales_feedback_reason"] = ["=2+5", None, "-no budget", "fine", "@x", "+1"]  # what sales typed
     path = tmp_path / "scores.csv"
-    sinks.write_csv(scores, path)
+    sinks.write_csv(scores, path, sources=("feedback",))
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == CSV_COLUMNS
@@ -272,6 +276,7 @@ def test_write_csv_neutralises_every_text_column(tmp_path):
     assert rows[0]["reasons"].startswith("'=HYPERLINK")
     assert rows[1]["reasons"] == "viewed pricing 3 times in the last 30 days"
     assert [r["main_negative"] for r in rows] == ["'@bad", "", "", "no demo_request events", "'+x", "fine"]
+    assert [r["sales_feedback_reason"] for r in rows] == ["'=2+5", "", "'-no budget", "fine", "'@x", "'+1"]
     text_columns = [c for c in CSV_COLUMNS if c not in ("probability", "rank", "percentile", "fit_score",
                                                              "engagement_score", "score_delta")]
     for row in rows:
