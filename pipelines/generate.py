@@ -1,4 +1,4 @@
-"""Write a simulated export directory: the four contract tables plus ``truth.parquet``.
+"""Write a simulated export directory: the contract tables (leads, events, identities, deals, feedback) plus ``truth.parquet``.
 
 The simulator yields whole accounts in chunks; each chunk is appended to the
 Parquet files as row groups, so memory stays flat as the lead count grows. The

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from pipelines.config import load_params
+from pipelines.findings import Finding, ValidationFailed
 from pipelines.inputs import validate_directory
 from pipelines.sources import DataError
 from pipelines.stages import training_set
-from pipelines.findings import Finding, ValidationFailed
 from tests.unit.pipelines.conftest import (
     TINY_SETTINGS,
     tiny_tables,

@@ -69,13 +69,13 @@ def _write(out: Path, name: str, df: pd.DataFrame, csv: bool = False) -> None:
     if csv:
         text = df.copy()
         for column in text.columns:
-            if column.endswith("_at"):
+            if column.endswith("_at") or column == "at":
                 text[column] = text[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         text.to_csv(out / f"{name}.csv", index=False, na_rep="", float_format="%.1f", encoding="utf-8")
         return
     fields = []
     for column in df.columns:
-        if column.endswith("_at"):
+        if column.endswith("_at") or column == "at":
             kind = pa.timestamp("us", tz="UTC")
         elif column in _INTEGER_COLUMNS:
             kind = pa.int64()
@@ -420,7 +420,22 @@ def make_process_log(out: Path, seed: int = 0) -> Shape:
     lifecycle = lifecycle.sort_values(["t", "row"]).reset_index(drop=True)
     lifecycle = pd.DataFrame({"lead_id": lead_ids[lifecycle["row"]], "status": lifecycle["status"].to_numpy(),
                               "changed_at": _stamp(start, lifecycle["t"])})
-    for name, table in (("leads", leads), ("events", events), ("deals", deals), ("lifecycle", lifecycle)):
+    # the caseworkers' dispositions, in the bank's own (Dutch) words: a call before each final decision
+    decided = np.flatnonzero((final != "") & (final_t - 0.5 < end))
+    said = np.where(final[decided] == "accepted", "goedgekeurd",
+                    np.where(rng.random(decided.size) < 0.3, "geen gehoor", "afgewezen"))
+    # ... and calls nobody answered while the application is still in review
+    call_t = pre_t + rng.uniform(1.0, 20.0, n)
+    unanswered = np.flatnonzero(rest & (rng.random(n) < 0.3) & (call_t < life_end) & (call_t < end))
+    feedback = pd.DataFrame({"lead_id": np.concatenate([lead_ids[decided], lead_ids[unanswered]]),
+                             "at": _stamp(start, np.concatenate([np.maximum(final_t[decided] - 0.5,
+                                                                            t0[decided] + 0.01), call_t[unanswered]])),
+                             "disposition": np.concatenate([said, np.full(unanswered.size, "geen gehoor")]),
+                             "reason": np.concatenate([np.where(said == "afgewezen", "inkomen onvoldoende", None),
+                                                       np.full(unanswered.size, None)])})
+    feedback = feedback.sort_values("at").reset_index(drop=True)
+    for name, table in (("leads", leads), ("events", events), ("deals", deals), ("lifecycle", lifecycle),
+                        ("feedback", feedback)):
         _write(out, name, table)
 
     # 84 weeks, warmup 8, horizon 9, settle 5: mature cutoffs weeks 8..69 = 62;
@@ -432,7 +447,8 @@ def make_process_log(out: Path, seed: int = 0) -> Shape:
                "engaged_activity": ["W_call_offers", "W_complete_application"]},
         extra=["requested_amount", "loan_goal"], horizon=63, settle=35, capacity=15,
         lifecycle_statuses={"submitted": "open", "in_review": "open", "accepted": "customer",
-                            "declined": "disqualified", "cancelled": "disqualified"})
+                            "declined": "disqualified", "cancelled": "disqualified"},
+        feedback_dispositions={"goedgekeurd": "accepted", "afgewezen": "rejected", "geen gehoor": "no_answer"})
     return Shape("process_log", params,
                  "applicants who send a signed offer back and go through validation calls get a loan contract "
                  "0-6 weeks later, mostly activated; frequent chasing calls mark applications going nowhere")

@@ -184,6 +184,16 @@ def test_no_disqualified_lead_is_scored_or_trained_on(outcome, name):
     assert not (joined["since"] < joined["cutoff"]).any(), f"{name}: disqualified leads were trained on"
 
 
+def test_sales_feedback_in_the_exports_own_words_reaches_the_list(outcome):
+    """The loan process log records its caseworkers' calls in Dutch; mapped in the settings, they reach the CSV."""
+    result = outcome("process_log")
+    scores = _scores(result["folder"])
+    words = set(yaml.safe_load((result["folder"] / "params.yaml").read_text())["data"]["feedback_dispositions"])
+    said = scores["sales_feedback"].dropna()
+    assert len(said) > 10 and set(said) <= words, said.value_counts()
+    assert "feedback" in result["steps"]["validate"].stdout
+
+
 def _scores(folder: Path) -> pd.DataFrame:
     csv = sorted((folder / "out").glob("scores-*.csv"))
     assert csv, "score wrote no CSV"

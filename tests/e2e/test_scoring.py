@@ -555,7 +555,7 @@ def test_sales_feedback_reaches_the_table_the_csv_and_the_report(scenario, world
     for lead, row in expected[worked].iterrows():
         assert rows[lead]["sales_feedback"] == row["disposition"]
         assert rows[lead]["sales_feedback_at"] == f"{row['at']:%Y-%m-%d %H:%M}"
-        assert rows[lead]["sales_feedback_reason"] == (row["reason"] or "")
+        assert rows[lead]["sales_feedback_reason"] == (row["reason"] if isinstance(row["reason"], str) else "")
     assert all(r["sales_feedback"] == "" for lead, r in rows.items() if lead not in expected[worked].index)
 
     heard = scenario.second.feedback

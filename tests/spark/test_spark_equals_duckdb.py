@@ -91,6 +91,7 @@ def test_scores_on_spark_equal_duckdb(spark, world, champion, tmp_path):
     assert on_spark.as_of == duck.as_of and on_spark.model_version == duck.model_version
     columns = [c for c in duck.scores.columns if c != "run_id"]
     assert_same(duck.scores[columns], on_spark.scores[columns], ["lead_id"])
+    assert duck.scores["sales_feedback"].notna().sum() > 0  # the feedback table read by both engines, compared above
     assert on_spark.scores["rank"].tolist() == duck.scores["rank"].tolist()  # both sorted by rank: same order
     assert (on_spark.scores["lead_id"] == duck.scores["lead_id"]).all()
     # through the same sinks: the database table, and the Parquet only the Spark engine writes

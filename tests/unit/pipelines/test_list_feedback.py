@@ -198,3 +198,25 @@ def test_sales_accepted_needs_a_disposition_meaning_accepted(tmp_path):
     path.write_text("spine: {label: sales_accepted}\n")
     assert "accepted" in load_params(path).data.feedback_dispositions.values()
     assert set(DEFAULT_FEEDBACK_DISPOSITIONS.values()) == set(FEEDBACK_MEANINGS)
+
+
+def test_feedback_never_reaches_the_training_set(tmp_path):
+    """The same export with and without its feedback table trains on the same rows, features and labels."""
+    import shutil
+
+    from features.simulate import SimulationParams
+    from pipelines.generate import generate
+    from pipelines.stages import training_set
+
+    full = tmp_path / "full"
+    generate(full, SimulationParams(leads=600, seed=5, weeks=60), SpineSpec(), progress=False)
+    assert len(pd.read_parquet(full / "feedback.parquet")) > 0
+    bare = tmp_path / "bare"
+    shutil.copytree(full, bare, ignore=shutil.ignore_patterns("feedback.parquet"))
+    config = load_params(None, {"spine.warmup_days": 28, "spine.settle_days": 14,
+                                "validation.label_rate": [0.0001, 0.5]})
+    # the feedback ends before the data does, so the data's end (and the cutoffs) are the same with or without it
+    with_feedback = training_set(full, tmp_path / "a.parquet", config)
+    without = training_set(bare, tmp_path / "b.parquet", config)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
+    assert with_feedback["features"] == without["features"]
