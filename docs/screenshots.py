@@ -137,6 +137,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         shoot(only_sections(reports[-1], Path(scratch), ("How earlier lists did",)).as_uri(),
               out / "report-earlier-lists.png", height=1100)
+        shoot(only_sections(reports[-1], Path(scratch), ("What sales said",)).as_uri(),
+              out / "report-sales-feedback.png", height=1000)
         shoot(only_sections(reports[-1], Path(scratch), ("What changed since last week", "Data drift")).as_uri(),
               out / "report-changes-and-drift.png", height=1500)
 

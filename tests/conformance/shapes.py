@@ -89,6 +89,8 @@ def _write(out: Path, name: str, df: pd.DataFrame, csv: bool = False) -> None:
         values = df[f.name]
         if pa.types.is_string(f.type):
             values = values.astype(object).where(values.notna(), None)
+        if pa.types.is_timestamp(f.type):  # UTC instants, without pandas' zone-dropping .values
+            values = pd.to_datetime(values, utc=True).dt.tz_convert(None).to_numpy()
         columns[f.name] = pa.array(values, type=f.type, from_pandas=True)
     pq.write_table(pa.table(columns, schema=pa.schema(fields)), out / f"{name}.parquet")
 

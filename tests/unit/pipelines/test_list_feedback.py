@@ -200,23 +200,50 @@ def test_sales_accepted_needs_a_disposition_meaning_accepted(tmp_path):
     assert set(DEFAULT_FEEDBACK_DISPOSITIONS.values()) == set(FEEDBACK_MEANINGS)
 
 
-def test_feedback_never_reaches_the_training_set(tmp_path):
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from features.simulate import SimulationParams
+    from pipelines.generate import generate
+
+    folder = tmp_path_factory.mktemp("feedback-world") / "data"
+    generate(folder, SimulationParams(leads=600, seed=5, weeks=60), SpineSpec(), progress=False)
+    assert len(pd.read_parquet(folder / "feedback.parquet")) > 0
+    return folder
+
+
+SETTINGS = {"spine.warmup_days": 28, "spine.settle_days": 14, "validation.label_rate": [0.0001, 0.5]}
+
+
+def test_feedback_never_reaches_the_training_set(world, tmp_path):
     """The same export with and without its feedback table trains on the same rows, features and labels."""
     import shutil
 
-    from features.simulate import SimulationParams
-    from pipelines.generate import generate
     from pipelines.stages import training_set
 
-    full = tmp_path / "full"
-    generate(full, SimulationParams(leads=600, seed=5, weeks=60), SpineSpec(), progress=False)
-    assert len(pd.read_parquet(full / "feedback.parquet")) > 0
     bare = tmp_path / "bare"
-    shutil.copytree(full, bare, ignore=shutil.ignore_patterns("feedback.parquet"))
-    config = load_params(None, {"spine.warmup_days": 28, "spine.settle_days": 14,
-                                "validation.label_rate": [0.0001, 0.5]})
+    shutil.copytree(world, bare, ignore=shutil.ignore_patterns("feedback.parquet"))
+    config = load_params(None, SETTINGS)
     # the feedback ends before the data does, so the data's end (and the cutoffs) are the same with or without it
-    with_feedback = training_set(full, tmp_path / "a.parquet", config)
+    with_feedback = training_set(world, tmp_path / "a.parquet", config)
     without = training_set(bare, tmp_path / "b.parquet", config)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
     assert with_feedback["features"] == without["features"]
+
+
+def test_a_training_set_labelled_by_sales_acceptance_equals_the_definition(world, tmp_path):
+    """spine.label sales_accepted through build-training-set: every row's label is whether sales accepted the lead
+    in [cutoff, cutoff + horizon), read independently from the feedback file."""
+    from pipelines.stages import training_set
+
+    config = load_params(None, {**SETTINGS, "spine.label": "sales_accepted", "spine.horizon_days": 28,
+                                "spine.settle_days": 7, "validation.min_positives_per_cutoff": 0})
+    training_set(world, tmp_path / "accepted.parquet", config)
+    rows = pd.read_parquet(tmp_path / "accepted.parquet", columns=["lead_id", "cutoff", "label"])
+    feedback = pd.read_parquet(world / "feedback.parquet")
+    accepted = feedback[feedback["disposition"].map(config.data.feedback_dispositions) == "accepted"]
+    accepted = accepted.assign(at=pd.to_datetime(accepted["at"]).dt.tz_convert(None))
+    pairs = rows.merge(accepted[["lead_id", "at"]], on="lead_id", how="left")
+    inside = (pairs["at"] >= pairs["cutoff"]) & (pairs["at"] < pairs["cutoff"] + pd.Timedelta(days=28))
+    expected = inside.groupby([pairs["lead_id"], pairs["cutoff"]]).any().astype(int)
+    got = rows.set_index(["lead_id", "cutoff"])["label"]
+    assert got.sum() > 20 and (got == expected.reindex(got.index)).all()
