@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from features.errors import EngineFailure
+
 
 class Engine(Protocol):
     """What the SQL generators need from an engine."""
@@ -156,6 +158,8 @@ class SparkEngine:
         context.setJobDescription(f"leadscore: table {name}")  # what the Spark UI shows for the job
         try:
             frame.count()
+        except Exception as error:  # noqa: BLE001 - a job Spark gave up on, after its own retries
+            raise job_failure(name, error) from error
         finally:
             context.setJobDescription(None)
         return frame
@@ -170,6 +174,20 @@ class SparkEngine:
         for frame in old:
             if not any(frame is kept for kept in parts):
                 frame.unpersist()
+
+
+def job_failure(table: str, error: Exception) -> Exception:
+    """A Spark job that failed after Spark's own retries, said plainly; any other exception as it was (a bug)."""
+    text = str(error)
+    if "SparkException" not in text and "OutOfMemory" not in text and "OUT_OF_MEMORY" not in text:
+        return error
+    lines = [line.strip().lstrip(": ") for line in text.splitlines() if line.strip().lstrip(": ")]
+    reason = next((line for line in lines if "Job aborted" in line or "OUT_OF_MEMORY" in line
+                   or "OutOfMemory" in line), lines[0] if lines else type(error).__name__)
+    return EngineFailure(
+        f"Spark could not build table {table}: {reason[:400]}\n  nothing was written. If executors were lost or ran "
+        "out of memory, give them more (engine.spark_conf: spark.executor.memory on a cluster, spark.driver.memory in "
+        "local mode) or fewer cores each; if a worker died, run the command again once the cluster is whole")
 
 
 def to_spark(sql: str, keep_order: bool = True) -> str:

@@ -15,3 +15,8 @@ class UserError(ValueError):
 
 class NotFound(UserError, LookupError):
     """Something the command needs does not exist yet: a registered model, an alias, a version."""
+
+
+class EngineFailure(UserError):
+    """The engine gave up on a job after its own retries (a Spark worker lost, executors out of memory): the cluster or
+    its settings to fix, not leadscore; nothing was written."""

@@ -20,6 +20,7 @@ from typing import Iterator, Protocol
 import pandas as pd
 
 from features.definitions import sql_string
+from features.engine import job_failure
 from features.training_set import build_training_set
 from pipelines.config import Params
 from pipelines.inputs import (
@@ -118,7 +119,10 @@ class SparkRunner:
         table, report = _build(tables, config, progress)
         parts = Path(tempfile.mkdtemp(prefix=f".{parquet.name}.spark-", dir=parquet.parent))
         try:
-            tables.engine.table(table).write.mode("overwrite").parquet(parts.resolve().as_uri())
+            try:
+                tables.engine.table(table).write.mode("overwrite").parquet(parts.resolve().as_uri())
+            except Exception as error:  # noqa: BLE001 - a job Spark gave up on: said plainly (features.engine)
+                raise job_failure(table, error) from error
             con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)
             con.execute(f"CREATE TEMP VIEW spark_rows AS SELECT * FROM read_parquet({sql_string((parts / '*.parquet').as_posix())})")
             yield BuiltRows(con, "spark_rows", report, streamed=False)

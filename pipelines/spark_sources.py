@@ -73,16 +73,56 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     if (master or "local[*]").startswith("local"):
         # Spark's default of 200 shuffle partitions is for clusters: on one machine each stage would run 200 tiny tasks
         settings["spark.sql.shuffle.partitions"] = str(4 * (os.cpu_count() or 2))
+        # in local mode every task runs in the driver's JVM: Spark's default 1g heap dies on the feature grid's wide
+        # aggregation even at 3,000 leads (AGGREGATE_OUT_OF_MEMORY, then Java heap space)
+        settings["spark.driver.memory"] = f"{local_driver_gib()}g"
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, str(value))
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as error:  # noqa: BLE001 - the JVM did not start: almost always Java
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"--engine spark: Spark did not start ({first}); check that Java 17 or later is installed "
                          f"and on the PATH (or JAVA_HOME set), and that --spark-master {master or 'local[*]'} is "
                          "reachable") from None
+    # Spark's WARN lines (a window over a tiny table, a plan too long to print) say nothing a user can act on; errors
+    # still show. SPARK_LOG_LEVEL chooses another level.
+    session.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
+    return session
+
+
+LOCAL_MEMORY_SHARE = 0.4  # of the machine's memory, for the driver of a local session: pandas and the model need the rest
+
+
+def machine_gib() -> float:
+    """The memory this process may use, in GiB: the machine's, or the container's limit when lower (cgroup v2)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        total = min(total, int(limit)) if limit.isdigit() else total
+    except OSError:
+        pass
+    return total / 2**30
+
+
+def local_driver_gib() -> int:
+    """The heap of a local session's driver, which runs every task: a share of the machine, 2 GiB at least."""
+    return max(2, int(machine_gib() * LOCAL_MEMORY_SHARE))
+
+
+def describe_session(spark) -> str:
+    """What a Spark session runs with, in one line (every command on Spark prints it)."""
+    conf = spark.sparkContext.getConf()
+    master = spark.sparkContext.master
+    if master.startswith("local"):
+        memory = conf.get("spark.driver.memory", "1g")
+        return (f"Spark {master}: driver memory {memory} (every task runs in the driver; leadscore's default is "
+                f"{LOCAL_MEMORY_SHARE:.0%} of this machine's {machine_gib():.0f} GiB; engine.spark_conf "
+                "spark.driver.memory overrides)")
+    return (f"Spark {master}: executors with {conf.get('spark.executor.memory', '1g')} and "
+            f"{conf.get('spark.executor.cores', 'all the worker')} core(s) each, driver {conf.get('spark.driver.memory', '1g')}"
+            " (engine.spark_conf sets spark.executor.memory; 2g or more a core)")
 
 
 @dataclass(kw_only=True)

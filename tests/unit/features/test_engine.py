@@ -67,3 +67,18 @@ def test_duckdb_engine_runs_the_sql_as_written():
     assert engine.rows("SELECT sum(a) FROM t") == [(6,)]
     engine.drop("t")
     assert not engine.exists("t")
+
+
+def test_a_spark_job_given_up_on_is_said_plainly_and_a_bug_keeps_its_traceback():
+    from features.engine import job_failure
+    from features.errors import EngineFailure
+
+    lost = RuntimeError("An error occurred while calling o592.count.\n: org.apache.spark.SparkException: Job aborted "
+                        "due to stage failure: Task 3 in stage 12.0 failed 4 times: ExecutorLostFailure (executor 1 "
+                        "exited caused by one of the running tasks)\n\tat org.apache.spark.scheduler...")
+    said = job_failure("_lead_k", lost)
+    assert isinstance(said, EngineFailure)
+    assert "Spark could not build table _lead_k: org.apache.spark.SparkException: Job aborted" in str(said)
+    assert "nothing was written" in str(said) and "\tat org.apache" not in str(said)
+    bug = KeyError("lead_id")
+    assert job_failure("_lead_k", bug) is bug
