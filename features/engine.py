@@ -140,6 +140,17 @@ class SparkEngine:
         frame.createOrReplaceTempView(name)
         return name
 
+    def append_parts(self, name: str, select: str, folder: str) -> None:
+        """Append the rows of ``select`` to the Parquet parts under ``folder`` (table ``name`` in the Spark UI)."""
+        context = self.spark.sparkContext
+        context.setJobDescription(f"leadscore: table {name}")
+        try:
+            self.sql(select, keep_order=False).write.mode("append").parquet(folder)
+        except Exception as error:  # noqa: BLE001 - a job Spark gave up on, after its own retries
+            raise job_failure(name, error) from error
+        finally:
+            context.setJobDescription(None)
+
     def append(self, name: str, select: str) -> None:
         if name not in self._parts:
             raise KeyError(f"append to {name}: no such table was created on this engine")

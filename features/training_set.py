@@ -28,7 +28,7 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
                        data_start: datetime, data_end: datetime, event_types, extra_lead_attributes=(),
                        has_identities: bool = True, cutoffs: list[datetime] | None = None,
                        out: str = "training_set", progress: bool = False,
-                       parquet: Path | None = None, lifecycle: dict[str, str] | None = None,
+                       parquet: Path | str | None = None, lifecycle: dict[str, str] | None = None,
                        plan: FeaturePlan | None = None, accepted: tuple[str, ...] = ()) -> tuple[str, pd.DataFrame]:
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
 

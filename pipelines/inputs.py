@@ -45,7 +45,11 @@ def open_spark_data(data_dir: str | Path, config: Params, spark_master: str | No
     The Great Expectations export suites run on DuckDB and are not run here: that is
     reported as a warning, with how to run them (``leadscore validate``).
     """
-    from pipelines.spark_sources import describe_session, open_spark_tables, spark_session
+    from pipelines.spark_sources import (
+        describe_session,
+        open_spark_tables,
+        spark_session,
+    )
 
     spark = spark_session(spark_master or config.engine.spark_master, config.engine.spark_conf)
     print(describe_session(spark), file=sys.stderr)

@@ -20,7 +20,6 @@ from typing import Iterator, Protocol
 import pandas as pd
 
 from features.definitions import sql_string
-from features.engine import job_failure
 from features.training_set import build_training_set
 from pipelines.config import Params
 from pipelines.inputs import (
@@ -65,7 +64,7 @@ class Runner(Protocol):
     def sales_in_duckdb(self, tables): ...
 
 
-def _build(tables, config: Params, progress: bool, parquet: Path | None = None):
+def _build(tables, config: Params, progress: bool, parquet: Path | str | None = None):
     return build_training_set(
         tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
         config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
@@ -114,15 +113,11 @@ class SparkRunner:
 
     @contextmanager
     def training_rows(self, tables, config: Params, progress: bool, parquet: Path) -> Iterator[BuiltRows]:
-        """The rows as Parquet parts in a scratch folder beside ``parquet`` (storage the executors share), read by
-        DuckDB; the folder goes whatever happens."""
-        table, report = _build(tables, config, progress)
+        """The rows as Parquet parts in a scratch folder beside ``parquet`` (storage the executors share), each
+        cutoff appended as it is built, then read by DuckDB; the folder goes whatever happens."""
         parts = Path(tempfile.mkdtemp(prefix=f".{parquet.name}.spark-", dir=parquet.parent))
         try:
-            try:
-                tables.engine.table(table).write.mode("overwrite").parquet(parts.resolve().as_uri())
-            except Exception as error:  # noqa: BLE001 - a job Spark gave up on: said plainly (features.engine)
-                raise job_failure(table, error) from error
+            _, report = _build(tables, config, progress, parts.resolve().as_uri())  # each cutoff appended as parts
             con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)
             con.execute(f"CREATE TEMP VIEW spark_rows AS SELECT * FROM read_parquet({sql_string((parts / '*.parquet').as_posix())})")
             yield BuiltRows(con, "spark_rows", report, streamed=False)

@@ -69,7 +69,10 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     # unless the cluster's environment says otherwise
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master or "local[*]").appName("leadscore")
-    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+    # Spark's WARN lines (a window over a tiny table, a plan too long to print) say nothing a user can act on; errors
+    # still show. SPARK_LOG_LEVEL chooses another level.
+    level = os.environ.get("SPARK_LOG_LEVEL", "ERROR")
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false", "spark.log.level": level}
     if (master or "local[*]").startswith("local"):
         # Spark's default of 200 shuffle partitions is for clusters: on one machine each stage would run 200 tiny tasks
         settings["spark.sql.shuffle.partitions"] = str(4 * (os.cpu_count() or 2))
@@ -86,9 +89,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
         raise UserError(f"--engine spark: Spark did not start ({first}); check that Java 17 or later is installed "
                          f"and on the PATH (or JAVA_HOME set), and that --spark-master {master or 'local[*]'} is "
                          "reachable") from None
-    # Spark's WARN lines (a window over a tiny table, a plan too long to print) say nothing a user can act on; errors
-    # still show. SPARK_LOG_LEVEL chooses another level.
-    session.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
+    session.sparkContext.setLogLevel(level)
     return session
 
 

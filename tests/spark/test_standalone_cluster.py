@@ -55,6 +55,7 @@ def leadscore(*args, timeout: float = 1200) -> subprocess.CompletedProcess:
 
 def cluster_params(folder: Path, base: Path | None = None, **overrides) -> Path:
     """A settings file whose Spark session sizes the cluster's executors (``base``: the world's, for its model)."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = write_params(folder, **overrides) if base is None else base
     params = yaml.safe_load(path.read_text())
     params["engine"]["spark_conf"] = CLUSTER_CONF
@@ -113,6 +114,7 @@ def test_a_worker_killed_mid_build_leaves_a_complete_file_or_none(cluster, world
     os.kill(victim.pid, signal.SIGKILL)
     stdout, stderr = build.communicate(timeout=1200)
     assert victim.wait(timeout=10) == -signal.SIGKILL
+    print(f"worker {victim.pid} killed mid-build; the build exited {build.returncode}")  # shown with -s / -rA
     partial = [p.name for p in tmp_path.iterdir() if p.name.startswith(".killed")]
     assert not partial, f"scratch or partial files left beside the output: {partial}"
     if build.returncode == 0:
