@@ -17,7 +17,9 @@ records the process's wall time and peak resident memory. Steps:
 * ``spark-features-1``, ``spark-features-12`` -- the two builds above on Spark (``--engine spark``:
   the same SQL, transpiled), written as Parquet parts by Spark. The master is
   ``$BENCH_SPARK_MASTER`` (default ``local[*]``), the driver memory ``$BENCH_SPARK_MEMORY``
-  (default 4g), the shuffle partitions ``$BENCH_SPARK_PARTITIONS`` (default 8); the seconds exclude starting the JVM and Spark's contract checks, as above.
+  (default 4g), each executor's ``$BENCH_SPARK_EXECUTOR_MEMORY`` on a cluster (default 2g), the
+  shuffle partitions ``$BENCH_SPARK_PARTITIONS`` (default 8); the seconds exclude starting the
+  JVM and Spark's contract checks, as above.
 
 Each prints ``RESULT step=... rows=... seconds=...``; the seconds exclude starting Python and
 the loader's contract checks, and include reading the events and writing the output. The
@@ -135,35 +137,26 @@ def spark_main(step: str, data_dir: str, out: str | None, config) -> None:
 
     spark = spark_session(os.environ.get("BENCH_SPARK_MASTER", "local[*]"),
                           {"spark.driver.memory": os.environ.get("BENCH_SPARK_MEMORY", "4g"), "spark.ui.enabled": "false",
+                           "spark.executor.memory": os.environ.get("BENCH_SPARK_EXECUTOR_MEMORY", "2g"),
                            "spark.sql.shuffle.partitions": os.environ.get("BENCH_SPARK_PARTITIONS", "8")})
-    spark.sparkContext.setLogLevel("ERROR")
     tables = open_spark_tables(spark, data_dir, extra_lead_columns=config.data.extra_lead_attributes)
     engine = tables.engine
     started = time.perf_counter()
-    if step == "spark-features-1":
-        table = build_scoring_frame(engine, score_date(tables), config.spine, FeatureSpec(), StageSpec(),
-                                    config.data.event_types, config.data.extra_lead_attributes,
-                                    has_identities=tables.has("identities"))
-    elif step == "spark-features-12":
-        table, _ = build_training_set(engine, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
-                                      tables.data_end(), config.data.event_types, config.data.extra_lead_attributes,
-                                      has_identities=tables.has("identities"), cutoffs=training_cutoffs(tables))
-    else:
-        raise SystemExit(f"unknown step {step}")
     with tempfile.TemporaryDirectory() as tmp:
-        engine.table(table).write.mode("overwrite").parquet(out or f"{tmp}/features")
-    rows = engine.table(table).count()
+        target = out or f"{tmp}/features"
+        if step == "spark-features-1":
+            table = build_scoring_frame(engine, score_date(tables), config.spine, FeatureSpec(), StageSpec(),
+                                        config.data.event_types, config.data.extra_lead_attributes,
+                                        has_identities=tables.has("identities"))
+            engine.table(table).write.mode("overwrite").parquet(target)
+        elif step == "spark-features-12":  # each cutoff appended as Parquet parts, as build-training-set does
+            build_training_set(engine, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
+                               tables.data_end(), config.data.event_types, config.data.extra_lead_attributes,
+                               has_identities=tables.has("identities"), cutoffs=training_cutoffs(tables),
+                               parquet=target)
+        else:
+            raise SystemExit(f"unknown step {step}")
+        rows = spark.read.parquet(target).count()
     print(f"RESULT step={step} rows={rows} seconds={time.perf_counter() - started:.2f} "
           f"master={spark.sparkContext.master}")
     spark.stop()
-
-
-def _write(con, table: str, out: str | None) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        target = out or f"{tmp}/features.parquet"
-        con.execute(f"COPY {table} TO '{target}' (FORMAT PARQUET)")
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:4])

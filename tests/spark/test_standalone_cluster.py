@@ -41,7 +41,7 @@ def cluster(tmp_path_factory):
         _missing(f"the spark extra is not installed ({error.name}): pip install '.[spark]'")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         _missing("Java is not installed (Spark needs Java 17 or later on the PATH, or JAVA_HOME)")
-    from tests.spark.cluster import standalone_cluster
+    from benchmarks.spark_cluster import standalone_cluster
 
     with standalone_cluster(tmp_path_factory.mktemp("spark-cluster"), workers=2, cores=1, memory="3g") as running:
         yield running

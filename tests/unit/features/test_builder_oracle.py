@@ -538,16 +538,6 @@ def test_a_spine_without_rows_streams_a_readable_empty_file(world, training, tmp
     assert schema.names[-len(features) - 1:] == ["journey_stage", *features]
 
 
-def test_the_streamed_parquet_file_is_for_duckdb_only(tmp_path):
-    class Spark:
-        name = "spark"
-        def create_table(self, *a, **k): ...
-        def rows(self, *a, **k): ...
-    with pytest.raises(ValueError, match="DuckDB only"):
-        build_features(Spark(), "spine", FEATURES, STAGE, cutoffs=[datetime(2025, 1, 6)],
-                       parquet=tmp_path / "x.parquet")
-
-
 def test_columns_are_the_spine_the_stage_and_the_manifest(training):
     _, _, columns = training
     assert columns == ["lead_id", "account_id", "cutoff", "label", "journey_stage", *FEATURE_NAMES]
