@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # end-to-end: deselect with -m "not slow"
 
 LEADSCORE = Path(sys.executable).with_name("leadscore")
 COMMANDS = ("generate", "validate", "build-training-set", "train", "score")
-FILES = ("leads", "events", "identities", "deals", "truth")
+FILES = ("leads", "events", "identities", "deals", "feedback", "truth")
 
 
 def run(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -59,13 +59,13 @@ def test_command_help(command, tmp_path):
     assert "--params" in result.stdout
 
 
-def test_generate_writes_the_five_files_and_prints_counts(generated, workdir):
+def test_generate_writes_the_six_files_and_prints_counts(generated, workdir):
     out, result = generated
     assert result.returncode == 0, result.stderr
     for name in FILES:
         assert (out / f"{name}.parquet").is_file(), name
     assert "500 leads" in result.stdout
-    for name in ("events", "identities", "deals"):
+    for name in ("events", "identities", "deals", "feedback"):
         assert f" {name}" in result.stdout, name
     assert "truth.parquet" in result.stdout
     assert "training cutoffs" in result.stdout
@@ -80,7 +80,7 @@ def test_validate_accepts_the_generated_data_and_writes_the_record(generated, tm
     assert re.search(r"^0 error\(s\), 0 warning\(s\) \(\d+ expectations\)$", result.stdout, re.M), result.stdout
     record = json.loads((tmp_path / "report" / "validation.json").read_text())
     assert record["success"] is True and record["data_dir"] == str(out)
-    assert set(record["great_expectations"]) == {"leads", "events", "identities", "deals"}
+    assert set(record["great_expectations"]) == {"leads", "events", "identities", "deals", "feedback"}
     assert (tmp_path / "report" / "data_docs" / "index.html").is_file()
     assert f"full results: {Path('report') / 'validation.json'}" in result.stdout
 
