@@ -160,3 +160,14 @@ def spark_main(step: str, data_dir: str, out: str | None, config) -> None:
     print(f"RESULT step={step} rows={rows} seconds={time.perf_counter() - started:.2f} "
           f"master={spark.sparkContext.master}")
     spark.stop()
+
+
+def _write(con, table: str, out: str | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        target = out or f"{tmp}/features.parquet"
+        con.execute(f"COPY {table} TO '{target}' (FORMAT PARQUET)")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
