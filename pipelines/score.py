@@ -52,6 +52,7 @@ from pipelines.list_outcomes import Measured, measure
 from pipelines.redaction import redact
 from pipelines.runners import runner_for
 from pipelines.score_rows import rank_rows
+from pipelines.scores_contract import SOURCED
 from pipelines.sources import DataError
 from pipelines.tracking import configure_mlflow, registry_model
 from pipelines.validation import validate_scores
@@ -191,7 +192,7 @@ def run_scoring(data_dir: Path, config: Params, as_of: str | None = None, model_
         result.interrupted = interrupted
         result.outcomes = outcomes
         result.display_columns = shown
-        result.sources = tuple(name for name in ("feedback",) if tables.has(name))
+        result.sources = tuple(name for name in SOURCED if tables.has(name))
         result.feedback = heard
         result.upgraded = upgraded
         # The files are written first, beside their targets, and renamed only after the database commit:
@@ -315,9 +316,8 @@ def with_feedback(scores: pd.DataFrame, tables, when: datetime) -> pd.DataFrame:
 
     Read after the model has run, like the display columns: feedback is shown, never a feature.
     """
-    columns = ["sales_feedback", "sales_feedback_at", "sales_feedback_reason"]
     if not tables.has("feedback"):
-        return scores.assign(**{c: None for c in columns})
+        return scores.assign(**{c: None for c in SOURCED["feedback"]})
     latest = tables.engine.frame(latest_feedback_sql(when))
     scores = scores.merge(latest, on="lead_id", how="left")
     scores["sales_feedback_at"] = pd.to_datetime(scores["sales_feedback_at"])

@@ -67,6 +67,8 @@ WEEKLY_SCORES = (
 
 SCORE_COLUMNS = [c.name for c in WEEKLY_SCORES]
 CSV_COLUMNS = [c.name for c in WEEKLY_SCORES if c.csv]
+SOURCED = {source: [c.name for c in WEEKLY_SCORES if c.source == source]
+           for source in dict.fromkeys(c.source for c in WEEKLY_SCORES if c.source)}  # optional table -> its columns
 DISPLAY_MEANING = "from the leads file, shown to act on the list (data.display_columns); never a feature"
 
 
