@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -119,6 +120,7 @@ def build_features(
     progress: bool = False,
     parquet: Path | str | None = None,
     plan: FeaturePlan | None = None,
+    sink: Callable[[datetime, str], None] | None = None,
 ) -> str:
     """Create table ``out``: the rows of table ``spine`` (lead_id, cutoff, ...) plus journey stage and features.
 
@@ -138,6 +140,9 @@ def build_features(
     folder (any URI the executors can write) to which each cutoff's rows are appended as
     Parquet parts: nothing of a finished cutoff stays cached, and no plan spans the
     cutoffs (a union of 33 cached cutoffs once took Spark's planner minutes at 3,000 leads).
+
+    ``sink`` (DuckDB), instead of ``out``: called with each cutoff and the SQL of its rows
+    in lead_id order, to keep them (the feature store, ``features.store``); no table is made.
     """
     con = as_engine(con)
     if cutoffs is None:
@@ -191,7 +196,9 @@ def build_features(
                 SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
                        journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
                 FROM assembled"""
-            if stream is not None:
+            if sink is not None:
+                sink(datetime(1970, 1, 1) + timedelta(days=grid.day(k)), f"SELECT * FROM ({rows}) ORDER BY lead_id")
+            elif stream is not None:
                 stream.write(con.con.sql(f"SELECT * FROM ({rows}) ORDER BY lead_id"))
             elif parquet is not None:
                 con.append_parts(out, rows, str(parquet))
@@ -206,6 +213,8 @@ def build_features(
     # what comes next (the model, SHAP) needs that memory more than a cache of finished work
     for name in SCRATCH_TABLES:
         con.drop(name)
+    if sink is not None:
+        return out
     if stream is not None:
         source = sql_string(Path(parquet).as_posix())
         con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet({source})")
@@ -429,7 +438,11 @@ def _distinct_content(con: Engine, grid: Grid, spec: FeatureSpec, cells: str, k:
 
 
 def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_deals: bool) -> None:
-    """TEMP TABLE ``_account_k``: the buying committee at cutoff ``k`` (everyone at the account, the lead included)."""
+    """TEMP TABLE ``_account_k``: the buying committee at cutoff ``k`` (everyone at the account, the lead included).
+
+    Only leads known at ``k`` (``created_at`` before it) are members: which account a lead
+    belongs to is known from its lead row, and a row created later was not there to say so.
+    """
     t = grid.timestamp_of(k)
     sums, names = [], []
     for w in spec.account_windows_days:
@@ -453,7 +466,8 @@ def _account_activity(con: Engine, grid: Grid, spec: FeatureSpec, k: int, has_de
         FROM (SELECT account_id, count(*) AS account_known_leads FROM leads
               WHERE account_id IS NOT NULL AND created_at < {t} GROUP BY account_id) known
         LEFT JOIN (SELECT l.account_id, {', '.join(sums)} FROM _lead_k a JOIN leads l USING (lead_id)
-                   WHERE l.account_id IS NOT NULL GROUP BY l.account_id) active USING (account_id)
+                   WHERE l.account_id IS NOT NULL AND l.created_at < {t} GROUP BY l.account_id) active
+          USING (account_id)
         {deal_join}""")
 
 

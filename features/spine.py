@@ -97,14 +97,22 @@ def monday_on_or_before(moment: datetime | date) -> datetime:
     return datetime.combine(monday, time())
 
 
-def cutoff_grid(data_start: datetime, data_end: datetime, spec: SpineSpec) -> list[datetime]:
-    """Training cutoffs: Mondays every ``slide_days``, anchored on the latest Monday of the data.
+GRID_ANCHOR = datetime(1970, 1, 5)
+"""A Monday: every grid's cutoffs are the Mondays a whole number of ``slide_days`` from it."""
 
-    Anchoring at the end puts the most recent cutoff on the score date, so the newest
-    training rows are built exactly the way this week's scores are. Immature cutoffs
-    are still listed here; censoring decides what to do with them.
+
+def cutoff_grid(data_start: datetime, data_end: datetime, spec: SpineSpec) -> list[datetime]:
+    """Training cutoffs: the Mondays every ``slide_days`` from a fixed Monday (`GRID_ANCHOR`), within the data.
+
+    A fixed anchor keeps the grid in place as the export grows: next week's export has
+    this week's cutoffs plus any new one, so the feature store reuses the cutoffs it has
+    built (``features.store``); a grid anchored on the data's end moved all of them
+    whenever a week was added. Cutoffs run from data start + ``warmup_days`` (or
+    ``first_cutoff``) to the latest Monday of the data (or ``last_cutoff``). Immature
+    cutoffs are still listed here; censoring decides what to do with them.
     """
     last = monday_on_or_before(spec.last_cutoff or data_end)
+    last -= timedelta(days=(last - GRID_ANCHOR).days % spec.slide_days)
     earliest = datetime.combine(spec.first_cutoff, time()) if spec.first_cutoff else (
         datetime.combine(data_start.date(), time()) + timedelta(days=spec.warmup_days)
     )

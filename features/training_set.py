@@ -10,10 +10,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.builder import build_features
 from features.contract import DEFAULT_EVENT_TYPES
-from features.definitions import FeatureSpec, StageSpec, sql_timestamp
+from features.definitions import (
+    FeatureSpec,
+    StageSpec,
+    sql_identifier,
+    sql_string,
+    sql_timestamp,
+)
 from features.engine import as_engine
 from features.plan import FeaturePlan, plan_features
 from features.spine import (
@@ -22,6 +29,16 @@ from features.spine import (
     create_population,
     cutoff_grid,
 )
+from features.store import (
+    STORED_FROM,
+    FeatureStore,
+    StoreUse,
+    decide,
+    input_digests,
+    runs,
+    settings_digests,
+)
+from features.training_file import ParquetStream, training_metadata
 
 
 def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,
@@ -29,13 +46,19 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
                        has_identities: bool = True, cutoffs: list[datetime] | None = None,
                        out: str = "training_set", progress: bool = False,
                        parquet: Path | str | None = None, lifecycle: dict[str, str] | None = None,
-                       plan: FeaturePlan | None = None, accepted: tuple[str, ...] = ()) -> tuple[str, pd.DataFrame]:
+                       plan: FeaturePlan | None = None, accepted: tuple[str, ...] = (),
+                       store: Path | str | None = None, rebuild: bool = False) -> tuple[str, pd.DataFrame]:
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
 
     The features are planned from what the export holds before the last mature cutoff
     (``features.plan``) unless ``plan`` is given; the plan is ``report.attrs["plan"]``.
     With ``parquet`` (DuckDB), the rows are streamed into that one file in (cutoff, lead_id)
     order as each cutoff is built, and ``out`` is a view over it (``build_features``).
+
+    With ``store`` (DuckDB, with ``parquet``), a folder of ``features.store``: cutoffs whose
+    stored rows are still valid are reused, the others built and stored (all of them with
+    ``rebuild``), and the file is written from the store joined to this run's labels; what
+    was reused and rebuilt, and why, is ``report.attrs["store"]`` (a ``StoreUse``).
     """
     engine = as_engine(con)
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
@@ -48,9 +71,65 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
             tables.discard("identities")
         plan = plan_features(con, feature_spec, tuple(event_types), tuple(extra_lead_attributes), max(mature), tables)
     report.attrs["plan"] = plan
+    if store is not None and parquet is not None and engine.name == "duckdb":
+        report.attrs["store"] = _through_store(engine, FeatureStore(store), spine, mature, spine_spec, feature_spec,
+                                               stage_spec, has_identities, lifecycle, plan, Path(parquet), progress,
+                                               rebuild)
+        engine.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet({sql_string(str(parquet))})")
+        return out, report
     build_features(con, spine, feature_spec, stage_spec, has_identities=has_identities, has_deals=True, out=out,
                    cutoffs=mature, progress=progress, parquet=parquet, plan=plan)
     return out, report
+
+
+def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetime], spine_spec: SpineSpec,
+                   feature_spec: FeatureSpec, stage_spec: StageSpec, has_identities: bool,
+                   lifecycle: dict[str, str] | None, plan: FeaturePlan, parquet: Path, progress: bool,
+                   rebuild: bool) -> StoreUse:
+    """The training file ``parquet`` from the store: missing or stale cutoffs built into it first, then every
+    cutoff's stored rows joined to the labelled ``spine`` (the features of a row never depend on its label)."""
+    tables = [t for t in STORED_FROM if engine.exists(t) and (t != "identities" or has_identities)]
+    population = {"exclude_customers": spine_spec.exclude_customers, "recycle_days": spine_spec.recycle_days,
+                  "lifecycle": lifecycle if "lifecycle" in tables else None, "tables": tables}
+    settings = settings_digests(plan, feature_spec, stage_spec, population)
+    with store.locked():
+        inputs = input_digests(engine.con, mature, tables)
+        seen = dict(zip(mature, inputs))
+        use = decide(store, mature, settings, inputs, rebuild)
+        for run in runs(use.built, mature):
+            create_population(engine, run, spine_spec, has_deals=engine.exists("deals"), out="_store_population",
+                              lifecycle=lifecycle)
+            engine.create_table("_store_spine", "SELECT lead_id, cutoff FROM _store_population "
+                                                "WHERE excluded IS NULL ORDER BY cutoff, lead_id")
+            engine.drop("_store_population")
+            build_features(engine, "_store_spine", feature_spec, stage_spec, has_identities=has_identities,
+                           has_deals=True, cutoffs=run, progress=progress, plan=plan,
+                           sink=lambda t, rows: store.put(engine.con, t, rows, settings, seen[t]))
+            engine.drop("_store_spine")
+        stream = ParquetStream(parquet, training_metadata(plan, feature_spec, stage_spec))
+        try:
+            for t in mature:
+                stream.write(engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)))
+        finally:
+            stream.close()
+    written, expected = pq.ParquetFile(parquet).metadata.num_rows, engine.rows(f"SELECT count(*) FROM {spine}")[0][0]
+    if written != expected:  # a stored population missing rows of this run's spine: the digests missed a change
+        raise RuntimeError(f"the feature store {store.root} gave {written:,} rows for a spine of {expected:,}: its "
+                           "digests missed a change; build with --rebuild, and please report this")
+    return use
+
+
+def labelled_rows(engine, rows: Path, spine: str, t: datetime) -> str:
+    """SQL: the stored rows of cutoff ``t`` that are in the spine, with its columns, in a training file's column
+    order (lead_id, account_id, cutoff, the spine's, journey_stage, features) and lead_id order."""
+    extra = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]
+    return f"""
+        SELECT f.lead_id, f.account_id, f.cutoff{''.join(f', s.{sql_identifier(c)}' for c in extra)},
+               f.* EXCLUDE (lead_id, account_id, cutoff)
+        FROM read_parquet({sql_string(str(rows))}, hive_partitioning = false) f
+        JOIN {spine} s ON s.lead_id = f.lead_id AND s.cutoff = f.cutoff
+        WHERE s.cutoff = {sql_timestamp(t)}
+        ORDER BY f.lead_id"""
 
 
 def build_scoring_frame(con, as_of: datetime, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,

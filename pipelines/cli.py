@@ -166,9 +166,11 @@ def generate(
     config = load_settings(params, overrides={k: v for k, v in given.items() if v is not None})
     g = config.generate
     summary = generate_world(world, out, g.leads, g.seed, g.weeks, config.spine, start=g.start,
-                             overrides=g.world, progress=sys.stderr.isatty())
+                             overrides=g.world, progress=sys.stderr.isatty(), as_of=g.as_of)
     typer.echo(f"wrote {out} ({world} world): " + ", ".join(f"{n:,} {name}" for name, n in summary.rows.items())
                + " (+ truth.parquet)")
+    if g.as_of:
+        typer.echo(f"as it stood at {g.as_of:%Y-%m-%d} 00:00 UTC (generate.as_of): rows known later left out")
     typer.echo(f"history {summary.data_start:%Y-%m-%d} .. {summary.data_end:%Y-%m-%d %H:%M}; "
                f"{len(summary.cutoffs)} training cutoffs; score date {summary.score_date:%Y-%m-%d}")
     if world != "demo":
@@ -257,18 +259,24 @@ def build_training_set(
     out: Annotated[Path, typer.Option(help="Parquet file to write")] = Path("training/training_set.parquet"),
     engine: EngineOption = None,
     spark_master: SparkMasterOption = None,
+    store: Annotated[Optional[Path], typer.Option(
+        help="feature store folder: cutoffs built before and still valid are reused (default: feature_store "
+             "beside --out)")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="build every cutoff again, replacing the store's")] = False,
     params: ParamsOption = None,
 ):
     """Build the point-in-time training set: one labelled row per (lead, cutoff) with its features.
 
-    With --engine spark the export is read from Parquet by Spark and the same features are
-    built there; the output is the same single Parquet file.
+    Cutoffs whose features the store holds, built with the same settings from the same
+    history, are reused; the others are built and stored. Labels are computed afresh
+    every time. With --engine spark the export is read from Parquet by Spark and every
+    cutoff is built there; the output is the same single Parquet file.
     """
     from pipelines.stages import training_set
 
     engine = _engine(engine, spark_master)
     summary = training_set(data_dir, out, load_settings(params), progress=sys.stderr.isatty(), engine=engine,
-                           spark_master=spark_master)
+                           spark_master=spark_master, store=store, rebuild=rebuild)
     _warn(summary["warnings"])
     typer.echo(f"wrote {out}: {summary['rows']:,} rows over {summary['cutoffs']} cutoffs, "
                f"{summary['positives']:,} positives ({(summary['label_rate'] or 0):.2%})")
@@ -276,6 +284,14 @@ def build_training_set(
                f"excluded {summary['excluded_in_deal']:,} in a deal, {summary['excluded_customer']:,} customers, "
                f"{summary['excluded_recently_lost']:,} recently lost, {summary['excluded_disqualified']:,} "
                f"disqualified; {len(summary['immature_cutoffs'])} cutoffs too recent for a label")
+    used = summary["store"]
+    if used is None:
+        typer.echo("  feature store: not used by the Spark engine (every cutoff built)")
+    else:
+        typer.echo(f"  feature store {used['path']}: {used['reused']} cutoffs reused, {used['rebuilt']} rebuilt, "
+                   f"{used['added']} added")
+        for reason, count in used["reasons"].items():
+            typer.echo(f"    rebuilt {count}: {reason}")
     features = summary["features"]
     typer.echo(f"  features: {features['built']} built, {len(features['left_out'])} left out")
     for item in features["left_out"]:

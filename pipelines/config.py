@@ -148,6 +148,9 @@ class GenerateSpec(_Section):
     seed: int = Field(7, ge=0)
     start: date = date(2024, 11, 18)
     weeks: int = Field(104, ge=30, le=520)
+    as_of: date | None = Field(
+        None, description="write the export as it stood at this day's 00:00 UTC: only what was known by then "
+                          "(deals still open, events not yet ingested left out); move it a week to add a week")
     world: dict[str, float | int | list[float]] = Field(
         default_factory=dict,
         description="overrides of the simulated world's knobs (features.simulate.SimulationParams), e.g. win_rate")

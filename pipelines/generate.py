@@ -9,21 +9,25 @@ hidden state kept per chunk.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from features.contract import KNOWN_UP_TO
+from features.contract import KNOWN_UP_TO, TABLES
+from features.definitions import sql_string, sql_timestamp
 from features.errors import UserError
 from features.oracle import stamped
 from features.simulate import SimulationParams, simulate, truth
 from features.spine import SpineSpec, cutoff_grid, monday_on_or_before
+from features.store import as_of_sql
 
 TABLE_NAMES = ("leads", "events", "identities", "deals", "feedback")
 
@@ -39,8 +43,42 @@ class GenerationSummary:
 
 
 def generate_world(name: str, out: str | Path, leads: int, seed: int, weeks: int, spine: SpineSpec,
-                   start=None, overrides: dict | None = None, progress: bool = True) -> GenerationSummary:
-    """Write world ``name`` (features/worlds) into ``out``. ``overrides`` are the demo world's knobs."""
+                   start=None, overrides: dict | None = None, progress: bool = True,
+                   as_of: date | None = None) -> GenerationSummary:
+    """Write world ``name`` (features/worlds) into ``out``. ``overrides`` are the demo world's knobs; ``as_of``:
+    the export as it stood at that day's 00:00 (`cut_to`), the way a weekly export grows."""
+    summary = _generate_world(name, out, leads, seed, weeks, spine, start, overrides, progress)
+    return summary if as_of is None else cut_to(summary, datetime.combine(as_of, time()), spine)
+
+
+def cut_to(summary: GenerationSummary, moment: datetime, spine: SpineSpec) -> GenerationSummary:
+    """The export of ``summary`` rewritten as it stood at ``moment``: each table keeps the rows known before it,
+    and a row that changed later as it was (``features.store.as_of_sql``). ``truth.parquet`` is kept whole."""
+    con = duckdb.connect()
+    rows, last_seen = {}, None
+    for name in TABLE_NAMES:
+        path = summary.directory / f"{name}.parquet"
+        if not path.exists():
+            continue
+        columns = pq.read_schema(path).names
+        absent = "".join(f", CAST(NULL AS TIMESTAMP) AS {c.name}" for c in TABLES[name].columns
+                         if c.dtype == "timestamp" and c.name not in columns)  # ingested_at: known when it happened
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *{absent} FROM read_parquet({sql_string(str(path))})")
+        tmp = path.with_name(f".{path.name}.cut")
+        con.execute(f"COPY ({as_of_sql(name, columns, sql_timestamp(moment))}) TO {sql_string(str(tmp))} "
+                    "(FORMAT PARQUET, COMPRESSION ZSTD)")
+        os.replace(tmp, path)
+        rows[name] = pq.read_metadata(path).num_rows
+        for column in EXTENT_COLUMNS.get(name, ()):
+            last_seen = _max(last_seen, pq.read_table(path, columns=[column])[column])
+    if last_seen is None or last_seen < summary.data_start:
+        raise UserError(f"generate.as_of {moment:%Y-%m-%d} is before the simulated history starts "
+                        f"({summary.data_start:%Y-%m-%d}): choose a later day")
+    return GenerationSummary(summary.directory, rows, summary.data_start, last_seen,
+                             cutoff_grid(summary.data_start, last_seen, spine), monday_on_or_before(last_seen))
+
+
+def _generate_world(name, out, leads, seed, weeks, spine, start, overrides, progress) -> GenerationSummary:
     from features.worlds import DEMO, world
 
     if name == DEMO:

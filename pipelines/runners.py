@@ -54,7 +54,8 @@ class Runner(Protocol):
 
     def open(self, data_dir, config: Params, require_deals: bool = False): ...
 
-    def training_rows(self, tables, config: Params, progress: bool, parquet: Path) -> Iterator[BuiltRows]: ...
+    def training_rows(self, tables, config: Params, progress: bool, parquet: Path, store: Path | None = None,
+                      rebuild: bool = False) -> Iterator[BuiltRows]: ...
 
     def explained_rows(self, tables, table: str, features: list[str], wrapper,
                        config: Params) -> tuple[pd.DataFrame, pd.DataFrame]: ...
@@ -64,12 +65,13 @@ class Runner(Protocol):
     def sales_in_duckdb(self, tables): ...
 
 
-def _build(tables, config: Params, progress: bool, parquet: Path | str | None = None):
+def _build(tables, config: Params, progress: bool, parquet: Path | str | None = None, store: Path | None = None,
+           rebuild: bool = False):
     return build_training_set(
         tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
         config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
         progress=progress, parquet=parquet, lifecycle=lifecycle_statuses(tables, config),
-        accepted=accepted_dispositions(config))
+        accepted=accepted_dispositions(config), store=store, rebuild=rebuild)
 
 
 class DuckDBRunner:
@@ -80,9 +82,11 @@ class DuckDBRunner:
         return open_data(data_dir, config, require_deals=require_deals)
 
     @contextmanager
-    def training_rows(self, tables, config: Params, progress: bool, parquet: Path) -> Iterator[BuiltRows]:
-        """Each cutoff's rows streamed into ``parquet`` as it is built (one pass, no second copy)."""
-        table, report = _build(tables, config, progress, parquet)
+    def training_rows(self, tables, config: Params, progress: bool, parquet: Path, store: Path | None = None,
+                      rebuild: bool = False) -> Iterator[BuiltRows]:
+        """Each cutoff's rows streamed into ``parquet`` as it is built (one pass, no second copy); with ``store``,
+        the cutoffs the feature store holds valid are reused, the rest built into it first."""
+        table, report = _build(tables, config, progress, parquet, store, rebuild)
         yield BuiltRows(tables.con, table, report, streamed=True)
 
     def explained_rows(self, tables, table: str, features: list[str], wrapper, config: Params):
@@ -112,9 +116,11 @@ class SparkRunner:
         return open_spark_data(data_dir, config, self.master, require_deals=require_deals)
 
     @contextmanager
-    def training_rows(self, tables, config: Params, progress: bool, parquet: Path) -> Iterator[BuiltRows]:
+    def training_rows(self, tables, config: Params, progress: bool, parquet: Path, store: Path | None = None,
+                      rebuild: bool = False) -> Iterator[BuiltRows]:
         """The rows as Parquet parts in a scratch folder beside ``parquet`` (storage the executors share), each
-        cutoff appended as it is built, then read by DuckDB; the folder goes whatever happens."""
+        cutoff appended as it is built, then read by DuckDB; the folder goes whatever happens. Every cutoff is
+        built: the feature store's digests are DuckDB passes over the export (``features.store``)."""
         parts = Path(tempfile.mkdtemp(prefix=f".{parquet.name}.spark-", dir=parquet.parent))
         try:
             _, report = _build(tables, config, progress, parts.resolve().as_uri())  # each cutoff appended as parts

@@ -25,8 +25,13 @@ from pipelines.sources import DataTables
 
 
 def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False,
-                 engine: str | None = None, spark_master: str | None = None) -> dict:
+                 engine: str | None = None, spark_master: str | None = None, store: str | Path | None = None,
+                 rebuild: bool = False) -> dict:
     """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report.
+
+    ``store``: the feature store's folder (default `default_store` of ``out``; ``features.store``):
+    DuckDB reuses the cutoffs it holds valid and keeps those it builds; ``rebuild`` builds
+    every cutoff again. The report's ``store`` says what was reused, rebuilt and why.
 
     Either engine ends in the same one sorted file, checked by the same suite, so
     ``leadscore train`` reads it on one machine either way (``pipelines.runners.py``).
@@ -39,7 +44,8 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     tables = runner.open(data_dir, config, require_deals=LABEL_SOURCE[config.spine.label] == "deals")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp, runner.training_rows(tables, config, progress, tmp) as built:
+    store = Path(store) if store is not None else default_store(out)
+    with atomic_path(out) as tmp, runner.training_rows(tables, config, progress, tmp, store, rebuild) as built:
         con, planned = built.con, built.report.attrs["plan"]
         plan = built.report.attrs["plan"] = _without_empty_features(con, built.table, planned)
         if not built.streamed or plan is not planned:  # rare for DuckDB: a feature came out empty
@@ -50,10 +56,17 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
         checked = validate_training_set(con, "training_file", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()
     summary = summarise_report(built.report, tables)
+    used = built.report.attrs.get("store")
+    summary["store"] = used.to_record() if used is not None else None
     summary["warnings"] = [str(f) for f in tables.validation.warnings + checked.warnings]
     with atomic_path(out.with_suffix(".report.json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def default_store(out: Path) -> Path:
+    """Where the feature store of training file ``out`` lives when none is named: ``feature_store`` beside it."""
+    return out.parent / "feature_store"
 
 
 def _without_empty_features(con, table: str, plan: FeaturePlan) -> FeaturePlan:

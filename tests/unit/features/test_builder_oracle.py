@@ -348,6 +348,8 @@ class Oracle:
         for w in FEATURES.account_windows_days:
             engaged_leads = events = intent = 0
             for member in members:
+                if self.leads[member]["created_at"] >= t:  # its lead row, and so its account, not yet known
+                    continue
                 window = [e for e, _ in self.counted(member, t) if self.in_window(e, t, w)]
                 engaged = [e for e in window if e["event_type"] != "email_open"]
                 engaged_leads += 1 if engaged else 0

@@ -1,0 +1,313 @@
+"""The feature store of the training grid: each cutoff's feature rows kept on disk, reused while nothing they depend on changed.
+
+A weekly export holds last week's history plus one week, so a training grid rebuilt
+from scratch recomputes cutoffs whose rows cannot have changed. The store keeps, for
+each cutoff, the feature rows of its whole population (Parquet, ``cutoff=YYYY-MM-DD/
+rows.parquet``) and an entry (``entry.json``, written last) with what they were built
+from:
+
+* the **settings**: digests of the feature and stage settings, the feature plan, the
+  population rules, and the builder (the source of the modules that write the SQL, the
+  DuckDB version, the store's format);
+* the **inputs** the cutoff could see, one digest a table: the events known at ``t``
+  (``occurred_at < t`` and ``ingested_at <= t``), the identities resolved before ``t``,
+  the leads created before it (and their disqualification once it happened), the deals
+  as they stood at ``t`` (open ones without the outcome they got later), the lifecycle
+  changes before it. A digest is the number of rows and the sum of their 64-bit hashes:
+  order does not matter, one changed, added or removed row changes it.
+* the rows file's size and SHA-256, so a corrupted or half-written file is never read.
+
+A cutoff is reused only when all of them match; otherwise it is rebuilt and the reason
+reported. Labels are never stored: the training set joins the stored rows to a spine
+labelled from the deals of this run (deals mature, a label can change), and a row's
+features never depend on its label. One pass over each table computes the digests of
+every cutoff: each row adds its hash from the first cutoff that sees it (and swaps one
+projection for another at the cutoff where it changes, e.g. a deal closing), and
+prefix sums over the grid give every cutoff's digest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from features.builder import Grid
+from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_string
+from features.errors import UserError
+from features.plan import FeaturePlan
+
+STORE_FORMAT = 1
+# the modules whose code decides a stored row's values: a change to any of them invalidates the store
+BUILDER_MODULES = ("builder", "definitions", "engine", "journey", "plan", "spine", "store", "titles", "training_set")
+ROWS, ENTRY = "rows.parquet", "entry.json"
+US_PER_DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """When a row of a table becomes known to a cutoff, and what of it a cutoff sees before a later change.
+
+    ``known``: SQL, the moment the row is known (a cutoff ``t`` sees it when ``known < t``).
+    ``changes``: SQL, the moment part of the row changes (a deal closes, a lead is
+    disqualified), or None; before it a cutoff sees the row with ``before`` (column ->
+    SQL value); from it on, the row as it is. ``ignored``: columns no feature or
+    population rule reads as a value (``ingested_at`` only decides when an event is known).
+    """
+
+    known: str
+    changes: str | None = None
+    before: dict[str, str] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+
+
+# when each table's rows become known, the rules of features.builder and features.spine restated as visibility (the
+# store's tests restate and add rows of each to check them); also what `leadscore generate` keeps with generate.as_of
+VISIBILITY = {
+    "events": Visibility("greatest(occurred_at, coalesce(ingested_at - INTERVAL 1 MICROSECOND, occurred_at))",
+                         ignored=("ingested_at",)),
+    "identities": Visibility("identified_at"),
+    "leads": Visibility("created_at", "disqualified_at", {"disqualified_at": "NULL"}),
+    "deals": Visibility("created_at", "closed_at", {"status": "'open'", "closed_at": "NULL", "amount": "NULL"}),
+    "lifecycle": Visibility("changed_at"),
+    "feedback": Visibility('"at"'),
+}
+STORED_FROM = ("events", "identities", "leads", "deals", "lifecycle")
+
+
+def _first_after(grid: Grid, ts: str) -> str:
+    """SQL: the index of the first cutoff of ``grid`` that sees a row known at ``ts`` (``ts < t``); ``grid.count``
+    when none. Cutoffs are midnights, so ``ts < t`` exactly when ts's day is before t's day."""
+    return grid.first_after(f"CAST(epoch_us({ts}) // {US_PER_DAY} AS BIGINT)")
+
+
+def input_digests(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], tables: list[str]) -> list[dict[str, str]]:
+    """For each cutoff (in order), each table's digest of what the cutoff could see: ``"rows:hash sum"``.
+
+    One grouped pass over each table; ``tables`` are the views of ``con`` to digest (of `STORED_FROM`: the
+    tables a stored row is built from; feedback never is, features/README.md).
+    """
+    grid = Grid.of(cutoffs)
+    digests: list[dict[str, str]] = [{} for _ in range(grid.count)]
+    for table in tables:
+        rule = VISIBILITY[table]
+        columns = [c for c in _columns(con, table) if c not in rule.ignored]
+        after = ", ".join(sql_identifier(c) for c in columns)
+        before = ", ".join(rule.before.get(c, sql_identifier(c)) for c in columns)
+        lo = _first_after(grid, rule.known)
+        if rule.changes not in columns:
+            contributions = f"SELECT {lo} AS lo, CAST(hash({after}) AS HUGEINT) AS h, 1 AS n FROM {table}"
+        else:  # the row as first seen; then, where it changes, the swap from that to the row as it is
+            changes = f"greatest({lo}, {_first_after(grid, rule.changes)})"
+            contributions = f"""
+                SELECT {lo} AS lo, CAST(hash({before}) AS HUGEINT) AS h, 1 AS n FROM {table}
+                UNION ALL
+                SELECT {changes}, CAST(hash({after}) AS HUGEINT) - CAST(hash({before}) AS HUGEINT), 0
+                FROM {table} WHERE {rule.changes} IS NOT NULL"""
+        sums = dict.fromkeys(range(grid.count), (0, 0))
+        for k, h, n in con.execute(f"SELECT lo, sum(h), sum(n) FROM ({contributions}) WHERE lo < {grid.count} "
+                                   f"GROUP BY lo").fetchall():
+            sums[k] = (int(h), int(n))
+        total_h = total_n = 0
+        for k in range(grid.count):
+            total_h, total_n = total_h + sums[k][0], total_n + sums[k][1]
+            digests[k][table] = f"{total_n}:{total_h}"
+    return digests
+
+
+def as_of_sql(table: str, columns: list[str], moment: str) -> str:
+    """SQL over ``table``: its rows as they stood at ``moment`` (SQL): those known before it, and a row that
+    changed at or after it as it was before the change. ``leadscore generate`` with ``generate.as_of``."""
+    rule = VISIBILITY[table]
+    changes = rule.changes if rule.changes in columns else None
+    shown = ", ".join(f"CASE WHEN {changes} >= {moment} THEN {rule.before[c]} ELSE {sql_identifier(c)} END "
+                      f"AS {sql_identifier(c)}" if changes and c in rule.before else sql_identifier(c)
+                      for c in columns)
+    return f"SELECT {shown} FROM {table} WHERE {rule.known} < {moment}"
+
+
+def _columns(con, relation: str) -> list[str]:
+    return list(con.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
+
+
+def settings_digests(plan: FeaturePlan, features: FeatureSpec, stage: StageSpec, population: dict) -> dict[str, str]:
+    """Digests of what decides a stored row besides the data, one a part, so a rebuild can say which changed."""
+    here = Path(__file__).parent
+    code = hashlib.sha256()
+    for module in BUILDER_MODULES:
+        code.update((here / f"{module}.py").read_bytes())
+    parts = {
+        "builder": {"code": code.hexdigest(), "duckdb": duckdb.__version__, "format": STORE_FORMAT},
+        "feature settings": {"features": features.model_dump(mode="json"), "stage": stage.model_dump(mode="json")},
+        "feature plan": _values_of(plan),
+        "population rules": population,
+    }
+    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+            for name, value in parts.items()}
+
+
+def _values_of(plan: FeaturePlan) -> dict:
+    """What of a plan decides the stored values: not the reasons features were left out (they name the latest
+    cutoff), nor the order of an extra's kept categories (most frequent first, which a week can reorder)."""
+    record = {k: v for k, v in plan.to_record().items() if k != "left_out"}
+    record["extras"] = [{**e, "categories": None if e["categories"] is None else sorted(e["categories"])}
+                        for e in record["extras"]]
+    return record
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one stored cutoff was built from, and its file's size and checksum."""
+
+    cutoff: str
+    settings: dict[str, str]
+    inputs: dict[str, str]
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class FeatureStore:
+    """A folder of stored cutoffs: ``cutoff=YYYY-MM-DD/rows.parquet`` and its ``entry.json``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def folder(self, cutoff: datetime) -> Path:
+        return self.root / f"cutoff={cutoff:%Y-%m-%d}"
+
+    def rows_path(self, cutoff: datetime) -> Path:
+        return self.folder(cutoff) / ROWS
+
+    @contextmanager
+    def locked(self) -> Iterator[FeatureStore]:
+        """The store for this build alone; leftovers of an interrupted build are removed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(f"another build is using the feature store {self.root}: wait for it to finish, "
+                                "or give this one its own with --store") from None
+            for leftover in self.root.glob("cutoff=*/*.tmp-*"):
+                leftover.unlink()
+            yield self
+
+    def problem(self, cutoff: datetime) -> tuple[Entry | None, str | None]:
+        """The cutoff's entry if its rows can be read, else why not (None, None: never stored)."""
+        folder = self.folder(cutoff)
+        if not folder.exists():
+            return None, None
+        try:
+            entry = Entry(**json.loads((folder / ENTRY).read_text()))
+        except FileNotFoundError:
+            return None, "incomplete: its rows were written but never recorded (an interrupted build)"
+        except (ValueError, TypeError):
+            return None, "its entry.json is unreadable"
+        rows = folder / ROWS
+        if not rows.exists():
+            return None, "its rows file is missing"
+        if rows.stat().st_size != entry.bytes or _file_sha256(rows) != entry.sha256:
+            return None, "its rows file is corrupted (size or checksum differs from its entry)"
+        return entry, None
+
+    def put(self, con, cutoff: datetime, select: str, settings: dict[str, str], inputs: dict[str, str]) -> None:
+        """Write the rows of ``select`` for ``cutoff``, then its entry: an entry always describes a whole file."""
+        folder = self.folder(cutoff)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ENTRY).unlink(missing_ok=True)  # first: a build that stops below leaves no entry, so no reuse
+        tmp = folder / f"{ROWS}.tmp-{os.getpid()}"
+        con.execute(f"COPY ({select}) TO {sql_string(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)")
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_string(str(tmp))}, hive_partitioning = false)"
+                           ).fetchall()[0][0]
+        entry = Entry(f"{cutoff:%Y-%m-%d}", settings, inputs, rows, tmp.stat().st_size, _file_sha256(tmp))
+        os.replace(tmp, folder / ROWS)
+        written = folder / f"{ENTRY}.tmp-{os.getpid()}"
+        written.write_text(json.dumps(asdict(entry), indent=1))
+        os.replace(written, folder / ENTRY)
+
+    def clear(self) -> None:
+        for folder in self.root.glob("cutoff=*"):
+            shutil.rmtree(folder)
+
+
+def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) -> str | None:
+    """Why a stored cutoff cannot be reused with these settings and inputs; None when it can."""
+    changed = [name for name, digest in settings.items() if entry.settings.get(name) != digest]
+    if changed:
+        return f"{' and '.join(changed)} changed"
+    if set(entry.inputs) != set(inputs):
+        gained, lost = sorted(set(inputs) - set(entry.inputs)), sorted(set(entry.inputs) - set(inputs))
+        return "the export's tables changed (" + ", ".join([f"+{t}" for t in gained] + [f"-{t}" for t in lost]) + ")"
+    for table, digest in inputs.items():
+        if entry.inputs[table] != digest:
+            before, now = int(entry.inputs[table].split(":")[0]), int(digest.split(":")[0])
+            if now > before:
+                return f"{table}: {now - before:,} more rows known at this cutoff (late rows without ingested_at?)"
+            return f"{table}: rows known at this cutoff changed (history restated)"
+    return None
+
+
+@dataclass
+class StoreUse:
+    """What a build did with the store: cutoffs reused, rebuilt (and why), added."""
+
+    path: str
+    reused: list[datetime] = field(default_factory=list)
+    rebuilt: dict[datetime, str] = field(default_factory=dict)
+    added: list[datetime] = field(default_factory=list)
+
+    @property
+    def built(self) -> list[datetime]:
+        return sorted([*self.rebuilt, *self.added])
+
+    def to_record(self) -> dict:
+        return {"path": self.path, "reused": len(self.reused), "rebuilt": len(self.rebuilt), "added": len(self.added),
+                "reasons": dict(Counter(self.rebuilt.values())),
+                "rebuilt_cutoffs": [{"cutoff": t.isoformat(), "reason": r} for t, r in sorted(self.rebuilt.items())]}
+
+
+def decide(store: FeatureStore, cutoffs: list[datetime], settings: dict[str, str], inputs: list[dict[str, str]],
+           rebuild: bool) -> StoreUse:
+    """Which cutoffs the store can give as they are, and which must be built (and why)."""
+    use = StoreUse(str(store.root))
+    for t, seen in zip(sorted(cutoffs), inputs):
+        entry, problem = store.problem(t)
+        if rebuild and (entry or problem):
+            use.rebuilt[t] = "--rebuild"
+        elif problem:
+            use.rebuilt[t] = problem
+        elif entry is None:
+            use.added.append(t)
+        elif reason := why_rebuilt(entry, settings, seen):
+            use.rebuilt[t] = reason
+        else:
+            use.reused.append(t)
+    return use
+
+
+def runs(cutoffs: list[datetime], grid: list[datetime]) -> list[list[datetime]]:
+    """``cutoffs`` split into runs of consecutive cutoffs of ``grid``: each run is one build, sharing one pass."""
+    position = {t: i for i, t in enumerate(sorted(grid))}
+    out: list[list[datetime]] = []
+    for t in sorted(cutoffs):
+        if out and position[t] == position[out[-1][-1]] + 1:
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
