@@ -12,6 +12,12 @@ records the process's wall time and peak resident memory. Steps:
 * ``features-1`` -- every feature for the population at the latest Monday (the scoring path),
   written to ``OUT`` (Parquet);
 * ``features-12`` -- a 12-cutoff labelled training set (spine, labels, features) written to ``OUT``;
+* ``store-week`` -- weekly retraining with the feature store (``features.store``), on the spine of
+  ``params.yaml``: the export as it stood ``spine.slide_days`` earlier is written to ``OUT/last-week``
+  (untimed) and its training set built through a store; then, on this export, the digest pass, the
+  floor, adding to last week's store (the ``RESULT``), the added cutoff built alone, the full build
+  without a store (the path before the store existed) and through an empty store. Each prints
+  ``STORE name=... rows=... seconds=...``;
 * ``spines`` -- the (lead_id, cutoff) rows of those two builds, written into the folder ``OUT``
   as ``spine-1.parquet`` and ``spine-12.parquet``, for the peers to compute the same rows;
 * ``spark-features-1``, ``spark-features-12`` -- the two builds above on Spark (``--engine spark``:
@@ -31,13 +37,19 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from features.builder import Grid, attributed_events, number_leads
 from features.definitions import FeatureSpec, StageSpec
 from features.engine import as_engine
-from features.spine import SpineSpec, create_labelled_spine, create_population, cutoff_grid, monday_on_or_before
+from features.spine import (
+    SpineSpec,
+    create_labelled_spine,
+    create_population,
+    cutoff_grid,
+    monday_on_or_before,
+)
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.config import load_params
 from pipelines.sources import connect, open_tables
@@ -85,6 +97,8 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
                                            config.data.extra_lead_attributes, has_identities=tables.has("identities"),
                                            cutoffs=training_cutoffs(tables), parquet=Path(out or f"{tmp}/features.parquet"))
         rows = int(report["rows"].sum())
+    elif step == "store-week":  # its RESULT is the week added to last week's store, printed by itself
+        return store_week(tables, config, Path(out))
     elif step == "spines":
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
@@ -128,6 +142,59 @@ def bounds(con, as_of: datetime, has_identities: bool) -> int:
         counts[name] = con.execute(sql).fetchall()[0][0]
         print(f"BOUND name={name} rows={counts[name]} seconds={time.perf_counter() - started:.2f}", flush=True)
     return counts["by-lead"]
+
+
+def store_week(tables, config, out: Path) -> None:
+    """The store-week measurements (module docstring)."""
+    import shutil
+
+    from features.spine import mature_cutoffs
+    from features.store import STORED_FROM, input_digests
+    from pipelines.generate import GenerationSummary, cut_to
+
+    spine = config.spine
+    shutil.rmtree(out, ignore_errors=True)
+    last_week = out / "last-week"
+    shutil.copytree(tables.directory, last_week, ignore=shutil.ignore_patterns("truth.parquet"))
+    moment = score_date(tables) - timedelta(days=spine.slide_days)
+    cut_to(GenerationSummary(last_week, {}, tables.data_start(), tables.data_end(), [], moment), moment, spine)
+
+    def build(con_tables, target: Path, store: Path | None = None, rebuild: bool = False, cutoffs=None):
+        _, report = build_training_set(con_tables.con, spine, FeatureSpec(), StageSpec(), con_tables.data_start(),
+                                       con_tables.data_end(), config.data.event_types,
+                                       config.data.extra_lead_attributes, has_identities=con_tables.has("identities"),
+                                       parquet=target, store=store, rebuild=rebuild, cutoffs=cutoffs)
+        return report
+
+    def timed(name: str, work) -> object:
+        started = time.perf_counter()
+        result = work()
+        rows = int(result["rows"].sum()) if hasattr(result, "attrs") else result
+        print(f"STORE name={name} rows={rows} seconds={time.perf_counter() - started:.2f}", flush=True)
+        return result
+
+    previous = open_tables(last_week, event_types=config.data.event_types,
+                           extra_lead_columns=config.data.extra_lead_attributes,
+                           con=connect(config.data.duckdb_threads, config.data.duckdb_memory_limit))
+    timed("last-week-full-through-store", lambda: build(previous, out / "last.parquet", out / "store"))
+    previous.con.close()
+    con = tables.con
+    cutoffs = cutoff_grid(tables.data_start(), tables.data_end(), spine)
+    mature, _ = mature_cutoffs(cutoffs, tables.data_end(), spine.horizon_days, spine.settle_days)
+    present = [t for t in STORED_FROM if tables.has(t)]
+    timed("digests", lambda: len(input_digests(con, mature, present)))
+    timed("floor", lambda: con.execute(FLOOR).fetchall()[0][0])
+    started = time.perf_counter()
+    report = timed("add-a-week", lambda: build(tables, out / "week.parquet", out / "store"))
+    print(f"RESULT step=store-week rows={int(report['rows'].sum())} seconds={time.perf_counter() - started:.2f}",
+          flush=True)
+    used = report.attrs["store"]
+    print(f"STORE-USE reused={len(used.reused)} rebuilt={len(used.rebuilt)} added={len(used.added)} "
+          f"reasons={used.to_record()['reasons']}", flush=True)
+    if used.added:
+        timed("one-cutoff", lambda: build(tables, out / "one.parquet", cutoffs=[max(used.added)]))
+    timed("full-without-store", lambda: build(tables, out / "full.parquet"))
+    timed("full-through-empty-store", lambda: build(tables, out / "full-store.parquet", out / "store-new"))
 
 
 def spark_main(step: str, data_dir: str, out: str | None, config) -> None:

@@ -87,7 +87,10 @@ class DuckDBEngine:
         self.con.execute(f"INSERT INTO {name} {select}")
 
     def drop(self, name: str) -> None:
-        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        """Drop table or view ``name`` if there is one (a streamed build leaves its output as a view)."""
+        views = self.con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal",
+                                 [name]).fetchall()[0][0]
+        self.con.execute(f"DROP {'VIEW' if views else 'TABLE'} IF EXISTS {name}")
 
 
 class SparkEngine:

@@ -156,3 +156,22 @@ def test_an_experiment_trains_a_challenger_and_never_touches_what_scores(repo, p
     _run([BIN / "leadscore", "promote", "--version", "1"], folder, env)
     _status_tells_the_truth(repo)
     assert _production_state(folder) == production["snapshot"]  # nothing above wrote a list
+
+
+def test_a_week_more_of_history_builds_only_the_cutoff_it_matures(repo):
+    """The export as it stood on a Monday (generate.as_of), then moved on by spine.slide_days: the second `dvc repro`
+    builds the one cutoff that matured and reuses the rest from the feature store, which DVC keeps between runs."""
+    folder, env = repo["folder"], repo["env"]
+    shutil.rmtree(folder / "training" / "feature_store")  # the store of the full history would hold that cutoff too
+    params_path = folder / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    logs = []
+    for day in ("2026-08-31", "2026-09-14"):  # Mondays slide_days (14) apart, inside the simulated two years
+        assert params["spine"]["slide_days"] == 14
+        params["generate"]["as_of"] = day
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+        logs.append(_run([BIN / "dvc", "repro"], folder, env))
+    assert "0 cutoffs reused, 0 rebuilt" in logs[0]
+    reused = int(logs[0].split("0 cutoffs reused, 0 rebuilt, ")[1].split(" added")[0])
+    assert f"{reused} cutoffs reused, 0 rebuilt, 1 added" in logs[1], logs[1][-3000:]
+    assert (folder / "training" / "feature_store").is_dir()

@@ -1,0 +1,373 @@
+"""The feature store (``features.store``): an incremental training set is the full rebuild's, row for row.
+
+The property: for random sequences of weekly exports of one small world ("a week more of
+history", "a setting changed", "an old event restated", "late rows with and without
+``ingested_at``", "a lead's attributes edited"), the training file built through a store
+that persists across the sequence is identical (every value, the column order, the plan
+in its metadata) to a build of the same export without any store. The export of week D
+is the world as it stood at D, written here from the world directly (not through the
+store's own visibility rules, which are what is under test).
+
+Then the store's own promises, one example each: what a change rebuilds and the reason it
+gives; a corrupted, truncated, unrecorded or unreadable entry is rebuilt and never read;
+an interrupted write leaves nothing that is reused; two builds never share a store.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from features.definitions import FeatureSpec, StageSpec
+from features.errors import UserError
+from features.spine import SpineSpec
+from features.store import FeatureStore, input_digests
+from features.training_set import build_training_set
+from pipelines.sources import connect, open_tables
+from tests.conftest import write_params
+from tests.unit.features.test_point_in_time_properties import (
+    BASE,
+    EVENT_TYPES,
+    SCHEMAS,
+    US_PER_DAY,
+    events,
+    worlds,
+)
+
+SPINE = SpineSpec(horizon_days=28, slide_days=28, warmup_days=28, settle_days=0)
+SETTINGS = {  # two variants of each kind of setting a stored row depends on
+    "default": (FeatureSpec(), SPINE),
+    "windows": (FeatureSpec(windows_days=(7, 14, 30, 90, 365)), SPINE),
+    "population": (FeatureSpec(), SpineSpec(**{**SPINE.model_dump(), "recycle_days": 7})),
+}
+STAGE = StageSpec()
+FIRST_WEEK = BASE + timedelta(days=126)  # a Monday: three mature 28-day cutoffs, more as weeks are added
+
+
+def as_it_stood(world: dict, moment: datetime) -> dict:
+    """What an export taken at ``moment`` holds: rows known before it, later outcomes not yet in them."""
+    def known(e):
+        ingested = e.get("ingested_at")
+        return max(e["occurred_at"], ingested - timedelta(microseconds=1) if ingested else e["occurred_at"]) < moment
+    leads = [{**l, "disqualified_at": l.get("disqualified_at") if (l.get("disqualified_at") or moment) < moment
+              else None} for l in world["leads"] if l["created_at"] < moment]
+    deals = [d if d["closed_at"] is None or d["closed_at"] < moment else
+             {**d, "status": "open", "closed_at": None, "amount": None}
+             for d in world["deals"] if d["created_at"] < moment]
+    return {"leads": leads, "events": [e for e in world["events"] if known(e)], "deals": deals,
+            "identities": [i for i in world["identities"] if i["identified_at"] < moment]}
+
+
+def write_export(export: dict, root: Path) -> Path:
+    folder = root / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    for name, rows in export.items():
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[name]), folder / f"{name}.parquet")
+    return folder
+
+
+def build(export: Path, out: Path, variant: str = "default", store: Path | None = None, rebuild: bool = False):
+    """The training file of ``export`` at ``out`` (through ``store`` when given); the store's account of it and
+    the mature cutoffs."""
+    features, spine = SETTINGS[variant]
+    tables = open_tables(export, con=connect(threads=1))
+    try:
+        _, report = build_training_set(tables.con, spine, features, STAGE, tables.data_start(), tables.data_end(),
+                                       EVENT_TYPES, has_identities=tables.has("identities"), parquet=out,
+                                       store=store, rebuild=rebuild)
+    finally:
+        tables.con.close()
+    return report.attrs.get("store"), list(report["cutoff"])
+
+
+def assert_identical(left: Path, right: Path) -> None:
+    a, b = pq.read_table(left), pq.read_table(right)
+    assert a.schema.equals(b.schema, check_metadata=True), f"{a.schema}\n---\n{b.schema}"
+    assert a.num_rows == b.num_rows
+    for name in a.column_names:
+        assert a[name].equals(b[name]), f"column {name} differs"
+
+
+# --- the property ------------------------------------------------------------------------------------------------
+
+@st.composite
+def steps(draw, world: dict):
+    lead_ids = [l["lead_id"] for l in world["leads"]]
+    kind = draw(st.sampled_from(("week", "week", "setting", "restate", "late", "late ingested", "lead")))
+    if kind == "week":
+        return ("week", draw(st.integers(1, 5)))
+    if kind == "setting":
+        return ("setting", draw(st.sampled_from(sorted(SETTINGS))))
+    if kind == "restate":
+        return ("restate", draw(st.integers(0, 10_000)), draw(st.sampled_from(EVENT_TYPES)),
+                draw(st.one_of(st.none(), st.floats(0, 600, allow_nan=False))))
+    if kind == "lead":
+        return ("lead", draw(st.integers(0, 10_000)), draw(st.sampled_from(("CEO", "intern", None))))
+    # late rows: happened up to 100 days before the export's day; they reach it only now
+    return (kind, draw(events(lead_ids)), draw(st.integers(1, 100 * US_PER_DAY)))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_incremental_training_set_is_the_full_rebuild(tmp_path_factory, data):
+    root = tmp_path_factory.mktemp("store-property")
+    world = data.draw(worlds(), label="world")
+    moment, variant = FIRST_WEEK, "default"
+    sequence = data.draw(st.lists(steps(world), min_size=1, max_size=4), label="steps")
+    store = root / "store"
+    for step in [("start",), *sequence]:
+        world = copy.deepcopy(world)
+        if step[0] == "week":
+            moment += timedelta(weeks=step[1])
+        elif step[0] == "setting":
+            variant = step[1]
+        elif step[0] == "restate":  # an event of the past corrected in place, same id
+            old = [e for e in world["events"] if e["occurred_at"] < moment - timedelta(days=28)]
+            if old:
+                row = old[step[1] % len(old)]
+                row["event_type"], row["duration_s"] = step[2], step[3]
+        elif step[0] == "lead":
+            known = [l for l in world["leads"] if l["created_at"] < moment]
+            if known:
+                known[step[1] % len(known)]["title"] = step[2]
+        elif step[0] in ("late", "late ingested"):
+            row = {**step[1], "event_id": f"late-{uuid.uuid4().hex[:8]}",
+                   "occurred_at": moment - timedelta(microseconds=step[2])}
+            # with ingested_at: it arrived now, and says so; without: it looks as if it had always been there
+            row["ingested_at"] = moment - timedelta(microseconds=1) if step[0] == "late ingested" else None
+            world["events"].append(row)
+        export = as_it_stood(world, moment)
+        # the export reaches its day (a quiet world's last event may be months before it): an email opened just now
+        export["events"].append({**world["events"][0], "event_id": f"now-{moment:%Y%m%d}", "lead_id": "L00",
+                                 "anonymous_id": None, "event_type": "email_open", "ingested_at": None,
+                                 "occurred_at": moment - timedelta(microseconds=1)})
+        export = write_export(export, root)
+        full, incremental = root / "full.parquet", root / "incremental.parquet"
+        try:
+            used, _ = build(export, full, variant)
+            assert used is None
+        except UserError:  # too little history for a mature cutoff: the stored path must say the same
+            with pytest.raises(UserError):
+                build(export, incremental, variant, store)
+            event("a step without a mature cutoff")
+            continue
+        used, cutoffs = build(export, incremental, variant, store)
+        assert_identical(incremental, full)
+        assert sorted(used.reused + used.built) == cutoffs
+        event(f"{step[0]}: {len(used.reused)} reused, {len(used.added)} added, rebuilt: {sorted(set(used.rebuilt.values()))}")
+        if step[0] == "late ingested":  # it arrived after every mature cutoff: nothing to rebuild
+            assert not used.rebuilt, used.rebuilt
+
+
+# --- what a change rebuilds, and why --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One generated world: the demo's story, 400 leads, 60 weeks, as rows."""
+    from pipelines.generate import generate_world
+
+    folder = tmp_path_factory.mktemp("store-world") / "export"
+    generate_world("demo", folder, leads=400, seed=3, weeks=60, spine=SpineSpec(), progress=False)
+    return {name: [{k: v.replace(tzinfo=None) if isinstance(v, datetime) else v for k, v in row.items()}
+                   for row in pq.read_table(folder / f"{name}.parquet").to_pylist()]
+            for name in ("leads", "events", "identities", "deals")}
+
+
+DAY = datetime(2025, 12, 1)  # a Monday well inside the 60 weeks from generate's default start
+
+
+def typed(export: dict) -> dict:
+    return {name: [{k: row.get(k) for k in SCHEMAS[name].names} for row in rows] for name, rows in export.items()}
+
+
+@pytest.fixture()
+def first(world, tmp_path):
+    """The export at DAY built through a fresh store; the store, and a helper to rebuild and compare."""
+    store = tmp_path / "store"
+
+    def again(changed: dict, moment: datetime = DAY, variant: str = "default", **options):
+        export = write_export(typed(as_it_stood(changed, moment)), tmp_path)
+        incremental, full = tmp_path / f"i-{uuid.uuid4().hex}.parquet", tmp_path / f"f-{uuid.uuid4().hex}.parquet"
+        used, _ = build(export, incremental, variant, store, **options)
+        build(export, full, variant)
+        assert_identical(incremental, full)
+        return used
+
+    used = again(world)
+    return {"store": store, "again": again, "used": used, "world": world}
+
+
+def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
+    assert first["used"].added and not first["used"].reused and not first["used"].rebuilt
+    second = first["again"](first["world"])
+    assert (len(second.reused), second.rebuilt, second.added) == (len(first["used"].added), {}, [])
+
+
+def test_a_week_more_of_history_adds_only_the_cutoff_it_matures(first):
+    used = first["again"](first["world"], DAY + timedelta(days=SPINE.slide_days))
+    assert len(used.added) == 1 and not used.rebuilt
+    assert len(used.reused) == len(first["used"].added)
+
+
+def test_a_restated_old_event_rebuilds_the_cutoffs_that_saw_it_and_says_so(first):
+    world = copy.deepcopy(first["world"])
+    cutoffs = sorted(first["used"].added)
+    middle = cutoffs[len(cutoffs) // 2]
+    event = next(e for e in world["events"] if middle - timedelta(days=3) <= e["occurred_at"] < middle
+                 and e["lead_id"] is not None)
+    event["event_type"] = "webinar_attend" if event["event_type"] != "webinar_attend" else "page_view"
+    used = first["again"](world)
+    assert sorted(used.rebuilt) == [t for t in cutoffs if t >= middle]
+    assert set(used.rebuilt.values()) == {"events: rows known at this cutoff changed (history restated)"}
+    assert sorted(used.reused) == [t for t in cutoffs if t < middle]
+
+
+def test_late_rows_rebuild_the_past_only_without_ingested_at(first):
+    cutoffs = sorted(first["used"].added)
+    lead = next(l for l in first["world"]["leads"] if l["created_at"] < cutoffs[0])
+    late = {"event_id": "late-1", "occurred_at": cutoffs[-1] - timedelta(days=2), "lead_id": lead["lead_id"],
+            "anonymous_id": None, "event_type": "page_view", "content_type": "pricing", "content_id": "pricing",
+            "duration_s": 30.0}
+    world = copy.deepcopy(first["world"])
+    world["events"].append({**late, "ingested_at": DAY - timedelta(hours=1)})  # it says it arrived just now
+    assert first["again"](world).rebuilt == {}
+    world = copy.deepcopy(first["world"])
+    world["events"].append({**late, "ingested_at": None})  # it looks as if it had always been there
+    used = first["again"](world)
+    assert used.rebuilt == {cutoffs[-1]: "events: 1 more rows known at this cutoff (late rows without ingested_at?)"}
+
+
+def test_a_deal_closing_after_a_cutoff_does_not_rebuild_it_and_an_edited_lead_does(first):
+    cutoffs = sorted(first["used"].added)
+    world = copy.deepcopy(first["world"])
+    lead = next(l for l in world["leads"] if l["created_at"] < cutoffs[0])
+    deal = {"deal_id": "new", "lead_id": lead["lead_id"], "account_id": lead["account_id"],
+            "created_at": cutoffs[-1] - timedelta(days=1), "closed_at": None, "status": "open", "amount": None}
+    world["deals"].append(deal)  # opened before the last cutoff: its population and account counts change
+    assert first["again"](world).rebuilt == {cutoffs[-1]: "deals: 1 more rows known at this cutoff (late rows "
+                                                          "without ingested_at?)"}
+    deal.update(status="won", closed_at=DAY - timedelta(days=1), amount=1000.0)  # its outcome, after every cutoff
+    assert first["again"](world).rebuilt == {}
+    lead["title"] = "Chief Executive Officer"
+    used = first["again"](world)
+    assert sorted(used.rebuilt) == cutoffs
+    assert set(used.rebuilt.values()) == {"leads: rows known at this cutoff changed (history restated)"}
+
+
+def test_changed_settings_rebuild_everything_and_name_what_changed(first):
+    for variant, options, reason in (("population", {}, "population rules changed"),
+                                     ("population", {"rebuild": True}, "--rebuild"),
+                                     ("default", {}, "population rules changed"),
+                                     # a new window is new features: the plan changed with the settings
+                                     ("windows", {}, "feature settings and feature plan changed")):
+        used = first["again"](first["world"], variant=variant, **options)
+        assert set(used.rebuilt.values()) == {reason} and not used.reused, (variant, options)
+
+
+# --- a store that cannot be trusted is rebuilt, never read -------------------------------------------------------
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_flip_a_byte, "its rows file is corrupted (size or checksum differs from its entry)"),
+    (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 3]),
+     "its rows file is corrupted (size or checksum differs from its entry)"),
+    (lambda p: p.unlink(), "its rows file is missing"),
+    (lambda p: (p.parent / "entry.json").unlink(),
+     "incomplete: its rows were written but never recorded (an interrupted build)"),
+    (lambda p: (p.parent / "entry.json").write_text('{"cutoff": "2025-'), "its entry.json is unreadable"),
+])
+def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, damage, reason):
+    cutoffs = sorted(first["used"].added)
+    damaged = cutoffs[1]
+    damage(FeatureStore(first["store"]).rows_path(damaged))
+    used = first["again"](first["world"])  # equal to the full build: the damaged file was not read
+    assert used.rebuilt == {damaged: reason}
+    assert first["again"](first["world"]).rebuilt == {}  # and the store is whole again
+
+
+def test_an_interrupted_write_leaves_nothing_that_is_reused(first, monkeypatch):
+    """A build that dies while writing a cutoff: the cutoff's old entry is gone before its file is touched."""
+    import features.store as store_module
+
+    cutoffs = sorted(first["used"].added)
+    world = copy.deepcopy(first["world"])
+    world["leads"][0]["industry"] = "edited"  # every cutoff must be rebuilt
+    original = store_module.os.replace
+    calls = {"n": 0}
+
+    def dies_on_the_second_file(source, target):
+        if str(target).endswith("rows.parquet"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError("disk full")
+        return original(source, target)
+
+    monkeypatch.setattr(store_module.os, "replace", dies_on_the_second_file)
+    with pytest.raises(OSError, match="disk full"):
+        first["again"](world)
+    monkeypatch.setattr(store_module.os, "replace", original)
+    used = first["again"](world)
+    assert cutoffs[1] in used.rebuilt and "incomplete" in used.rebuilt[cutoffs[1]]
+    assert not list(first["store"].glob("*/*.tmp-*"))  # the half-written file was cleared
+
+
+def test_two_builds_never_share_a_store(first):
+    with FeatureStore(first["store"]).locked():
+        with pytest.raises(UserError, match="another build is using the feature store"):
+            first["again"](first["world"])
+
+
+def test_the_digest_of_a_cutoff_covers_only_what_it_could_see():
+    """Rows known at or after a cutoff leave its digest alone; one known before it changes it (and later ones)."""
+    cutoffs = [DAY - timedelta(weeks=8), DAY - timedelta(weeks=6), DAY - timedelta(weeks=4)]
+    con = connect(threads=1)
+    con.execute("CREATE TABLE events AS SELECT * FROM (VALUES (TIMESTAMP '2025-10-05 12:00', 'L1', NULL::VARCHAR, "
+                "'page_view', NULL::VARCHAR, NULL::VARCHAR, NULL::DOUBLE, NULL::VARCHAR, NULL::TIMESTAMP)) "
+                "v(occurred_at, lead_id, anonymous_id, event_type, content_type, content_id, duration_s, event_id, "
+                "ingested_at)")
+    before = input_digests(con, cutoffs, ["events"])
+    # exactly at the second cutoff: not known to it; ingested exactly at the first: known to it
+    con.execute(f"INSERT INTO events VALUES (TIMESTAMP '{cutoffs[1]}', 'L1', NULL, 'page_view', NULL, NULL, NULL, "
+                f"NULL, NULL), (TIMESTAMP '{cutoffs[0] - timedelta(days=1)}', 'L2', NULL, 'email_open', NULL, NULL, "
+                f"NULL, NULL, TIMESTAMP '{cutoffs[0]}')")
+    after = input_digests(con, cutoffs, ["events"])
+    assert after[0] != before[0] and after[0]["events"].startswith("2:")
+    assert after[1]["events"] == after[0]["events"]  # the row at the second cutoff is not yet seen there
+    assert after[2]["events"].startswith("3:")
+
+
+def test_build_training_set_says_what_it_reused_and_rebuilds_on_request(world, tmp_path):
+    export = write_export(typed(as_it_stood(world, DAY)), tmp_path)
+    leadscore = Path(sys.executable).parent / "leadscore"
+    out = tmp_path / "training" / "training_set.parquet"
+    params = write_params(tmp_path, **{"validation.min_positives_per_cutoff": 0})  # 400 leads: weeks without a win
+    runs = [subprocess.run([str(leadscore), "build-training-set", str(export), "--out", str(out), "--params",
+                            str(params), *extra],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
+            for extra in ((), (), ("--rebuild",))]
+    for done in runs:
+        assert done.returncode == 0, done.stdout + done.stderr
+    store = tmp_path / "training" / "feature_store"
+    cutoffs = len(list(store.glob("cutoff=*/entry.json")))
+    assert f"feature store {store}: 0 cutoffs reused, 0 rebuilt, {cutoffs} added" in runs[0].stdout
+    assert f"feature store {store}: {cutoffs} cutoffs reused, 0 rebuilt, 0 added" in runs[1].stdout
+    assert f"{cutoffs} rebuilt, 0 added" in runs[2].stdout and f"rebuilt {cutoffs}: --rebuild" in runs[2].stdout
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["store"]["rebuilt"] == cutoffs and report["store"]["reasons"] == {"--rebuild": cutoffs}
