@@ -62,7 +62,8 @@ class Visibility:
     ``changes``: SQL, the moment part of the row changes (a deal closes, a lead is
     disqualified), or None; before it a cutoff sees the row with ``before`` (column ->
     SQL value); from it on, the row as it is. ``ignored``: columns no feature or
-    population rule reads as a value (``ingested_at`` only decides when an event is known).
+    population rule reads as a value (``ingested_at`` only decides when an event is known; ``event_id`` only
+    which copies of an event are duplicates, and the digests read the events after those are dropped).
     """
 
     known: str
@@ -75,7 +76,7 @@ class Visibility:
 # store's tests restate and add rows of each to check them); also what `leadscore generate` keeps with generate.as_of
 VISIBILITY = {
     "events": Visibility("greatest(occurred_at, coalesce(ingested_at - INTERVAL 1 MICROSECOND, occurred_at))",
-                         ignored=("ingested_at",)),
+                         ignored=("ingested_at", "event_id")),
     "identities": Visibility("identified_at"),
     "leads": Visibility("created_at", "disqualified_at", {"disqualified_at": "NULL"}),
     "deals": Visibility("created_at", "closed_at", {"status": "'open'", "closed_at": "NULL", "amount": "NULL"}),
