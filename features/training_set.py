@@ -86,8 +86,9 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                    feature_spec: FeatureSpec, stage_spec: StageSpec, has_identities: bool,
                    lifecycle: dict[str, str] | None, plan: FeaturePlan, parquet: Path, progress: bool,
                    rebuild: bool) -> StoreUse:
-    """The training file ``parquet`` from the store: missing or stale cutoffs built into it first, then every
-    cutoff's stored rows joined to the labelled ``spine`` (the features of a row never depend on its label)."""
+    """The training file ``parquet``, cutoff by cutoff: a reused cutoff's stored rows joined to the labelled
+    ``spine`` (the features of a row never depend on its label); a cutoff to build is built for its whole
+    population, stored, and its spine rows written on with their labels."""
     tables = [t for t in STORED_FROM if engine.exists(t) and (t != "identities" or has_identities)]
     population = {"exclude_customers": spine_spec.exclude_customers, "recycle_days": spine_spec.recycle_days,
                   "lifecycle": lifecycle if "lifecycle" in tables else None, "tables": tables}
@@ -96,20 +97,36 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         inputs = input_digests(engine.con, mature, tables)
         seen = dict(zip(mature, inputs))
         use = decide(store, mature, settings, inputs, rebuild)
-        for run in runs(use.built, mature):
-            create_population(engine, run, spine_spec, has_deals=engine.exists("deals"), out="_store_population",
-                              lifecycle=lifecycle)
-            engine.create_table("_store_spine", "SELECT lead_id, cutoff FROM _store_population "
-                                                "WHERE excluded IS NULL ORDER BY cutoff, lead_id")
-            engine.drop("_store_population")
-            build_features(engine, "_store_spine", feature_spec, stage_spec, has_identities=has_identities,
-                           has_deals=True, cutoffs=run, progress=progress, plan=plan,
-                           sink=lambda t, rows: store.put(engine.con, t, rows, settings, seen[t]))
-            engine.drop("_store_spine")
+        carried = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]  # the label
+        starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
         stream = ParquetStream(parquet, training_metadata(plan, feature_spec, stage_spec))
+
+        def keep(t: datetime, rows: str) -> None:
+            """A cutoff just built: its population to the store, its labelled rows to the file (no read-back)."""
+            engine.create_table("_cutoff_rows", rows)  # in lead_id order
+            store.put(engine.con, t, f"SELECT * EXCLUDE ({', '.join(carried)}, _in_spine) FROM _cutoff_rows",
+                      settings, seen[t])
+            stream.write(engine.con.sql("SELECT * EXCLUDE (_in_spine) FROM _cutoff_rows WHERE _in_spine"))
+            engine.drop("_cutoff_rows")
+
         try:
-            for t in mature:
-                stream.write(engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)))
+            for t in mature:  # in order: the file is in (cutoff, lead_id) order
+                if t in reused:
+                    stream.write(engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)))
+                elif t in starts:  # a run of cutoffs to build, sharing one pass over the events
+                    run = starts[t]
+                    create_population(engine, run, spine_spec, has_deals=engine.exists("deals"),
+                                      out="_store_population", lifecycle=lifecycle)
+                    # the whole population is stored; the spine's rows (and labels) go on to the file
+                    engine.create_table("_store_spine", f"""
+                        SELECT p.lead_id, p.cutoff{''.join(f', s.{sql_identifier(c)}' for c in carried)},
+                               s.lead_id IS NOT NULL AS _in_spine
+                        FROM _store_population p LEFT JOIN {spine} s ON s.lead_id = p.lead_id AND s.cutoff = p.cutoff
+                        WHERE p.excluded IS NULL ORDER BY p.cutoff, p.lead_id""")
+                    engine.drop("_store_population")
+                    build_features(engine, "_store_spine", feature_spec, stage_spec, has_identities=has_identities,
+                                   has_deals=True, cutoffs=run, progress=progress, plan=plan, sink=keep)
+                    engine.drop("_store_spine")
         finally:
             stream.close()
     written, expected = pq.ParquetFile(parquet).metadata.num_rows, engine.rows(f"SELECT count(*) FROM {spine}")[0][0]
