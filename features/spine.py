@@ -98,24 +98,27 @@ def monday_on_or_before(moment: datetime | date) -> datetime:
 
 
 GRID_ANCHOR = datetime(1970, 1, 5)
-"""A Monday: every grid's cutoffs are the Mondays a whole number of ``slide_days`` from it."""
+"""A Monday: without ``first_cutoff``, a grid's cutoffs are the Mondays a whole number of ``slide_days`` from it."""
 
 
 def cutoff_grid(data_start: datetime, data_end: datetime, spec: SpineSpec) -> list[datetime]:
-    """Training cutoffs: the Mondays every ``slide_days`` from a fixed Monday (`GRID_ANCHOR`), within the data.
+    """Training cutoffs: Mondays every ``slide_days`` from a fixed Monday, within the data.
 
-    A fixed anchor keeps the grid in place as the export grows: next week's export has
-    this week's cutoffs plus any new one, so the feature store reuses the cutoffs it has
-    built (``features.store``); a grid anchored on the data's end moved all of them
-    whenever a week was added. Cutoffs run from data start + ``warmup_days`` (or
-    ``first_cutoff``) to the latest Monday of the data (or ``last_cutoff``). Immature
-    cutoffs are still listed here; censoring decides what to do with them.
+    The fixed Monday is ``first_cutoff`` (the first Monday on or after it) when set, else
+    `GRID_ANCHOR`. A fixed anchor keeps the grid in place as the export grows: next week's
+    export has this week's cutoffs plus any new one, so the feature store reuses the
+    cutoffs it has built (``features.store``); a grid anchored on the data's end moved all of
+    them whenever a week was added. Cutoffs run from data start + ``warmup_days`` (or
+    ``first_cutoff``) to the latest Monday of the data (or ``last_cutoff``). Immature cutoffs
+    are still listed here; censoring decides what to do with them.
     """
     last = monday_on_or_before(spec.last_cutoff or data_end)
-    last -= timedelta(days=(last - GRID_ANCHOR).days % spec.slide_days)
-    earliest = datetime.combine(spec.first_cutoff, time()) if spec.first_cutoff else (
-        datetime.combine(data_start.date(), time()) + timedelta(days=spec.warmup_days)
-    )
+    if spec.first_cutoff:
+        earliest = anchor = monday_on_or_before(spec.first_cutoff + timedelta(days=6))
+    else:
+        earliest = datetime.combine(data_start.date(), time()) + timedelta(days=spec.warmup_days)
+        anchor = GRID_ANCHOR
+    last -= timedelta(days=(last - anchor).days % spec.slide_days)
     cutoffs = []
     t = last
     while t >= earliest:
