@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -42,8 +41,9 @@ from typing import Iterator
 
 import duckdb
 
-from features.builder import Grid
+from features.builder import US_PER_DAY, Grid
 from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_string
+from features.engine import as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan
 
@@ -51,7 +51,6 @@ STORE_FORMAT = 1
 # the modules whose code decides a stored row's values: a change to any of them invalidates the store
 BUILDER_MODULES = ("builder", "definitions", "engine", "journey", "plan", "spine", "store", "titles", "training_set")
 ROWS, ENTRY = "rows.parquet", "entry.json"
-US_PER_DAY = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def input_digests(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], table
     digests: list[dict[str, str]] = [{} for _ in range(grid.count)]
     for table in tables:
         rule = VISIBILITY[table]
-        columns = [c for c in _columns(con, table) if c not in rule.ignored]
+        columns = [c for c in as_engine(con).columns(table) if c not in rule.ignored]
         after = ", ".join(sql_identifier(c) for c in columns)
         before = ", ".join(rule.before.get(c, sql_identifier(c)) for c in columns)
         lo = _first_after(grid, rule.known)
@@ -135,10 +134,6 @@ def as_of_sql(table: str, columns: list[str], moment: str) -> str:
                       f"AS {sql_identifier(c)}" if changes and c in rule.before else sql_identifier(c)
                       for c in columns)
     return f"SELECT {shown} FROM {table} WHERE {rule.known} < {moment}"
-
-
-def _columns(con, relation: str) -> list[str]:
-    return list(con.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
 
 
 def settings_digests(plan: FeaturePlan, features: FeatureSpec, stage: StageSpec, population: dict) -> dict[str, str]:
@@ -241,10 +236,6 @@ class FeatureStore:
         written = folder / f"{ENTRY}.tmp-{os.getpid()}"
         written.write_text(json.dumps(asdict(entry), indent=1))
         os.replace(written, folder / ENTRY)
-
-    def clear(self) -> None:
-        for folder in self.root.glob("cutoff=*"):
-            shutil.rmtree(folder)
 
 
 def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) -> str | None:
