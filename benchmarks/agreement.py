@@ -1,5 +1,7 @@
 """Do a peer's features equal leadscore's? Compared in DuckDB, so 10M-row outputs fit in memory.
 
+Either side is a Parquet file or a folder of parts (leadscore's training set).
+
 Rows are matched on (lead_id, cutoff). A value agrees when both are null, or both are
 numbers within ``abs_tol + rel_tol * |leadscore's|`` (sums of seconds are added up in a
 different order by each tool). Counts of missing rows on either side are reported too.
@@ -10,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+
+from features.training_file import training_source
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-6
@@ -23,9 +27,9 @@ def compare(ours: Path, theirs: Path, columns: list[str]) -> dict:
     def rows(path: Path) -> str:
         # cutoffs as naive UTC instants on both sides, whatever zone the writer attached
         return (f"(SELECT * REPLACE (CAST(timezone('UTC', CAST(cutoff AS TIMESTAMPTZ)) AS TIMESTAMP) AS cutoff) "
-                f"FROM read_parquet('{path}'))")
+                f"FROM {training_source(path)})")
 
-    missing = [c for c in columns if c not in con.sql(f"SELECT * FROM read_parquet('{theirs}') LIMIT 0").columns]
+    missing = [c for c in columns if c not in con.sql(f"SELECT * FROM {training_source(theirs)} LIMIT 0").columns]
     if missing:
         return {"equal": False, "error": f"peer output lacks {len(missing)} columns, e.g. {missing[:3]}"}
     pairs = ", ".join(f'o."{c}" AS "o_{c}", t."{c}" AS "t_{c}"' for c in columns)

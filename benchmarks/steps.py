@@ -15,7 +15,7 @@ records the process's wall time and peak resident memory. Steps:
 * ``store-week`` -- weekly retraining with the feature store (``features.store``), on the spine of
   ``params.yaml``: the export as it stood ``spine.slide_days`` earlier is written to ``OUT/last-week``
   (untimed) and its training set built through a store; then, on this export, the digest pass, the
-  floor, adding to last week's store (the ``RESULT``), the added cutoff built alone, the full build
+  floor, adding to last week's store and training set (the ``RESULT``), the added cutoff built alone, the full build
   without a store (the path before the store existed) and through an empty store. Each prints
   ``STORE name=... rows=... seconds=...``;
 * ``spines`` -- the (lead_id, cutoff) rows of those two builds, written into the folder ``OUT``
@@ -90,7 +90,7 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
                                     has_identities=tables.has("identities"))
         rows = _write(con, table, out)
     elif step == "features-12":
-        # as `leadscore build-training-set` does: each cutoff's rows streamed into the one file
+        # as `leadscore build-training-set` does: each cutoff's rows written as its part of the folder
         with tempfile.TemporaryDirectory() as tmp:
             _, report = build_training_set(con, TRAINING_SPINE, FeatureSpec(), StageSpec(), tables.data_start(),
                                            tables.data_end(), config.data.event_types,
@@ -159,11 +159,13 @@ def store_week(tables, config, out: Path) -> None:
     moment = score_date(tables) - timedelta(days=spine.slide_days)
     cut_to(GenerationSummary(last_week, {}, tables.data_start(), tables.data_end(), [], moment), moment, spine)
 
-    def build(con_tables, target: Path, store: Path | None = None, rebuild: bool = False, cutoffs=None):
+    def build(con_tables, target: Path, store: Path | None = None, rebuild: bool = False, cutoffs=None,
+              previous: Path | None = None):
         _, report = build_training_set(con_tables.con, spine, FeatureSpec(), StageSpec(), con_tables.data_start(),
                                        con_tables.data_end(), config.data.event_types,
                                        config.data.extra_lead_attributes, has_identities=con_tables.has("identities"),
-                                       parquet=target, store=store, rebuild=rebuild, cutoffs=cutoffs)
+                                       parquet=target, store=store, rebuild=rebuild, cutoffs=cutoffs,
+                                       previous=previous)
         return report
 
     def timed(name: str, work) -> object:
@@ -185,11 +187,12 @@ def store_week(tables, config, out: Path) -> None:
     timed("digests", lambda: len(input_digests(con, mature, present)))
     timed("floor", lambda: con.execute(FLOOR).fetchall()[0][0])
     started = time.perf_counter()
-    report = timed("add-a-week", lambda: build(tables, out / "week.parquet", out / "store"))
+    report = timed("add-a-week", lambda: build(tables, out / "week.parquet", out / "store", previous=out / "last.parquet"))
     print(f"RESULT step=store-week rows={int(report['rows'].sum())} seconds={time.perf_counter() - started:.2f}",
           flush=True)
     used = report.attrs["store"]
     print(f"STORE-USE reused={len(used.reused)} rebuilt={len(used.rebuilt)} added={len(used.added)} "
+          f"parts_kept={len(used.kept)} "
           f"reasons={used.to_record()['reasons']}", flush=True)
     if used.added:
         timed("one-cutoff", lambda: build(tables, out / "one.parquet", cutoffs=[max(used.added)]))

@@ -40,7 +40,6 @@ from features.definitions import (
     Signal,
     StageSpec,
     signals,
-    sql_string,
     sql_timestamp,
     stage_window_problem,
 )
@@ -50,7 +49,7 @@ from features.journey import journey_stage_sql
 from features.plan import FeaturePlan, extra_sql, unchecked_plan
 from features.spine import latest_status
 from features.titles import title_sql
-from features.training_file import ParquetStream, training_metadata
+from features.training_file import TrainingParts, training_metadata, training_source
 
 US_PER_DAY = 86_400_000_000
 # Active days and touched items are bitmaps in signed 64-bit words: Spark has no unsigned integer, and DuckDB
@@ -133,10 +132,10 @@ def build_features(
     a DuckDB connection or an engine of ``features.engine`` (Spark).
 
     ``parquet``, where the rows go as each cutoff is built, and ``out`` is a view over them.
-    DuckDB: one Parquet file, each cutoff's rows sorted by lead_id, streamed in. A training
-    set larger than memory then never sits in DuckDB's buffers (at 1M leads the growing
-    table slowed every later cutoff), and it is written once: at 1M leads and 12 cutoffs,
-    per-cutoff files merged into one afterwards cost a second write of 25 s. Spark: a
+    DuckDB: a folder of parts (``features.training_file``), each cutoff's rows sorted by
+    lead_id and written as its part as soon as it is built. A training set larger than
+    memory then never sits in DuckDB's buffers (at 1M leads the growing table slowed every
+    later cutoff), and it is written once. Spark: a
     folder (any URI the executors can write) to which each cutoff's rows are appended as
     Parquet parts: nothing of a finished cutoff stays cached, and no plan spans the
     cutoffs (a union of 33 cached cutoffs once took Spark's planner minutes at 3,000 leads).
@@ -170,45 +169,44 @@ def build_features(
               FROM (SELECT DISTINCT title FROM leads)) p ON p.title IS NOT DISTINCT FROM l.title""")
     con.drop(out)
     spine_columns = [c for c in con.columns(spine) if c not in ("lead_id", "cutoff")]
-    stream = ParquetStream(Path(parquet), training_metadata(plan, spec, stage)) \
+    stream = TrainingParts(Path(parquet), training_metadata(plan, spec, stage)) \
         if parquet is not None and con.name == "duckdb" else None
-    try:
-        for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
-            _lead_activity(con, grid, spec, sigs, kinds, cells, k)
-            _account_activity(con, grid, spec, k, has_deals)
-            _distinct_content(con, grid, spec, cells, k)
-            if lifecycle:
-                _lifecycle_at(con, grid, k)
-            columns = _feature_columns(grid, spec, plan, k)
-            rows = f"""
-                WITH assembled AS (
-                    SELECT s.*, l.account_id, {journey_stage_sql(stage, plan, columns)} AS journey_stage,
-                           {', '.join(f'{columns[f.name]} AS "{f.name}"' for f in feats)}
-                    FROM {spine} s
-                    JOIN leads l ON l.lead_id = s.lead_id
-                    LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
-                    LEFT JOIN _content_k c ON c.lead_id = s.lead_id
-                    LEFT JOIN _account_k ac ON ac.account_id = l.account_id
-                    LEFT JOIN _titles t ON t.lead_id = s.lead_id
-                    {'LEFT JOIN _lifecycle_k lc ON lc.lead_id = s.lead_id' if lifecycle else ''}
-                    WHERE s.cutoff = {grid.timestamp_of(k)}
-                )
-                SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
-                       journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
-                FROM assembled"""
-            if sink is not None:
-                sink(datetime(1970, 1, 1) + timedelta(days=grid.day(k)), f"SELECT * FROM ({rows}) ORDER BY lead_id")
-            elif stream is not None:
-                stream.write(con.con.sql(f"SELECT * FROM ({rows}) ORDER BY lead_id"))
-            elif parquet is not None:
-                con.append_parts(out, rows, str(parquet))
-            elif k == 0:
-                con.create_table(out, rows, temporary=False)
-            else:
-                con.append(out, rows)
-    finally:
-        if stream is not None:
-            stream.close()
+    for k in tqdm(range(grid.count), desc="features", unit="cutoff", disable=not progress or grid.count == 1):
+        _lead_activity(con, grid, spec, sigs, kinds, cells, k)
+        _account_activity(con, grid, spec, k, has_deals)
+        _distinct_content(con, grid, spec, cells, k)
+        if lifecycle:
+            _lifecycle_at(con, grid, k)
+        columns = _feature_columns(grid, spec, plan, k)
+        rows = f"""
+            WITH assembled AS (
+                SELECT s.*, l.account_id, {journey_stage_sql(stage, plan, columns)} AS journey_stage,
+                       {', '.join(f'{columns[f.name]} AS "{f.name}"' for f in feats)}
+                FROM {spine} s
+                JOIN leads l ON l.lead_id = s.lead_id
+                LEFT JOIN _lead_k a ON a.lead_id = s.lead_id
+                LEFT JOIN _content_k c ON c.lead_id = s.lead_id
+                LEFT JOIN _account_k ac ON ac.account_id = l.account_id
+                LEFT JOIN _titles t ON t.lead_id = s.lead_id
+                {'LEFT JOIN _lifecycle_k lc ON lc.lead_id = s.lead_id' if lifecycle else ''}
+                WHERE s.cutoff = {grid.timestamp_of(k)}
+            )
+            SELECT lead_id, account_id, cutoff{''.join(', "' + c + '"' for c in spine_columns)},
+                   journey_stage, {', '.join('"' + f.name + '"' for f in feats)}
+            FROM assembled"""
+        cutoff = datetime(1970, 1, 1) + timedelta(days=grid.day(k))
+        if sink is not None:
+            sink(cutoff, f"SELECT * FROM ({rows}) ORDER BY lead_id")
+        elif stream is not None:
+            stream.write(cutoff, con.con.sql(f"SELECT * FROM ({rows}) ORDER BY lead_id"))
+        elif parquet is not None:
+            con.append_parts(out, rows, str(parquet))
+        elif k == 0:
+            con.create_table(out, rows, temporary=False)
+        else:
+            con.append(out, rows)
+    if stream is not None:
+        stream.close()
     # the scratch tables hold a copy of every lead's activity (gigabytes at a million leads):
     # what comes next (the model, SHAP) needs that memory more than a cache of finished work
     for name in SCRATCH_TABLES:
@@ -216,8 +214,7 @@ def build_features(
     if sink is not None:
         return out
     if stream is not None:
-        source = sql_string(Path(parquet).as_posix())
-        con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet({source})")
+        con.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM {training_source(parquet)}")
     elif parquet is not None:
         con.register(out, con.spark.read.parquet(str(parquet)))
     return out

@@ -148,8 +148,12 @@ def settings_digests(plan: FeaturePlan, features: FeatureSpec, stage: StageSpec,
         "feature plan": _values_of(plan),
         "population rules": population,
     }
-    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-            for name, value in parts.items()}
+    return {name: digest(value) for name, value in parts.items()}
+
+
+def digest(value) -> str:
+    """SHA-256 of a JSON value, independent of its keys' order."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _values_of(plan: FeaturePlan) -> dict:
@@ -257,12 +261,14 @@ def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) 
 
 @dataclass
 class StoreUse:
-    """What a build did with the store: cutoffs reused, rebuilt (and why), added."""
+    """What a build did with the store: cutoffs reused, rebuilt (and why), added; and of the reused, those whose
+    training-set part was kept from the previous training set (same features, same labels)."""
 
     path: str
     reused: list[datetime] = field(default_factory=list)
     rebuilt: dict[datetime, str] = field(default_factory=dict)
     added: list[datetime] = field(default_factory=list)
+    kept: list[datetime] = field(default_factory=list)
 
     @property
     def built(self) -> list[datetime]:
@@ -270,6 +276,7 @@ class StoreUse:
 
     def to_record(self) -> dict:
         return {"path": self.path, "reused": len(self.reused), "rebuilt": len(self.rebuilt), "added": len(self.added),
+                "parts_kept": len(self.kept),
                 "reasons": dict(Counter(self.rebuilt.values())),
                 "rebuilt_cutoffs": [{"cutoff": t.isoformat(), "reason": r} for t, r in sorted(self.rebuilt.items())]}
 

@@ -1,49 +1,118 @@
-"""The training file's format: one Parquet file written cutoff by cutoff, carrying the feature plan it was built with.
+"""The training set's format: a folder of Parquet parts, one per cutoff, carrying the feature plan it was built with.
 
-A model trained on the file must rebuild the same columns and values when it scores, so
-the file holds, as metadata, the plan and the feature and stage settings its SQL was
+A model trained on the set must rebuild the same columns and values when it scores, so
+the set holds, as metadata, the plan and the feature and stage settings its SQL was
 written from (``params.yaml`` may change between ``build-training-set`` and ``train``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from features.definitions import FeatureSpec, StageSpec
+from features.definitions import FeatureSpec, StageSpec, sql_string
 from features.plan import FeaturePlan
 
+PART_METADATA = "leadscore.part"
+"""The Parquet metadata key under which each part says what it was built from (``features.training_set``)."""
+COMMON = "_common_metadata"  # the folder's schema and plan: Parquet's own name, which readers skip as a data file
 
-class ParquetStream:
-    """One Parquet file written from a sequence of DuckDB results, in order, one bounded batch at a time.
 
-    DuckDB's COPY writes a file per statement, and the training set is one statement per
-    cutoff, so it is streamed through pyarrow's writer instead: a little slower per row
-    (3.45 s against COPY's 3.08 s for 918k rows of 137 columns), but there is no second
-    pass to merge per-cutoff files (at 1M leads and 12 cutoffs, 228 s -> 207 s in all).
+def part_name(cutoff: datetime) -> str:
+    """A part's file name: in cutoff order when sorted, as readers of a folder list them."""
+    return f"part-{cutoff:%Y-%m-%d}.parquet"
+
+
+class TrainingParts:
+    """A training set written as a folder, one Parquet part per cutoff, and ``_common_metadata`` with the plan.
+
+    One file per cutoff, so a week's retraining writes only the parts that changed (the
+    new cutoff, and any whose labels or features did) and takes the others over as they
+    are (``link``): rewriting one file of every cutoff cost 65 s at 1M leads, all of it
+    encoding. The plan is in ``_common_metadata`` only (Parquet's convention for a
+    folder's schema), not in the parts: its left-out reasons name the latest cutoff, and
+    a part kept from last week must not carry last week's. Each part carries its own
+    record (``PART_METADATA``): what it was built from, which decides whether next week
+    may keep it. ``pd.read_parquet(folder)`` reads the rows in (cutoff, lead_id) order.
     """
 
     # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and
     # asking for more changes nothing
     BATCH_ROWS = 122_880
 
-    def __init__(self, path: Path, metadata: dict[str, str] | None = None):
-        self.path = path
+    def __init__(self, folder: Path, metadata: dict[str, str] | None = None):
+        """Start the training set ``folder``: what a training set written there before held is removed first
+        (a part of a cutoff this one lacks must not stay readable with it)."""
+        self.folder = Path(folder)
+        if self.folder.is_file():  # a training set of one file, as leadscore wrote them before parts
+            self.folder.unlink()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in [*self.folder.glob("part-*.parquet"), self.folder / COMMON]:
+            old.unlink(missing_ok=True)
         self.metadata = metadata or {}
-        self._writer = None
+        self._schema = None
 
-    def write(self, relation) -> None:
+    def write(self, cutoff: datetime, relation, record: dict | None = None) -> None:
+        """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``."""
         batches = relation.to_arrow_reader(self.BATCH_ROWS)
-        if self._writer is None:  # from the first result's schema, so that even no rows make a readable file
-            self._writer = pq.ParquetWriter(self.path, batches.schema.with_metadata(self.metadata), compression="zstd")
-        for batch in batches:
-            self._writer.write_batch(batch)
+        own = {PART_METADATA: json.dumps({"cutoff": f"{cutoff:%Y-%m-%d}", **(record or {})}, sort_keys=True)}
+        # from the result's schema, so that even no rows make a readable part
+        with pq.ParquetWriter(self.folder / part_name(cutoff), batches.schema.with_metadata(own),
+                              compression="zstd") as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+        self._schema = self._schema or batches.schema
+
+    def link(self, cutoff: datetime, part: Path) -> None:
+        """Take over ``part``, an earlier build's part of ``cutoff``, as it is: a hard link (no copy) where the
+        file system allows."""
+        target = self.folder / part_name(cutoff)
+        try:
+            os.link(part, target)
+        except OSError:
+            shutil.copyfile(part, target)
+        self._schema = self._schema or pq.read_schema(target)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        """Write ``_common_metadata``: the parts' schema with the plan; the folder is complete."""
+        if self._schema is None:
+            raise RuntimeError(f"no part was written to {self.folder}")
+        pq.write_metadata(self._schema.remove_metadata().with_metadata(self.metadata), self.folder / COMMON)
+
+
+def part_files(path: Path | str) -> list[Path]:
+    """The Parquet files of a training set, in cutoff order: a folder's parts, or the one file it is."""
+    path = Path(path)
+    return sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+
+
+def part_record(part: Path) -> dict:
+    """What a part says it was built from (`TrainingParts.write`); {} for a file without a record."""
+    metadata = pq.read_schema(part).metadata or {}
+    return json.loads(metadata.get(PART_METADATA.encode(), b"{}"))
+
+
+def training_schema(path: Path | str):
+    """The schema of a training set, with the metadata it carries (the plan): a folder's ``_common_metadata``,
+    or the one file's."""
+    path = Path(path)
+    return pq.read_schema(path / COMMON if path.is_dir() else path)
+
+
+def training_rows(path: Path | str) -> int:
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in part_files(path))
+
+
+def training_source(path: Path | str) -> str:
+    """DuckDB SQL reading a training set (a folder of parts or one file): the files named one by one, so that
+    no character of the path is read as a pattern."""
+    files = ", ".join(sql_string(p.as_posix()) for p in part_files(path))
+    return f"read_parquet([{files}], hive_partitioning = false)"
 
 
 PLAN_METADATA = "leadscore.plan"

@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from features.builder import build_features
 from features.contract import DEFAULT_EVENT_TYPES
@@ -34,11 +33,19 @@ from features.store import (
     FeatureStore,
     StoreUse,
     decide,
+    digest,
     input_digests,
     runs,
     settings_digests,
 )
-from features.training_file import ParquetStream, training_metadata
+from features.training_file import (
+    TrainingParts,
+    part_files,
+    part_record,
+    training_metadata,
+    training_rows,
+    training_source,
+)
 
 
 def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, stage_spec: StageSpec,
@@ -47,18 +54,22 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
                        out: str = "training_set", progress: bool = False,
                        parquet: Path | str | None = None, lifecycle: dict[str, str] | None = None,
                        plan: FeaturePlan | None = None, accepted: tuple[str, ...] = (),
-                       store: Path | str | None = None, rebuild: bool = False) -> tuple[str, pd.DataFrame]:
+                       store: Path | str | None = None, rebuild: bool = False,
+                       previous: Path | str | None = None) -> tuple[str, pd.DataFrame]:
     """Table ``out``: one labelled row per (lead, mature cutoff) with its features; plus the counts report.
 
     The features are planned from what the export holds before the last mature cutoff
     (``features.plan``) unless ``plan`` is given; the plan is ``report.attrs["plan"]``.
-    With ``parquet`` (DuckDB), the rows are streamed into that one file in (cutoff, lead_id)
-    order as each cutoff is built, and ``out`` is a view over it (``build_features``).
+    With ``parquet`` (DuckDB), the rows are written into that folder, a part per cutoff in
+    lead_id order as each cutoff is built (``features.training_file``), and ``out`` is a
+    view over it (``build_features``).
 
     With ``store`` (DuckDB, with ``parquet``), a folder of ``features.store``: cutoffs whose
     stored rows are still valid are reused, the others built and stored (all of them with
-    ``rebuild``), and the file is written from the store joined to this run's labels; what
+    ``rebuild``), and each part is written from the store joined to this run's labels; what
     was reused and rebuilt, and why, is ``report.attrs["store"]`` (a ``StoreUse``).
+    ``previous``, an earlier training set (a folder of parts): a part is taken over as it is
+    when it was built from the same stored features and the same labels as this run's.
     """
     engine = as_engine(con)
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
@@ -71,11 +82,13 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
             tables.discard("identities")
         plan = plan_features(con, feature_spec, tuple(event_types), tuple(extra_lead_attributes), max(mature), tables)
     report.attrs["plan"] = plan
+    if previous is not None and parquet is not None and Path(previous).resolve() == Path(parquet).resolve():
+        raise ValueError(f"previous is the training set being written ({parquet}): write a new one beside it")
     if store is not None and parquet is not None and engine.name == "duckdb":
         report.attrs["store"] = _through_store(engine, FeatureStore(store), spine, mature, spine_spec, feature_spec,
                                                stage_spec, has_identities, lifecycle, plan, Path(parquet), progress,
-                                               rebuild)
-        engine.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM read_parquet({sql_string(str(parquet))})")
+                                               rebuild, previous)
+        engine.con.execute(f"CREATE OR REPLACE VIEW {out} AS SELECT * FROM {training_source(parquet)}")
         return out, report
     build_features(con, spine, feature_spec, stage_spec, has_identities=has_identities, has_deals=True, out=out,
                    cutoffs=mature, progress=progress, parquet=parquet, plan=plan)
@@ -85,10 +98,14 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
 def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetime], spine_spec: SpineSpec,
                    feature_spec: FeatureSpec, stage_spec: StageSpec, has_identities: bool,
                    lifecycle: dict[str, str] | None, plan: FeaturePlan, parquet: Path, progress: bool,
-                   rebuild: bool) -> StoreUse:
-    """The training file ``parquet``, cutoff by cutoff: a reused cutoff's stored rows joined to the labelled
-    ``spine`` (the features of a row never depend on its label); a cutoff to build is built for its whole
-    population, stored, and its spine rows written on with their labels."""
+                   rebuild: bool, previous: Path | str | None) -> StoreUse:
+    """The training set ``parquet``, part by part: a reused cutoff's part is the ``previous`` set's when that was
+    built from the same stored rows and labels, else its stored rows joined to the labelled ``spine`` (the
+    features of a row never depend on its label); a cutoff to build is built for its whole population, stored,
+    and its spine rows written as its part with their labels.
+
+    A part records what it was built from: the digest of its stored rows' settings and inputs, and the digest
+    of its labels (recomputed from the deals every run: labels are never stored, only compared)."""
     tables = [t for t in STORED_FROM if engine.exists(t) and (t != "identities" or has_identities)]
     population = {"exclude_customers": spine_spec.exclude_customers, "recycle_days": spine_spec.recycle_days,
                   "lifecycle": lifecycle if "lifecycle" in tables else None, "tables": tables}
@@ -99,41 +116,59 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         use = decide(store, mature, settings, inputs, rebuild)
         carried = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]  # the label
         starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
-        stream = ParquetStream(parquet, training_metadata(plan, feature_spec, stage_spec))
+        parts = TrainingParts(parquet, training_metadata(plan, feature_spec, stage_spec))
+        labels = label_digests(engine, spine, carried, mature)
+        built_from = {t: {"features": digest({"settings": settings, "inputs": seen[t]}), "labels": labels[t]}
+                      for t in mature}
+        earlier = {part_record(p).get("cutoff"): p for p in part_files(previous)} \
+            if previous is not None and Path(previous).is_dir() else {}
 
         def keep(t: datetime, rows: str) -> None:
-            """A cutoff just built: its population to the store, its labelled rows to the file (no read-back)."""
+            """A cutoff just built: its population to the store, its labelled rows as its part (no read-back)."""
             engine.create_table("_cutoff_rows", rows)  # in lead_id order
             store.put(engine.con, t, f"SELECT * EXCLUDE ({', '.join(carried)}, _in_spine) FROM _cutoff_rows",
                       settings, seen[t])
-            stream.write(engine.con.sql("SELECT * EXCLUDE (_in_spine) FROM _cutoff_rows WHERE _in_spine"))
+            parts.write(t, engine.con.sql("SELECT * EXCLUDE (_in_spine) FROM _cutoff_rows WHERE _in_spine"),
+                        built_from[t])
             engine.drop("_cutoff_rows")
 
-        try:
-            for t in mature:  # in order: the file is in (cutoff, lead_id) order
-                if t in reused:
-                    stream.write(engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)))
-                elif t in starts:  # a run of cutoffs to build, sharing one pass over the events
-                    run = starts[t]
-                    create_population(engine, run, spine_spec, has_deals=engine.exists("deals"),
-                                      out="_store_population", lifecycle=lifecycle)
-                    # the whole population is stored; the spine's rows (and labels) go on to the file
-                    engine.create_table("_store_spine", f"""
-                        SELECT p.lead_id, p.cutoff{''.join(f', s.{sql_identifier(c)}' for c in carried)},
-                               s.lead_id IS NOT NULL AS _in_spine
-                        FROM _store_population p LEFT JOIN {spine} s ON s.lead_id = p.lead_id AND s.cutoff = p.cutoff
-                        WHERE p.excluded IS NULL ORDER BY p.cutoff, p.lead_id""")
-                    engine.drop("_store_population")
-                    build_features(engine, "_store_spine", feature_spec, stage_spec, has_identities=has_identities,
-                                   has_deals=True, cutoffs=run, progress=progress, plan=plan, sink=keep)
-                    engine.drop("_store_spine")
-        finally:
-            stream.close()
-    written, expected = pq.ParquetFile(parquet).metadata.num_rows, engine.rows(f"SELECT count(*) FROM {spine}")[0][0]
+        for t in mature:
+            if t in reused:
+                part = earlier.get(f"{t:%Y-%m-%d}")
+                if part is not None and part_record(part) == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t]}:
+                    parts.link(t, part)
+                    use.kept.append(t)
+                else:
+                    parts.write(t, engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)), built_from[t])
+            elif t in starts:  # a run of cutoffs to build, sharing one pass over the events
+                run = starts[t]
+                create_population(engine, run, spine_spec, has_deals=engine.exists("deals"),
+                                  out="_store_population", lifecycle=lifecycle)
+                # the whole population is stored; the spine's rows (and labels) go on to the file
+                engine.create_table("_store_spine", f"""
+                    SELECT p.lead_id, p.cutoff{''.join(f', s.{sql_identifier(c)}' for c in carried)},
+                           s.lead_id IS NOT NULL AS _in_spine
+                    FROM _store_population p LEFT JOIN {spine} s ON s.lead_id = p.lead_id AND s.cutoff = p.cutoff
+                    WHERE p.excluded IS NULL ORDER BY p.cutoff, p.lead_id""")
+                engine.drop("_store_population")
+                build_features(engine, "_store_spine", feature_spec, stage_spec, has_identities=has_identities,
+                               has_deals=True, cutoffs=run, progress=progress, plan=plan, sink=keep)
+                engine.drop("_store_spine")
+        parts.close()
+    written, expected = training_rows(parquet), engine.rows(f"SELECT count(*) FROM {spine}")[0][0]
     if written != expected:  # a stored population missing rows of this run's spine: the digests missed a change
         raise RuntimeError(f"the feature store {store.root} gave {written:,} rows for a spine of {expected:,}: its "
                            "digests missed a change; build with --rebuild, and please report this")
     return use
+
+
+def label_digests(engine, spine: str, carried: list[str], cutoffs: list[datetime]) -> dict[datetime, str]:
+    """Each cutoff's labelled rows as a digest (rows, and the sum of the hashes of lead_id and ``carried``), so
+    a part built from the same labels is known without keeping the labels."""
+    hashed = ", ".join(["lead_id", *(sql_identifier(c) for c in carried)])
+    sums = {t: f"{n}:{h}" for t, n, h in engine.rows(
+        f"SELECT cutoff, count(*), sum(CAST(hash({hashed}) AS HUGEINT)) FROM {spine} GROUP BY cutoff")}
+    return {t: sums.get(t, "0:None") for t in cutoffs}
 
 
 def labelled_rows(engine, rows: Path, spine: str, t: datetime) -> str:

@@ -256,7 +256,8 @@ def profile(
 @user_errors
 def build_training_set(
     data_dir: Annotated[Path, typer.Argument(help="export directory with leads, events, identities, deals")],
-    out: Annotated[Path, typer.Option(help="Parquet file to write")] = Path("training/training_set.parquet"),
+    out: Annotated[Path, typer.Option(help="folder of Parquet parts to write, one a cutoff")] = Path(
+        "training/training_set.parquet"),
     engine: EngineOption = None,
     spark_master: SparkMasterOption = None,
     store: Annotated[Optional[Path], typer.Option(
@@ -267,10 +268,12 @@ def build_training_set(
 ):
     """Build the point-in-time training set: one labelled row per (lead, cutoff) with its features.
 
-    Cutoffs whose features the store holds, built with the same settings from the same
-    history, are reused; the others are built and stored. Labels are computed afresh
-    every time. With --engine spark the export is read from Parquet by Spark and every
-    cutoff is built there; the output is the same single Parquet file.
+    The output is a folder of Parquet parts, one a cutoff (pandas and DuckDB read it as one
+    table). Cutoffs whose features the store holds, built with the same settings from the
+    same history, are reused; the others are built and stored. Labels are computed afresh
+    every time, and a part of the previous training set whose features and labels are
+    both unchanged is kept as it is. With --engine spark the export is read from Parquet by
+    Spark and every cutoff is built there; the output is the same.
     """
     from pipelines.stages import training_set
 
@@ -289,7 +292,8 @@ def build_training_set(
         typer.echo("  feature store: not used by the Spark engine (every cutoff built)")
     else:
         typer.echo(f"  feature store {used['path']}: {used['reused']} cutoffs reused, {used['rebuilt']} rebuilt, "
-                   f"{used['added']} added")
+                   f"{used['added']} added; training set: {used['parts_kept']} parts kept, "
+                   f"{summary['cutoffs'] - used['parts_kept']} written")
         for reason, count in used["reasons"].items():
             typer.echo(f"    rebuilt {count}: {reason}")
     features = summary["features"]
@@ -308,7 +312,7 @@ def build_training_set(
 @app.command()
 @user_errors
 def train(
-    training_set: Annotated[Path, typer.Argument(help="Parquet file from build-training-set")],
+    training_set: Annotated[Path, typer.Argument(help="training set from build-training-set")],
     experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: mlflow.experiment)")] = None,
     truth: Annotated[Optional[Path], typer.Option(help="truth.parquet of simulated data: adds oracle metrics")] = None,
     tune: Annotated[int, typer.Option(help="Optuna trials on the time-ordered validation block (0: none)")] = 0,

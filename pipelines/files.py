@@ -2,13 +2,14 @@
 
 Every output (training set, metrics, CSV, report, validation results) goes through
 ``atomic_path``: written beside its target and renamed onto it only when the block
-succeeds, so a failed or killed run leaves the previous file as it was.
+succeeds, so a failed or killed run leaves the previous file (or folder) as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,23 +17,57 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(target: str | Path, suffix: str = ""):
-    """Yield a temporary path beside ``target``; move it onto ``target`` only if the block succeeds."""
+    """Yield a temporary path beside ``target``; move it onto ``target`` only if the block succeeds.
+
+    The block makes it a file or a folder (a training set is a folder of parts). A file
+    replaces the target in one rename. A folder cannot replace a folder in one, so the old
+    one is first renamed aside, the new one renamed into place, and the old one removed:
+    between the two renames (microseconds) the target is missing, never partial.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
     os.close(fd)
     os.unlink(tmp)
+    tmp = Path(tmp)
     try:
-        yield Path(tmp)
-        os.replace(tmp, target)
+        yield tmp
+        if tmp.is_dir() or target.is_dir():
+            _replace_folder(tmp, target)
+        else:
+            os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp) if os.path.isfile(tmp) else None
+        _remove(tmp)
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    aside = None
+    if target.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        aside.rmdir()
+        os.rename(target, aside)
+    os.rename(new, target)
+    if aside is not None:
+        _remove(aside)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes; of a folder, of each file's name and digest in name order."""
+    path = Path(path)
+    if path.is_dir():
+        sha = hashlib.sha256()
+        for member in sorted(p for p in path.rglob("*") if p.is_file()):
+            sha.update(f"{member.relative_to(path).as_posix()}\0{file_digest(member)}\n".encode())
+        return sha.hexdigest()
     sha = hashlib.sha256()
-    with Path(path).open("rb") as handle:
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):
             sha.update(block)
     return sha.hexdigest()

@@ -55,7 +55,7 @@ class Runner(Protocol):
     def open(self, data_dir, config: Params, require_deals: bool = False): ...
 
     def training_rows(self, tables, config: Params, progress: bool, parquet: Path, store: Path | None = None,
-                      rebuild: bool = False) -> Iterator[BuiltRows]: ...
+                      rebuild: bool = False, previous: Path | None = None) -> Iterator[BuiltRows]: ...
 
     def explained_rows(self, tables, table: str, features: list[str], wrapper,
                        config: Params) -> tuple[pd.DataFrame, pd.DataFrame]: ...
@@ -66,12 +66,12 @@ class Runner(Protocol):
 
 
 def _build(tables, config: Params, progress: bool, parquet: Path | str | None = None, store: Path | None = None,
-           rebuild: bool = False):
+           rebuild: bool = False, previous: Path | None = None):
     return build_training_set(
         tables.engine, config.spine, config.features, config.stage, tables.data_start(), tables.data_end(),
         config.data.event_types, config.data.extra_lead_attributes, has_identities=tables.has("identities"),
         progress=progress, parquet=parquet, lifecycle=lifecycle_statuses(tables, config),
-        accepted=accepted_dispositions(config), store=store, rebuild=rebuild)
+        accepted=accepted_dispositions(config), store=store, rebuild=rebuild, previous=previous)
 
 
 class DuckDBRunner:
@@ -83,10 +83,11 @@ class DuckDBRunner:
 
     @contextmanager
     def training_rows(self, tables, config: Params, progress: bool, parquet: Path, store: Path | None = None,
-                      rebuild: bool = False) -> Iterator[BuiltRows]:
-        """Each cutoff's rows streamed into ``parquet`` as it is built (one pass, no second copy); with ``store``,
-        the cutoffs the feature store holds valid are reused, the rest built into it first."""
-        table, report = _build(tables, config, progress, parquet, store, rebuild)
+                      rebuild: bool = False, previous: Path | None = None) -> Iterator[BuiltRows]:
+        """Each cutoff's rows written as its part of ``parquet`` as it is built (one pass, no second copy); with
+        ``store``, the cutoffs the feature store holds valid are reused, the rest built into it first, and the
+        parts of ``previous`` (the training set this one replaces) built from the same features and labels kept."""
+        table, report = _build(tables, config, progress, parquet, store, rebuild, previous)
         yield BuiltRows(tables.con, table, report, streamed=True)
 
     def explained_rows(self, tables, table: str, features: list[str], wrapper, config: Params):
@@ -117,7 +118,7 @@ class SparkRunner:
 
     @contextmanager
     def training_rows(self, tables, config: Params, progress: bool, parquet: Path, store: Path | None = None,
-                      rebuild: bool = False) -> Iterator[BuiltRows]:
+                      rebuild: bool = False, previous: Path | None = None) -> Iterator[BuiltRows]:
         """The rows as Parquet parts in a scratch folder beside ``parquet`` (storage the executors share), each
         cutoff appended as it is built, then read by DuckDB; the folder goes whatever happens. Every cutoff is
         built: the feature store's digests are DuckDB passes over the export (``features.store``)."""

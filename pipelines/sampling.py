@@ -23,6 +23,7 @@ import pandas as pd
 
 from features.definitions import sql_string
 from features.errors import UserError
+from features.training_file import training_source
 from models.frame import WEIGHT
 
 BUCKETS = 1_000_000  # the rate's resolution: one in a million
@@ -35,18 +36,18 @@ def kept_negatives_sql(rate: float, seed: int) -> str:
 
 
 def sample_negatives(path: Path, rate: float, seed: int, con=None) -> pd.DataFrame:
-    """Every positive row of the Parquet file at ``path`` and a share ``rate`` of its negatives, weighted.
+    """Every positive row of the training set at ``path`` and a share ``rate`` of its negatives, weighted.
 
-    DuckDB streams the file, so memory holds the sample only; the sample goes through a
+    DuckDB streams the parts, so memory holds the sample only; the sample goes through a
     Parquet file of its own so that its columns get exactly the types ``pd.read_parquet``
-    gives the unsampled file.
+    gives the unsampled set.
     """
     from pipelines.sources import connect
 
     if not 0 < rate <= 1:
         raise UserError(f"train.negative_sample_rate must be in (0, 1], got {rate}")
     con = con or connect()
-    source = f"read_parquet({sql_string(Path(path).as_posix())})"
+    source = training_source(path)
     kept = kept_negatives_sql(rate, seed)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _negative_weights AS

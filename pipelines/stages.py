@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from features.definitions import sql_identifier, sql_string
+from features.definitions import sql_identifier, sql_timestamp
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS, LABEL_SOURCE
-from features.training_file import training_metadata
+from features.training_file import TrainingParts, training_metadata, training_source
 from models.frame import ID_COLUMNS
 from pipelines.config import Params
 from pipelines.files import atomic_path
@@ -27,15 +28,18 @@ from pipelines.sources import DataTables
 def training_set(data_dir: str | Path, out: str | Path, config: Params, progress: bool = False,
                  engine: str | None = None, spark_master: str | None = None, store: str | Path | None = None,
                  rebuild: bool = False) -> dict:
-    """Build the labelled training set of ``data_dir`` into ``out`` (Parquet); return the counts report.
+    """Build the labelled training set of ``data_dir`` into ``out`` (a folder of Parquet parts, one a cutoff;
+    ``features.training_file``); return the counts report.
 
     ``store``: the feature store's folder (default `default_store` of ``out``; ``features.store``):
     DuckDB reuses the cutoffs it holds valid and keeps those it builds; ``rebuild`` builds
-    every cutoff again. The report's ``store`` says what was reused, rebuilt and why.
+    every cutoff again. The parts of the training set already at ``out`` that were built
+    from the same features and labels are kept as they are. The report's ``store`` says
+    what was reused, rebuilt, kept and why.
 
-    Either engine ends in the same one sorted file, checked by the same suite, so
-    ``leadscore train`` reads it on one machine either way (``pipelines.runners.py``).
-    The file is written beside ``out`` and moved onto it only once checked: a failed
+    Either engine ends in the same sorted parts, checked by the same suite, so
+    ``leadscore train`` reads them on one machine either way (``pipelines.runners.py``).
+    The set is written beside ``out`` and moved onto it only once checked: a failed
     build or check leaves the previous training set as it was.
     """
     from pipelines.validation import validate_training_set
@@ -45,14 +49,18 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     store = Path(store) if store is not None else default_store(out)
-    with atomic_path(out) as tmp, runner.training_rows(tables, config, progress, tmp, store, rebuild) as built:
+    with (atomic_path(out) as tmp,
+          runner.training_rows(tables, config, progress, tmp, store, rebuild, previous=out) as built):
         con, planned = built.con, built.report.attrs["plan"]
         plan = built.report.attrs["plan"] = _without_empty_features(con, built.table, planned)
         if not built.streamed or plan is not planned:  # rare for DuckDB: a feature came out empty
             rewritten = tmp.with_name(tmp.name + ".rewrite")
-            _write_training_file(con, built.table, rewritten, plan, config)
+            _write_training_parts(con, built.table, rewritten, [t.to_pydatetime() for t in built.report["cutoff"]],
+                                  plan, config)
+            if tmp.exists():
+                shutil.rmtree(tmp)
             os.replace(rewritten, tmp)
-        con.execute(f"CREATE OR REPLACE VIEW training_file AS SELECT * FROM read_parquet({sql_string(str(tmp))})")
+        con.execute(f"CREATE OR REPLACE VIEW training_file AS SELECT * FROM {training_source(tmp)}")
         checked = validate_training_set(con, "training_file", f"training set of {data_dir}", config.validation)
         checked.raise_for_errors()
     summary = summarise_report(built.report, tables)
@@ -86,15 +94,17 @@ def _without_empty_features(con, table: str, plan: FeaturePlan) -> FeaturePlan:
                                "the population of every cutoff") if empty else plan
 
 
-def _write_training_file(con, table: str, path: Path, plan: FeaturePlan, config: Params) -> None:
-    """``table`` in (cutoff, lead_id) order into Parquet ``path``, with the plan's features; the plan as metadata."""
+def _write_training_parts(con, table: str, folder: Path, cutoffs: list, plan: FeaturePlan, config: Params) -> None:
+    """``table`` as a training set in ``folder``: a part per cutoff in lead_id order, with the plan's features;
+    the plan as metadata. The parts record nothing they were built from, so none is kept next time."""
     keep = set(plan.names)
     columns = [c for c in con.execute(f"SELECT * FROM {table} LIMIT 0").fetchdf().columns
                if c in keep or c in ID_COLUMNS]
-    metadata = ", ".join(f"{sql_string(k)}: {sql_string(v)}"
-                         for k, v in training_metadata(plan, config.features, config.stage).items())
-    con.execute(f"COPY (SELECT {', '.join(sql_identifier(c) for c in columns)} FROM {table} ORDER BY cutoff, lead_id) "
-                f"TO {sql_string(str(path))} (FORMAT PARQUET, COMPRESSION ZSTD, KV_METADATA {{{metadata}}})")
+    parts = TrainingParts(folder, training_metadata(plan, config.features, config.stage))
+    for t in cutoffs:
+        parts.write(t, con.sql(f"SELECT {', '.join(sql_identifier(c) for c in columns)} FROM {table} "
+                               f"WHERE cutoff = {sql_timestamp(t)} ORDER BY lead_id"))
+    parts.close()
 
 
 NULLABLE_PREFIXES = ("days_since_last_", "mean_time_on_page_s_", "email_click_rate_", "company_size",

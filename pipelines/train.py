@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.data.meta_dataset import MetaDataset
 from tqdm import tqdm
@@ -22,7 +21,7 @@ from features import oracle
 from features.definitions import FeatureSpec, StageSpec
 from features.errors import NotFound, UserError
 from features.plan import FeaturePlan, unchecked_plan
-from features.training_file import PLAN_METADATA
+from features.training_file import PLAN_METADATA, training_schema
 from models import plots
 from models.frame import feature_columns, naive_utc, weight_column, weights
 from models.metrics import evaluate, gains_curve
@@ -65,7 +64,7 @@ def training_plan(path: Path, config: Params) -> tuple[FeaturePlan, FeatureSpec,
     model learned from. A file built before plans were recorded has every feature of the
     settings' manifest.
     """
-    metadata = pq.read_schema(path).metadata or {}
+    metadata = training_schema(path).metadata or {}
     record = metadata.get(PLAN_METADATA.encode())
     if record is None:
         plan = unchecked_plan(config.features, config.data.event_types, config.data.extra_lead_attributes)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from features.contract import TABLES
 from features.definitions import sql_string
+from features.training_file import training_source
 from pipelines.expectations import Asset, expectation, run
 from pipelines.findings import Finding, Outcome
 from pipelines.scores_contract import ID_LENGTH, REQUIRED, SCORE_COLUMNS
@@ -292,16 +293,16 @@ def validate_training_set(con, relation: str, label: str, spec) -> Outcome:
 
 
 def validate_training_file(path: Path, spec, con=None) -> Outcome:
-    """Validate a training-set Parquet file (``leadscore train``'s input) straight from disk."""
+    """Validate a training set (``leadscore train``'s input: a folder of Parquet parts, or one file) from disk."""
     from pipelines.sources import connect
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(str(path), None, "missing file", "the training set does not exist",
                         "build it with 'leadscore build-training-set DATA_DIR --out FILE'")
     con = con or connect()
     try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW training_set_file AS SELECT * FROM read_parquet({sql_string(str(path))})")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW training_set_file AS SELECT * FROM {training_source(path)}")
         con.execute("SELECT count(*) FROM training_set_file").fetchall()
     except Exception as error:  # noqa: BLE001 - any reading failure is the same problem for the user
         raise DataError(str(path), None, "unreadable file", str(error).splitlines()[0],

@@ -33,6 +33,7 @@ from features.definitions import FeatureSpec, StageSpec
 from features.errors import UserError
 from features.spine import SpineSpec
 from features.store import FeatureStore, input_digests
+from features.training_file import part_files, part_name, training_schema
 from features.training_set import build_training_set
 from pipelines.sources import connect, open_tables
 from tests.conftest import write_params
@@ -77,23 +78,29 @@ def write_export(export: dict, root: Path) -> Path:
     return folder
 
 
-def build(export: Path, out: Path, variant: str = "default", store: Path | None = None, rebuild: bool = False):
-    """The training file of ``export`` at ``out`` (through ``store`` when given); the store's account of it and
-    the mature cutoffs."""
+def build(export: Path, out: Path, variant: str = "default", store: Path | None = None, rebuild: bool = False,
+          previous: Path | None = None):
+    """The training set of ``export`` at ``out`` (through ``store`` when given, keeping the parts of ``previous``
+    it can); the store's account of it and the mature cutoffs."""
     features, spine = SETTINGS[variant]
     tables = open_tables(export, con=connect(threads=1))
     try:
         _, report = build_training_set(tables.con, spine, features, STAGE, tables.data_start(), tables.data_end(),
                                        EVENT_TYPES, has_identities=tables.has("identities"), parquet=out,
-                                       store=store, rebuild=rebuild)
+                                       store=store, rebuild=rebuild, previous=previous)
     finally:
         tables.con.close()
     return report.attrs.get("store"), list(report["cutoff"])
 
 
 def assert_identical(left: Path, right: Path) -> None:
-    a, b = pq.read_table(left), pq.read_table(right)
-    assert a.schema.equals(b.schema, check_metadata=True), f"{a.schema}\n---\n{b.schema}"
+    """The same training set: the same parts, the same schema and plan, every value the same."""
+    assert [p.name for p in part_files(left)] == [p.name for p in part_files(right)]
+    schema = training_schema(left)
+    assert schema.equals(training_schema(right), check_metadata=True), f"{schema}\n---\n{training_schema(right)}"
+    a, b = (pa.concat_tables(pq.read_table(p).replace_schema_metadata() for p in part_files(side))
+            for side in (left, right))
+    assert a.schema.equals(schema.remove_metadata())
     assert a.num_rows == b.num_rows
     for name in a.column_names:
         assert a[name].equals(b[name]), f"column {name} differs"
@@ -126,8 +133,8 @@ def test_an_incremental_training_set_is_the_full_rebuild(tmp_path_factory, data)
     world = data.draw(worlds(), label="world")
     moment, variant = FIRST_WEEK, "default"
     sequence = data.draw(st.lists(steps(world), min_size=1, max_size=4), label="steps")
-    store = root / "store"
-    for step in [("start",), *sequence]:
+    store, previous = root / "store", None
+    for number, step in enumerate([("start",), *sequence]):
         world = copy.deepcopy(world)
         if step[0] == "week":
             moment += timedelta(weeks=step[1])
@@ -154,7 +161,7 @@ def test_an_incremental_training_set_is_the_full_rebuild(tmp_path_factory, data)
                                  "anonymous_id": None, "event_type": "email_open", "ingested_at": None,
                                  "occurred_at": moment - timedelta(microseconds=1)})
         export = write_export(export, root)
-        full, incremental = root / "full.parquet", root / "incremental.parquet"
+        full, incremental = root / f"full-{number}.parquet", root / f"incremental-{number}.parquet"
         try:
             used, _ = build(export, full, variant)
             assert used is None
@@ -163,12 +170,16 @@ def test_an_incremental_training_set_is_the_full_rebuild(tmp_path_factory, data)
                 build(export, incremental, variant, store)
             event("a step without a mature cutoff")
             continue
-        used, cutoffs = build(export, incremental, variant, store)
+        used, cutoffs = build(export, incremental, variant, store, previous=previous)
         assert_identical(incremental, full)
         assert sorted(used.reused + used.built) == cutoffs
+        assert set(used.kept) <= set(used.reused)
         event(f"{step[0]}: {len(used.reused)} reused, {len(used.added)} added, rebuilt: {sorted(set(used.rebuilt.values()))}")
-        if step[0] == "late ingested":  # it arrived after every mature cutoff: nothing to rebuild
-            assert not used.rebuilt, used.rebuilt
+        event(f"parts kept: {'none' if not used.kept else 'all reused' if used.kept == used.reused else 'some'}")
+        previous = incremental
+        if step[0] == "late ingested":  # it arrived after every mature cutoff: no cutoff saw it
+            # (a first event of its type or content still adds the plan's features for it: the plan reads history)
+            assert set(used.rebuilt.values()) <= {"feature plan changed"}, used.rebuilt
 
 
 # --- what a change rebuilds, and why --------------------------------------------------------------------------------
@@ -194,15 +205,19 @@ def typed(export: dict) -> dict:
 
 @pytest.fixture()
 def first(world, tmp_path):
-    """The export at DAY built through a fresh store; the store, and a helper to rebuild and compare."""
-    store = tmp_path / "store"
+    """The export at DAY built through a fresh store; the store, and a helper to rebuild and compare (each build
+    keeps what it can of the training set the one before it wrote)."""
+    store, last = tmp_path / "store", {"set": None}
 
     def again(changed: dict, moment: datetime = DAY, variant: str = "default", **options):
         export = write_export(typed(as_it_stood(changed, moment)), tmp_path)
         incremental, full = tmp_path / f"i-{uuid.uuid4().hex}.parquet", tmp_path / f"f-{uuid.uuid4().hex}.parquet"
-        used, _ = build(export, incremental, variant, store, **options)
+        used, _ = build(export, incremental, variant, store, previous=last["set"], **options)
         build(export, full, variant)
         assert_identical(incremental, full)
+        for t in used.kept:  # taken over as it was: the same file, not a copy
+            assert (incremental / part_name(t)).stat().st_ino == (last["set"] / part_name(t)).stat().st_ino
+        last["set"] = incremental
         return used
 
     used = again(world)
@@ -213,6 +228,23 @@ def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
     assert first["used"].added and not first["used"].reused and not first["used"].rebuilt
     second = first["again"](first["world"])
     assert (len(second.reused), second.rebuilt, second.added) == (len(first["used"].added), {}, [])
+    assert second.kept == second.reused  # same features, same labels: every part of the training set kept
+
+
+def test_a_part_is_kept_only_while_its_labels_are_unchanged(first):
+    """A won deal restated as lost changes the label of the cutoffs before it opened: their stored features are
+    reused (those cutoffs never saw the deal) but their parts are written again; every other part is kept."""
+    cutoffs = sorted(first["used"].added)
+    world = copy.deepcopy(first["world"])
+    horizon = timedelta(days=SPINE.horizon_days)
+    deal = next(d for d in world["deals"] if d["status"] == "won"
+                and any(t <= d["created_at"] < t + horizon and t + horizon <= DAY for t in cutoffs))
+    labelled = [t for t in cutoffs if t <= deal["created_at"] < t + horizon]
+    deal["status"] = "lost"
+    used = first["again"](world)
+    assert set(labelled) <= set(used.reused)  # the features of those cutoffs did not change ...
+    assert not set(labelled) & set(used.kept)  # ... their labels did
+    assert set(used.kept) == set(used.reused) - set(labelled)
 
 
 def test_a_week_more_of_history_adds_only_the_cutoff_it_matures(first):
@@ -367,7 +399,12 @@ def test_build_training_set_says_what_it_reused_and_rebuilds_on_request(world, t
     store = tmp_path / "training" / "feature_store"
     cutoffs = len(list(store.glob("cutoff=*/entry.json")))
     assert f"feature store {store}: 0 cutoffs reused, 0 rebuilt, {cutoffs} added" in runs[0].stdout
-    assert f"feature store {store}: {cutoffs} cutoffs reused, 0 rebuilt, 0 added" in runs[1].stdout
+    assert f"feature store {store}: {cutoffs} cutoffs reused, 0 rebuilt, 0 added; training set: {cutoffs} parts " \
+           "kept, 0 written" in runs[1].stdout
+    assert f"training set: 0 parts kept, {cutoffs} written" in runs[2].stdout
+    assert [p.name for p in part_files(out)] == [part_name(t) for t in sorted(
+        datetime.strptime(e.parent.name, "cutoff=%Y-%m-%d") for e in store.glob("cutoff=*/entry.json"))]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no folder left aside
     assert f"{cutoffs} rebuilt, 0 added" in runs[2].stdout and f"rebuilt {cutoffs}: --rebuild" in runs[2].stdout
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["store"]["rebuilt"] == cutoffs and report["store"]["reasons"] == {"--rebuild": cutoffs}
