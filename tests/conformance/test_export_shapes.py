@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from features.training_file import training_schema
 from tests.conformance.shapes import SHAPES
 
 # one worker runs every shape, each once: the module fixture holds the runs (about a minute a shape)
@@ -153,7 +153,7 @@ def test_the_features_left_out_are_those_the_export_has_no_source_for(outcome, n
         f"built but expected left out {sorted(LEFT_OUT[name] - set(left_out))}")
     for feature, reason in left_out.items():  # only recency can come out empty with its source present
         assert reason and ("null in every row" not in reason or feature.startswith("days_since_last_")), feature
-    built = set(pq.read_schema(result["folder"] / "training" / "training_set.parquet").names) - set(IDS)
+    built = set(training_schema(result["folder"] / "training" / "training_set.parquet").names) - set(IDS)
     assert not built & set(left_out)
     assert "left out" in result["steps"]["build"].stdout and "left out" in result["steps"]["profile"].stdout
 

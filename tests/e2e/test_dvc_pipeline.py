@@ -160,7 +160,8 @@ def test_an_experiment_trains_a_challenger_and_never_touches_what_scores(repo, p
 
 def test_a_week_more_of_history_builds_only_the_cutoff_it_matures(repo):
     """The export as it stood on a Monday (generate.as_of), then moved on by spine.slide_days: the second `dvc repro`
-    builds the one cutoff that matured and reuses the rest from the feature store, which DVC keeps between runs."""
+    builds the one cutoff that matured and reuses the rest from the feature store, which DVC keeps between runs,
+    as it keeps the training set's parts."""
     folder, env = repo["folder"], repo["env"]
     shutil.rmtree(folder / "training" / "feature_store")  # the store of the full history would hold that cutoff too
     params_path = folder / "params.yaml"
@@ -174,4 +175,7 @@ def test_a_week_more_of_history_builds_only_the_cutoff_it_matures(repo):
     assert "0 cutoffs reused, 0 rebuilt" in logs[0]
     reused = int(logs[0].split("0 cutoffs reused, 0 rebuilt, ")[1].split(" added")[0])
     assert f"{reused} cutoffs reused, 0 rebuilt, 1 added" in logs[1], logs[1][-3000:]
+    # and the parts of last week's training set whose labels did not change are kept as they were (DVC keeps it)
+    kept = int(logs[1].split("training set: ")[1].split(" parts kept")[0])
+    assert 0 < kept <= reused and f"parts kept, {reused + 1 - kept} written" in logs[1]
     assert (folder / "training" / "feature_store").is_dir()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from features.simulate import SimulationParams
 from features.spine import SpineSpec
+from features.training_file import training_schema
 from pipelines.config import ConfigError, load_params
 from pipelines.generate import generate
 from pipelines.stages import training_set
@@ -32,7 +32,7 @@ def test_the_training_set_is_the_same_with_or_without_display_columns(export, tm
     a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
     assert not set(DISPLAY) & set(a.columns)
     pd.testing.assert_frame_equal(a, b)
-    plan = pq.read_schema(tmp_path / "a.parquet").metadata[b"leadscore.plan"].decode()
+    plan = training_schema(tmp_path / "a.parquet").metadata[b"leadscore.plan"].decode()
     assert not any(f'"{name}"' in plan for name in DISPLAY)
     assert with_display["features"] == without["features"]
 
