@@ -113,15 +113,18 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
     with store.locked():
         inputs = input_digests(engine.con, mature, tables)
         seen = dict(zip(mature, inputs))
-        use = decide(store, mature, settings, inputs, rebuild)
         carried = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]  # the label
-        starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
-        parts = TrainingParts(parquet, training_metadata(plan, feature_spec, stage_spec))
         labels = label_digests(engine, spine, carried, mature)
         built_from = {t: {"features": digest({"settings": settings, "inputs": seen[t]}), "labels": labels[t]}
                       for t in mature}
         earlier = {part_record(p).get("cutoff"): p for p in part_files(previous)} \
             if previous is not None and Path(previous).is_dir() else {}
+        # a part of the previous set made from the same stored rows and labels is kept; those rows are not read
+        keepable = {t: earlier[f"{t:%Y-%m-%d}"] for t in mature if f"{t:%Y-%m-%d}" in earlier
+                    and part_record(earlier[f"{t:%Y-%m-%d}"]) == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t]}}
+        use = decide(store, mature, settings, inputs, rebuild, unread=set(keepable))
+        starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
+        parts = TrainingParts(parquet, training_metadata(plan, feature_spec, stage_spec))
 
         def keep(t: datetime, rows: str) -> None:
             """A cutoff just built: its population to the store, its labelled rows as its part (no read-back)."""
@@ -134,9 +137,8 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
 
         for t in mature:
             if t in reused:
-                part = earlier.get(f"{t:%Y-%m-%d}")
-                if part is not None and part_record(part) == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t]}:
-                    parts.link(t, part)
+                if t in keepable:
+                    parts.link(t, keepable[t])
                     use.kept.append(t)
                 else:
                     parts.write(t, engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)), built_from[t])

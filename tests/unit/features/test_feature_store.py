@@ -212,7 +212,7 @@ def first(world, tmp_path):
     def again(changed: dict, moment: datetime = DAY, variant: str = "default", **options):
         export = write_export(typed(as_it_stood(changed, moment)), tmp_path)
         incremental, full = tmp_path / f"i-{uuid.uuid4().hex}.parquet", tmp_path / f"f-{uuid.uuid4().hex}.parquet"
-        used, _ = build(export, incremental, variant, store, previous=last["set"], **options)
+        used, _ = build(export, incremental, variant, store, **{"previous": last["set"], **options})
         build(export, full, variant)
         assert_identical(incremental, full)
         for t in used.kept:  # taken over as it was: the same file, not a copy
@@ -329,9 +329,26 @@ def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, damage, reason):
     cutoffs = sorted(first["used"].added)
     damaged = cutoffs[1]
     damage(FeatureStore(first["store"]).rows_path(damaged))
-    used = first["again"](first["world"])  # equal to the full build: the damaged file was not read
+    # nothing of the last training set kept, so every stored cutoff is read: equal to the full build, so the
+    # damaged file was not read
+    used = first["again"](first["world"], previous=None)
     assert used.rebuilt == {damaged: reason}
-    assert first["again"](first["world"]).rebuilt == {}  # and the store is whole again
+    assert first["again"](first["world"], previous=None).rebuilt == {}  # and the store is whole again
+
+
+def test_the_rows_of_a_kept_part_are_not_read_and_are_checked_once_they_are(first, monkeypatch):
+    """A cutoff whose training-set part is kept does not read its stored rows, so it does not checksum them
+    either (2 GB at 1M leads); a flipped byte there is found by the first build that reads them."""
+    import features.store as store_module
+
+    damaged = sorted(first["used"].added)[1]
+    _flip_a_byte(FeatureStore(first["store"]).rows_path(damaged))
+    original, checked = store_module._file_sha256, []
+    monkeypatch.setattr(store_module, "_file_sha256", lambda path: checked.append(path) or original(path))
+    used = first["again"](first["world"])  # the parts of the set built in `first`: every one kept
+    assert used.kept == used.reused == sorted(first["used"].added) and checked == []
+    assert first["again"](first["world"], previous=None).rebuilt == {
+        damaged: "its rows file is corrupted (size or checksum differs from its entry)"}
 
 
 def test_an_interrupted_write_leaves_nothing_that_is_reused(first, monkeypatch):
