@@ -85,10 +85,10 @@ VISIBILITY = {
 STORED_FROM = ("events", "identities", "leads", "deals", "lifecycle")
 
 
-def _first_after(grid: Grid, ts: str) -> str:
-    """SQL: the index of the first cutoff of ``grid`` that sees a row known at ``ts`` (``ts < t``); ``grid.count``
-    when none. Cutoffs are midnights, so ``ts < t`` exactly when ts's day is before t's day."""
-    return grid.first_after(f"CAST(epoch_us({ts}) // {US_PER_DAY} AS BIGINT)")
+def _day(ts: str) -> str:
+    """SQL: the day number of moment ``ts``. Cutoffs are midnights, so a cutoff ``t`` sees a row known at ``ts``
+    (``ts < t``) exactly when ts's day is before t's day (``Grid.first_after``)."""
+    return f"CAST(epoch_us({ts}) // {US_PER_DAY} AS BIGINT)"
 
 
 def input_digests(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], tables: list[str]) -> list[dict[str, str]]:
@@ -104,19 +104,22 @@ def input_digests(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], table
         columns = [c for c in as_engine(con).columns(table) if c not in rule.ignored]
         after = ", ".join(sql_identifier(c) for c in columns)
         before = ", ".join(rule.before.get(c, sql_identifier(c)) for c in columns)
-        lo = _first_after(grid, rule.known)
+        known = _day(rule.known)
         if rule.changes not in columns:
-            contributions = f"SELECT {lo} AS lo, CAST(hash({after}) AS HUGEINT) AS h, 1 AS n FROM {table}"
+            contributions = f"SELECT {known} AS day, CAST(hash({after}) AS HUGEINT) AS h, 1 AS n FROM {table}"
         else:  # the row as first seen; then, where it changes, the swap from that to the row as it is
-            changes = f"greatest({lo}, {_first_after(grid, rule.changes)})"
+            changes = f"greatest({known}, {_day(rule.changes)})"
             contributions = f"""
-                SELECT {lo} AS lo, CAST(hash({before}) AS HUGEINT) AS h, 1 AS n FROM {table}
+                SELECT {known} AS day, CAST(hash({before}) AS HUGEINT) AS h, 1 AS n FROM {table}
                 UNION ALL
                 SELECT {changes}, CAST(hash({after}) AS HUGEINT) - CAST(hash({before}) AS HUGEINT), 0
                 FROM {table} WHERE {rule.changes} IS NOT NULL"""
+        # grouped by day first (hundreds of groups), and only those days mapped to cutoffs: the cutoff arithmetic
+        # on every one of 131.8M events cost a second (4.6 s -> 3.6 s at 1M leads)
+        by_day = f"SELECT day, sum(h) AS h, sum(n) AS n FROM ({contributions}) GROUP BY day"
         sums = dict.fromkeys(range(grid.count), (0, 0))
-        for k, h, n in con.execute(f"SELECT lo, sum(h), sum(n) FROM ({contributions}) WHERE lo < {grid.count} "
-                                   f"GROUP BY lo").fetchall():
+        for k, h, n in con.execute(f"SELECT lo, sum(h), sum(n) FROM (SELECT {grid.first_after('day')} AS lo, h, n "
+                                   f"FROM ({by_day})) WHERE lo < {grid.count} GROUP BY lo").fetchall():
             sums[k] = (int(h), int(n))
         total_h = total_n = 0
         for k in range(grid.count):
