@@ -91,6 +91,13 @@ def part_files(path: Path | str) -> list[Path]:
     return sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
 
 
+def foreign_entries(folder: Path | str) -> list[str]:
+    """What an existing folder holds that a training set does not (its parts and ``_common_metadata``): a new
+    training set replaces its folder whole, so a folder holding anything else must not be its target."""
+    return sorted(p.name for p in Path(folder).iterdir()
+                  if not (p.is_file() and (p.name == COMMON or (p.name.startswith("part-") and p.suffix == ".parquet"))))
+
+
 def part_record(part: Path) -> dict:
     """What a part says it was built from (`TrainingParts.write`); {} for a file without a record."""
     metadata = pq.read_schema(part).metadata or {}

@@ -35,6 +35,7 @@ from features.store import (
     decide,
     digest,
     input_digests,
+    row_hash,
     runs,
     settings_digests,
 )
@@ -169,7 +170,7 @@ def label_digests(engine, spine: str, carried: list[str], cutoffs: list[datetime
     a part built from the same labels is known without keeping the labels."""
     hashed = ", ".join(["lead_id", *(sql_identifier(c) for c in carried)])
     sums = {t: f"{n}:{h}" for t, n, h in engine.rows(
-        f"SELECT cutoff, count(*), sum(CAST(hash({hashed}) AS HUGEINT)) FROM {spine} GROUP BY cutoff")}
+        f"SELECT cutoff, count(*), sum({row_hash(hashed)}) FROM {spine} GROUP BY cutoff")}
     return {t: sums.get(t, "0:None") for t in cutoffs}
 
 

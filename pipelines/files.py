@@ -22,7 +22,9 @@ def atomic_path(target: str | Path, suffix: str = ""):
     The block makes it a file or a folder (a training set is a folder of parts). A file
     replaces the target in one rename. A folder cannot replace a folder in one, so the old
     one is first renamed aside, the new one renamed into place, and the old one removed:
-    between the two renames (microseconds) the target is missing, never partial.
+    between the two renames (microseconds) the target is missing, never partial, and if the
+    second rename fails the old one is put back. A folder is only ever replaced by a folder
+    (a file result onto a folder is refused: the folder may hold anything).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -32,8 +34,10 @@ def atomic_path(target: str | Path, suffix: str = ""):
     tmp = Path(tmp)
     try:
         yield tmp
-        if tmp.is_dir() or target.is_dir():
+        if tmp.is_dir():
             _replace_folder(tmp, target)
+        elif target.is_dir():
+            raise IsADirectoryError(f"{target} is a folder: it is left as it is; write the file to a path of its own")
         else:
             os.replace(tmp, target)
     finally:
@@ -42,11 +46,16 @@ def atomic_path(target: str | Path, suffix: str = ""):
 
 def _replace_folder(new: Path, target: Path) -> None:
     aside = None
-    if target.exists():
+    if target.exists() or target.is_symlink():
         aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         aside.rmdir()
         os.rename(target, aside)
-    os.rename(new, target)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, target)
+        raise
     if aside is not None:
         _remove(aside)
 

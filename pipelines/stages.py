@@ -15,9 +15,15 @@ from pathlib import Path
 import pandas as pd
 
 from features.definitions import sql_identifier, sql_timestamp
+from features.errors import UserError
 from features.plan import FeaturePlan
 from features.spine import EXCLUSIONS, LABEL_SOURCE
-from features.training_file import TrainingParts, training_metadata, training_source
+from features.training_file import (
+    TrainingParts,
+    foreign_entries,
+    training_metadata,
+    training_source,
+)
 from models.frame import ID_COLUMNS
 from pipelines.config import Params
 from pipelines.files import atomic_path
@@ -44,9 +50,14 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     """
     from pipelines.validation import validate_training_set
 
+    out = Path(out)
+    if out.is_dir() and (foreign := foreign_entries(out)):
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise UserError(f"--out {out} is a folder that is not a training set (it holds {shown}), and a training set "
+                        f"replaces its folder whole: name a folder of its own, e.g. "
+                        f"--out {out / 'training_set.parquet'}")
     runner = runner_for(engine, config, spark_master)
     tables = runner.open(data_dir, config, require_deals=LABEL_SOURCE[config.spine.label] == "deals")
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     store = Path(store) if store is not None else default_store(out)
     with (atomic_path(out) as tmp,
@@ -55,8 +66,12 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
         plan = built.report.attrs["plan"] = _without_empty_features(con, built.table, planned)
         if not built.streamed or plan is not planned:  # rare for DuckDB: a feature came out empty
             rewritten = tmp.with_name(tmp.name + ".rewrite")
-            _write_training_parts(con, built.table, rewritten, [t.to_pydatetime() for t in built.report["cutoff"]],
-                                  plan, config)
+            try:
+                _write_training_parts(con, built.table, rewritten,
+                                      [t.to_pydatetime() for t in built.report["cutoff"]], plan, config)
+            except BaseException:
+                shutil.rmtree(rewritten, ignore_errors=True)
+                raise
             if tmp.exists():
                 shutil.rmtree(tmp)
             os.replace(rewritten, tmp)

@@ -30,11 +30,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from features.definitions import FeatureSpec, StageSpec
+from features.engine import as_engine
 from features.errors import UserError
 from features.spine import SpineSpec
 from features.store import FeatureStore, input_digests
 from features.training_file import part_files, part_name, training_schema
-from features.training_set import build_training_set
+from features.training_set import build_training_set, label_digests
 from pipelines.sources import connect, open_tables
 from tests.conftest import write_params
 from tests.unit.features.test_point_in_time_properties import (
@@ -402,6 +403,36 @@ def test_the_digest_of_a_cutoff_covers_only_what_it_could_see():
     assert after[2]["events"].startswith("3:")
 
 
+def test_label_digests_change_when_two_labels_change_in_ways_that_cancel_under_a_plain_hash():
+    """DuckDB's hash(lead_id, label) is F(lead_id) XOR G(label): summed over rows, a swap of two leads' labels, or
+    two new positives, cancel out for some pairs of leads (1 in 2^24). Such pairs are searched for, and the
+    digest must still see each change (else next week would keep a part with last week's labels)."""
+    con = connect(threads=1)
+    flip = con.execute("SELECT xor(hash('L1', 0), hash('L1', 1))").fetchone()[0]
+    assert flip == con.execute("SELECT xor(hash('L2', 0), hash('L2', 1))").fetchone()[0]  # the structure searched
+
+    def pair(condition: str) -> tuple[str, str]:
+        return con.execute(f"""
+            WITH h AS (SELECT 'lead-' || i AS lead_id, hash('lead-' || i, 0) & {flip}::UBIGINT AS m
+                       FROM range(60000) t(i))
+            SELECT a.lead_id, b.lead_id FROM h a JOIN h b ON {condition} AND a.lead_id < b.lead_id
+            ORDER BY ALL LIMIT 1""").fetchone()
+
+    def digest(labels: dict[str, int]) -> str:
+        rows = ", ".join(f"('{lead}', TIMESTAMP '{DAY}', {label})" for lead, label in labels.items())
+        con.execute(f"CREATE OR REPLACE TABLE labelled AS SELECT * FROM (VALUES {rows}) v(lead_id, cutoff, label)")
+        return label_digests(as_engine(con), "labelled", ["label"], [DAY])[DAY]
+
+    a, b = pair("a.m = b.m")  # a swap of their labels cancels under the plain hash
+    plain = "SELECT sum(CAST(hash(lead_id, label) AS HUGEINT)) FROM labelled"
+    digest({a: 1, b: 0})
+    swapped_before = con.execute(plain).fetchone()[0]
+    assert digest({a: 1, b: 0}) != digest({a: 0, b: 1})
+    assert con.execute(plain).fetchone()[0] == swapped_before  # the pair really collides without the fix
+    c, d = pair(f"a.m = xor(b.m, {flip}::UBIGINT)")  # both becoming positive cancels under the plain hash
+    assert digest({c: 0, d: 0}) != digest({c: 1, d: 1})
+
+
 def test_build_training_set_says_what_it_reused_and_rebuilds_on_request(world, tmp_path):
     export = write_export(typed(as_it_stood(world, DAY)), tmp_path)
     leadscore = Path(sys.executable).parent / "leadscore"
@@ -425,3 +456,11 @@ def test_build_training_set_says_what_it_reused_and_rebuilds_on_request(world, t
     assert f"{cutoffs} rebuilt, 0 added" in runs[2].stdout and f"rebuilt {cutoffs}: --rebuild" in runs[2].stdout
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["store"]["rebuilt"] == cutoffs and report["store"]["reasons"] == {"--rebuild": cutoffs}
+    # the folder holding the set, its store and report is not a training set: refused, and nothing in it touched
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "training").rglob("*"))
+    wrong = subprocess.run([str(leadscore), "build-training-set", str(export), "--out", str(out.parent), "--params",
+                            str(params)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert f"--out {out.parent} is a folder that is not a training set" in wrong.stderr
+    assert "feature_store" in wrong.stderr and f"--out {out.parent / 'training_set.parquet'}" in wrong.stderr
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "training").rglob("*")) == before

@@ -1,0 +1,66 @@
+"""``pipelines.files.atomic_path``: an output is in place whole or not at all, and never replaces what it should not."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pipelines.files import atomic_path
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_folder_replaces_a_folder_and_nothing_is_left_beside_it(tmp_path):
+    target = tmp_path / "set"
+    target.mkdir()
+    (target / "part-old.parquet").write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "part-new.parquet").write_text("new")
+    assert _tree(target) == {"part-new.parquet": "new"}
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+def test_a_file_result_never_replaces_a_folder(tmp_path):
+    target = tmp_path / "training"
+    (target / "feature_store").mkdir(parents=True)
+    (target / "metrics.json").write_text("{}")
+    (target / "feature_store" / "entry.json").write_text("kept")
+    with pytest.raises(IsADirectoryError, match="is a folder: it is left as it is"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("a file")
+    assert _tree(target) == {"feature_store/entry.json": "kept", "metrics.json": "{}"}
+    assert [p.name for p in tmp_path.iterdir()] == ["training"]
+
+
+def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
+    target = tmp_path / "set"
+    target.mkdir()
+    (target / "part-old.parquet").write_text("old")
+    rename = os.rename
+
+    def failing(source, destination):
+        if str(source).startswith(str(tmp_path / ".set.")) and ".old-" not in str(source):  # the new folder moving in
+            raise OSError(28, "No space left on device")
+        return rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", failing)
+    with pytest.raises(OSError, match="No space left"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "part-new.parquet").write_text("new")
+    assert _tree(target) == {"part-old.parquet": "old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+def test_a_block_that_fails_leaves_the_target_as_it_was(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("before")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("the build failed")
+    assert target.read_text() == "before" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
