@@ -13,6 +13,8 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.definitions import FeatureSpec, StageSpec, sql_string
@@ -38,7 +40,7 @@ class TrainingParts:
     folder's schema), not in the parts: its left-out reasons name the latest cutoff, and
     a part kept from last week must not carry last week's. Each part carries its own
     record (``PART_METADATA``): what it was built from, which decides whether next week
-    may keep it. ``pd.read_parquet(folder)`` reads the rows in (cutoff, lead_id) order.
+    may keep it. ``read_training_set`` reads the parts in (cutoff, lead_id) order.
     """
 
     # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and
@@ -94,14 +96,18 @@ def part_files(path: Path | str) -> list[Path]:
 def foreign_entries(folder: Path | str) -> list[str]:
     """What an existing folder holds that a training set does not (its parts and ``_common_metadata``): a new
     training set replaces its folder whole, so a folder holding anything else must not be its target."""
-    return sorted(p.name for p in Path(folder).iterdir()
-                  if not (p.is_file() and (p.name == COMMON or (p.name.startswith("part-") and p.suffix == ".parquet"))))
+    ours = {COMMON, *(p.name for p in part_files(folder))}
+    return sorted(p.name for p in Path(folder).iterdir() if not (p.is_file() and p.name in ours))
 
 
 def part_record(part: Path) -> dict:
-    """What a part says it was built from (`TrainingParts.write`); {} for a file without a record."""
-    metadata = pq.read_schema(part).metadata or {}
-    return json.loads(metadata.get(PART_METADATA.encode(), b"{}"))
+    """What a part says it was built from (`TrainingParts.write`); {} for a file without a record or that cannot be
+    read as Parquet (such a part of an earlier set is written again, never kept)."""
+    try:
+        metadata = pq.read_schema(part).metadata or {}
+        return json.loads(metadata.get(PART_METADATA.encode(), b"{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return {}
 
 
 def training_schema(path: Path | str):
@@ -113,6 +119,12 @@ def training_schema(path: Path | str):
 
 def training_rows(path: Path | str) -> int:
     return sum(pq.ParquetFile(part).metadata.num_rows for part in part_files(path))
+
+
+def read_training_set(path: Path | str) -> pd.DataFrame:
+    """A training set as one frame, in (cutoff, lead_id) order: its parts only, named one by one (reading the
+    folder would take in any other file put there, which no check has seen)."""
+    return pd.read_parquet([p.as_posix() for p in part_files(path)])
 
 
 def training_source(path: Path | str) -> str:

@@ -21,7 +21,7 @@ from features import oracle
 from features.definitions import FeatureSpec, StageSpec
 from features.errors import NotFound, UserError
 from features.plan import FeaturePlan, unchecked_plan
-from features.training_file import PLAN_METADATA, training_schema
+from features.training_file import PLAN_METADATA, read_training_set, training_schema
 from models import plots
 from models.frame import feature_columns, naive_utc, weight_column, weights
 from models.metrics import evaluate, gains_curve
@@ -48,7 +48,7 @@ from pipelines.tracking import configure_mlflow, registry_model
 def load_training_set(path: Path, negative_sample_rate: float = 1.0, seed: int = 0) -> pd.DataFrame:
     """The training set; below a rate of 1, every positive and that share of the negatives, weighted
     (``pipelines/sampling.py``), so that a set larger than memory can train."""
-    frame = pd.read_parquet(path) if negative_sample_rate >= 1 else sample_negatives(path, negative_sample_rate, seed)
+    frame = read_training_set(path) if negative_sample_rate >= 1 else sample_negatives(path, negative_sample_rate, seed)
     frame["cutoff"] = naive_utc(frame["cutoff"])
     return frame
 

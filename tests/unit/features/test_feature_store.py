@@ -222,7 +222,7 @@ def first(world, tmp_path):
         return used
 
     used = again(world)
-    return {"store": store, "again": again, "used": used, "world": world}
+    return {"store": store, "again": again, "used": used, "world": world, "last": last}
 
 
 def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
@@ -246,6 +246,16 @@ def test_a_part_is_kept_only_while_its_labels_are_unchanged(first):
     assert set(labelled) <= set(used.reused)  # the features of those cutoffs did not change ...
     assert not set(labelled) & set(used.kept)  # ... their labels did
     assert set(used.kept) == set(used.reused) - set(labelled)
+
+
+def test_an_unreadable_part_of_the_previous_set_is_written_again_not_kept(first):
+    """The previous training set is the user's last output, not the store: a part of it that is not Parquet any
+    more is written again from the store, and the build goes on."""
+    cutoffs = sorted(first["used"].added)
+    (first["last"]["set"] / part_name(cutoffs[0])).write_bytes(b"not a parquet file")
+    used = first["again"](first["world"])
+    assert cutoffs[0] in used.reused and cutoffs[0] not in used.kept
+    assert set(used.kept) == set(used.reused) - {cutoffs[0]}
 
 
 def test_a_week_more_of_history_adds_only_the_cutoff_it_matures(first):
