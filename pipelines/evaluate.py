@@ -31,7 +31,7 @@ from models.gates import brier_skill
 from models.splits import TooFewCutoffs
 from models.training import NotEnoughData, train
 from pipelines.config import Params, with_overrides
-from pipelines.files import atomic_path
+from pipelines.files import atomic_path, remove
 from pipelines.generate import generate_world
 from pipelines.stages import training_set
 from pipelines.train import load_for_training, load_truth, training_plan
@@ -84,7 +84,7 @@ def run_one(world: str, seed: int, leads: int, weeks: int, base: Params, workdir
         return record | {"error": str(error).split(". Use")[0], "seconds": time.perf_counter() - started}
     finally:
         shutil.rmtree(data, ignore_errors=True)
-        training_file.unlink(missing_ok=True)
+        remove(training_file)  # a folder of parts
         training_file.with_suffix(".report.json").unlink(missing_ok=True)
     for scorer in SCORERS:
         for name in METRICS:

@@ -41,7 +41,7 @@ def atomic_path(target: str | Path, suffix: str = ""):
         else:
             os.replace(tmp, target)
     finally:
-        _remove(tmp)
+        remove(tmp)
 
 
 def _replace_folder(new: Path, target: Path) -> None:
@@ -57,10 +57,11 @@ def _replace_folder(new: Path, target: Path) -> None:
             os.rename(aside, target)
         raise
     if aside is not None:
-        _remove(aside)
+        remove(aside)
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """Remove a file or a folder (a training set is one), if it is there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
