@@ -26,7 +26,7 @@ from features.training_file import (
 )
 from models.frame import ID_COLUMNS
 from pipelines.config import Params
-from pipelines.files import atomic_path
+from pipelines.files import atomic_path, remove
 from pipelines.runners import runner_for
 from pipelines.sources import DataTables
 
@@ -70,7 +70,7 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
                 _write_training_parts(con, built.table, rewritten,
                                       [t.to_pydatetime() for t in built.report["cutoff"]], plan, config)
             except BaseException:
-                shutil.rmtree(rewritten, ignore_errors=True)
+                remove(rewritten)
                 raise
             if tmp.exists():
                 shutil.rmtree(tmp)

@@ -13,13 +13,23 @@ def _tree(folder):
     return {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_folder_replaces_a_folder_and_nothing_is_left_beside_it(tmp_path):
+def _old_set(tmp_path):
+    """A folder ``set`` holding one old part."""
     target = tmp_path / "set"
     target.mkdir()
     (target / "part-old.parquet").write_text("old")
+    return target
+
+
+def _write_new_set(tmp):
+    tmp.mkdir()
+    (tmp / "part-new.parquet").write_text("new")
+
+
+def test_a_folder_replaces_a_folder_and_nothing_is_left_beside_it(tmp_path):
+    target = _old_set(tmp_path)
     with atomic_path(target) as tmp:
-        tmp.mkdir()
-        (tmp / "part-new.parquet").write_text("new")
+        _write_new_set(tmp)
     assert _tree(target) == {"part-new.parquet": "new"}
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
 
@@ -37,9 +47,7 @@ def test_a_file_result_never_replaces_a_folder(tmp_path):
 
 
 def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
-    target = tmp_path / "set"
-    target.mkdir()
-    (target / "part-old.parquet").write_text("old")
+    target = _old_set(tmp_path)
     rename = os.rename
 
     def failing(source, destination):
@@ -50,8 +58,7 @@ def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "rename", failing)
     with pytest.raises(OSError, match="No space left"):
         with atomic_path(target) as tmp:
-            tmp.mkdir()
-            (tmp / "part-new.parquet").write_text("new")
+            _write_new_set(tmp)
     assert _tree(target) == {"part-old.parquet": "old"}
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
 
