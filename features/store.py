@@ -2,9 +2,13 @@
 
 A weekly export holds last week's history plus one week, so a training grid rebuilt
 from scratch recomputes cutoffs whose rows cannot have changed. The store keeps, for
-each cutoff, the feature rows of its whole population (Parquet, ``cutoff=YYYY-MM-DD/
-rows.parquet``) and an entry (``entry.json``, written last) with what they were built
-from:
+each cutoff, the feature rows of its whole population in two Parquet files
+(``cutoff=YYYY-MM-DD/``): ``part.parquet``, the training-set part the cutoff was written
+as when it was built (a hard link: the rows of a built cutoff are encoded once, not once
+for the store and again for the training set; the labels it holds are that build's and
+are never read back), and ``extra.parquet``, the rest of its population (rows the spine
+left out, e.g. censored ones, which a later week's labels may take in). An entry
+(``entry.json``, written last) says what they were built from:
 
 * the **settings**: digests of the feature and stage settings, the feature plan, the
   population rules, and the builder (the source of the modules that write the SQL, the
@@ -15,7 +19,7 @@ from:
   as they stood at ``t`` (open ones without the outcome they got later), the lifecycle
   changes before it. A digest is the number of rows and the sum of their 64-bit hashes:
   order does not matter, one changed, added or removed row changes it.
-* the rows file's size and SHA-256, so a corrupted or half-written file is never read.
+* each file's size and SHA-256, so a corrupted or half-written file is never read.
 
 A cutoff is reused only when all of them match; otherwise it is rebuilt and the reason
 reported. Labels are never stored: the training set joins the stored rows to a spine
@@ -32,6 +36,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -40,19 +45,22 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+import pyarrow.parquet as pq
 
 from features.builder import US_PER_DAY, Grid
 from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_string
 from features.engine import as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan
+from features.training_file import write_rows
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 # the modules whose code decides a stored row's values or how a training-set part is written from it: a change to
 # any of them invalidates the store, and with it the parts kept from an earlier training set
 BUILDER_MODULES = ("builder", "definitions", "engine", "journey", "plan", "spine", "store", "titles", "training_file",
                    "training_set")
-ROWS, ENTRY = "rows.parquet", "entry.json"
+PART, EXTRA, ENTRY = "part.parquet", "extra.parquet", "entry.json"
+FILES = (PART, EXTRA)
 
 
 @dataclass(frozen=True)
@@ -182,14 +190,15 @@ def _values_of(plan: FeaturePlan) -> dict:
 
 @dataclass(frozen=True)
 class Entry:
-    """What one stored cutoff was built from, and its file's size and checksum."""
+    """What one stored cutoff was built from; the label columns of its part (left out when read); its files' sizes
+    and checksums."""
 
     cutoff: str
     settings: dict[str, str]
     inputs: dict[str, str]
+    labels: list[str]
     rows: int
-    bytes: int
-    sha256: str
+    files: dict[str, dict]
 
 
 def _file_sha256(path: Path) -> str:
@@ -198,7 +207,7 @@ def _file_sha256(path: Path) -> str:
 
 
 class FeatureStore:
-    """A folder of stored cutoffs: ``cutoff=YYYY-MM-DD/rows.parquet`` and its ``entry.json``."""
+    """A folder of stored cutoffs: ``cutoff=YYYY-MM-DD/`` with ``part.parquet``, ``extra.parquet`` and ``entry.json``."""
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
@@ -206,8 +215,14 @@ class FeatureStore:
     def folder(self, cutoff: datetime) -> Path:
         return self.root / f"cutoff={cutoff:%Y-%m-%d}"
 
-    def rows_path(self, cutoff: datetime) -> Path:
-        return self.folder(cutoff) / ROWS
+    def rows(self, cutoff: datetime) -> str:
+        """SQL: the stored feature rows of ``cutoff`` (its whole population, lead_id, account_id, cutoff and the
+        features; no label), in no order. Only for a cutoff whose ``problem`` is None."""
+        folder = self.folder(cutoff)
+        labels = Entry(**json.loads((folder / ENTRY).read_text())).labels
+        files = ", ".join(sql_string(str(folder / name)) for name in FILES)
+        shown = f"* EXCLUDE ({', '.join(sql_identifier(c) for c in labels)})" if labels else "*"
+        return f"SELECT {shown} FROM read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
 
     @contextmanager
     def locked(self) -> Iterator[FeatureStore]:
@@ -232,29 +247,44 @@ class FeatureStore:
         if not folder.exists():
             return None, None
         try:
-            entry = Entry(**json.loads((folder / ENTRY).read_text()))
+            record = json.loads((folder / ENTRY).read_text())
         except FileNotFoundError:
             return None, "incomplete: its rows were written but never recorded (an interrupted build)"
-        except (ValueError, TypeError):
+        except ValueError:
             return None, "its entry.json is unreadable"
-        rows = folder / ROWS
-        if not rows.exists():
-            return None, "its rows file is missing"
-        if rows.stat().st_size != entry.bytes or (verify and _file_sha256(rows) != entry.sha256):
-            return None, "its rows file is corrupted (size or checksum differs from its entry)"
+        try:
+            entry = Entry(**record)
+            files = {name: dict(entry.files[name]) for name in FILES}
+        except (TypeError, KeyError, ValueError):
+            return None, "its entry.json is of another store format (an earlier leadscore) or damaged"
+        for name in FILES:
+            path, recorded = folder / name, files[name]
+            if not path.exists():
+                return None, f"its rows file {name} is missing"
+            if path.stat().st_size != recorded.get("bytes") or (verify and _file_sha256(path) != recorded.get("sha256")):
+                return None, f"its rows file {name} is corrupted (size or checksum differs from its entry)"
         return entry, None
 
-    def put(self, con, cutoff: datetime, select: str, settings: dict[str, str], inputs: dict[str, str]) -> None:
-        """Write the rows of ``select`` for ``cutoff``, then its entry: an entry always describes a whole file."""
+    def put(self, cutoff: datetime, part: Path, extra, labels: list[str], settings: dict[str, str],
+            inputs: dict[str, str]) -> None:
+        """Store ``cutoff``: ``part``, its training-set part just written (linked, not copied, where the file
+        system allows), whose columns ``labels`` are left out when read; ``extra`` (a DuckDB relation, in lead_id
+        order), the rest of its population; then its entry, so that an entry always describes whole files."""
         folder = self.folder(cutoff)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / ENTRY).unlink(missing_ok=True)  # first: a build that stops below leaves no entry, so no reuse
-        tmp = folder / f"{ROWS}.tmp-{os.getpid()}"
-        con.execute(f"COPY ({select}) TO {sql_string(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)")
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_string(str(tmp))}, hive_partitioning = false)"
-                           ).fetchall()[0][0]
-        entry = Entry(f"{cutoff:%Y-%m-%d}", settings, inputs, rows, tmp.stat().st_size, _file_sha256(tmp))
-        os.replace(tmp, folder / ROWS)
+        linked, tmp = folder / f"{PART}.tmp-{os.getpid()}", folder / f"{EXTRA}.tmp-{os.getpid()}"
+        try:
+            os.link(part, linked)
+        except OSError:  # another file system
+            shutil.copyfile(part, linked)
+        os.replace(linked, folder / PART)
+        write_rows(tmp, extra)
+        os.replace(tmp, folder / EXTRA)
+        files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _file_sha256(folder / name)}
+                 for name in FILES}
+        rows = sum(pq.ParquetFile(folder / name).metadata.num_rows for name in FILES)
+        entry = Entry(f"{cutoff:%Y-%m-%d}", settings, inputs, list(labels), rows, files)
         written = folder / f"{ENTRY}.tmp-{os.getpid()}"
         written.write_text(json.dumps(asdict(entry), indent=1))
         os.replace(written, folder / ENTRY)

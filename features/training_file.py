@@ -43,10 +43,6 @@ class TrainingParts:
     may keep it. ``read_training_set`` reads the parts in (cutoff, lead_id) order.
     """
 
-    # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and
-    # asking for more changes nothing
-    BATCH_ROWS = 122_880
-
     def __init__(self, folder: Path, metadata: dict[str, str] | None = None):
         """Start the training set ``folder``: what a training set written there before held is removed first
         (a part of a cutoff this one lacks must not stay readable with it)."""
@@ -59,16 +55,13 @@ class TrainingParts:
         self.metadata = metadata or {}
         self._schema = None
 
-    def write(self, cutoff: datetime, relation, record: dict | None = None) -> None:
-        """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``."""
-        batches = relation.to_arrow_reader(self.BATCH_ROWS)
+    def write(self, cutoff: datetime, relation, record: dict | None = None) -> Path:
+        """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``; its path."""
         own = {PART_METADATA: json.dumps({"cutoff": f"{cutoff:%Y-%m-%d}", **(record or {})}, sort_keys=True)}
-        # from the result's schema, so that even no rows make a readable part
-        with pq.ParquetWriter(self.folder / part_name(cutoff), batches.schema.with_metadata(own),
-                              compression="zstd") as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-        self._schema = self._schema or batches.schema
+        path = self.folder / part_name(cutoff)
+        schema = write_rows(path, relation, own)
+        self._schema = self._schema or schema
+        return path
 
     def link(self, cutoff: datetime, part: Path) -> None:
         """Take over ``part``, an earlier build's part of ``cutoff``, as it is: a hard link (no copy) where the
@@ -85,6 +78,23 @@ class TrainingParts:
         if self._schema is None:
             raise RuntimeError(f"no part was written to {self.folder}")
         pq.write_metadata(self._schema.remove_metadata().with_metadata(self.metadata), self.folder / COMMON)
+
+
+# a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and asking for
+# more changes nothing
+BATCH_ROWS = 122_880
+
+
+def write_rows(path: Path, relation, metadata: dict[str, str] | None = None) -> pa.Schema:
+    """The rows of a DuckDB relation as the Parquet file ``path`` (zstd, a row group per batch), with ``metadata``;
+    the rows' schema. Every file of a training set and of the feature store is written here, so the same rows
+    have the same Parquet types wherever they are."""
+    batches = relation.to_arrow_reader(BATCH_ROWS)
+    # from the result's schema, so that even no rows make a readable file
+    with pq.ParquetWriter(path, batches.schema.with_metadata(metadata or {}), compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return batches.schema
 
 
 def part_files(path: Path | str) -> list[Path]:

@@ -17,7 +17,6 @@ from features.definitions import (
     FeatureSpec,
     StageSpec,
     sql_identifier,
-    sql_string,
     sql_timestamp,
 )
 from features.engine import as_engine
@@ -128,12 +127,14 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         parts = TrainingParts(parquet, training_metadata(plan, feature_spec, stage_spec))
 
         def keep(t: datetime, rows: str) -> None:
-            """A cutoff just built: its population to the store, its labelled rows as its part (no read-back)."""
+            """A cutoff just built: its labelled rows as its part, and its population to the store as that part
+            (linked, not written again) and the rest (no read-back)."""
             engine.create_table("_cutoff_rows", rows)  # in lead_id order
-            store.put(engine.con, t, f"SELECT * EXCLUDE ({', '.join(carried)}, _in_spine) FROM _cutoff_rows",
-                      settings, seen[t])
-            parts.write(t, engine.con.sql("SELECT * EXCLUDE (_in_spine) FROM _cutoff_rows WHERE _in_spine"),
-                        built_from[t])
+            part = parts.write(t, engine.con.sql("SELECT * EXCLUDE (_in_spine) FROM _cutoff_rows WHERE _in_spine"),
+                               built_from[t])
+            rest = engine.con.sql(f"SELECT * EXCLUDE ({', '.join(sql_identifier(c) for c in carried)}, _in_spine) "
+                                  "FROM _cutoff_rows WHERE NOT _in_spine")
+            store.put(t, part, rest, carried, settings, seen[t])
             engine.drop("_cutoff_rows")
 
         for t in mature:
@@ -142,7 +143,7 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                     parts.link(t, keepable[t])
                     use.kept.append(t)
                 else:
-                    parts.write(t, engine.con.sql(labelled_rows(engine, store.rows_path(t), spine, t)), built_from[t])
+                    parts.write(t, engine.con.sql(labelled_rows(engine, store.rows(t), spine, t)), built_from[t])
             elif t in starts:  # a run of cutoffs to build, sharing one pass over the events
                 run = starts[t]
                 create_population(engine, run, spine_spec, has_deals=engine.exists("deals"),
@@ -174,14 +175,15 @@ def label_digests(engine, spine: str, carried: list[str], cutoffs: list[datetime
     return {t: sums.get(t, "0:None") for t in cutoffs}
 
 
-def labelled_rows(engine, rows: Path, spine: str, t: datetime) -> str:
-    """SQL: the stored rows of cutoff ``t`` that are in the spine, with its columns, in a training file's column
-    order (lead_id, account_id, cutoff, the spine's, journey_stage, features) and lead_id order."""
+def labelled_rows(engine, rows: str, spine: str, t: datetime) -> str:
+    """SQL: the stored rows of cutoff ``t`` (SQL ``rows``, ``FeatureStore.rows``) that are in the spine, with its
+    columns, in a training file's column order (lead_id, account_id, cutoff, the spine's, journey_stage,
+    features) and lead_id order."""
     extra = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]
     return f"""
         SELECT f.lead_id, f.account_id, f.cutoff{''.join(f', s.{sql_identifier(c)}' for c in extra)},
                f.* EXCLUDE (lead_id, account_id, cutoff)
-        FROM read_parquet({sql_string(str(rows))}, hive_partitioning = false) f
+        FROM ({rows}) f
         JOIN {spine} s ON s.lead_id = f.lead_id AND s.cutoff = f.cutoff
         WHERE s.cutoff = {sql_timestamp(t)}
         ORDER BY f.lead_id"""

@@ -33,7 +33,7 @@ from features.definitions import FeatureSpec, StageSpec
 from features.engine import as_engine
 from features.errors import UserError
 from features.spine import SpineSpec
-from features.store import FeatureStore, input_digests
+from features.store import ENTRY, EXTRA, PART, FeatureStore, input_digests
 from features.training_file import part_files, part_name, training_schema
 from features.training_set import build_training_set, label_digests
 from pipelines.sources import connect, open_tables
@@ -227,6 +227,13 @@ def first(world, tmp_path):
 
 def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
     assert first["used"].added and not first["used"].reused and not first["used"].rebuilt
+    store = FeatureStore(first["store"])
+    for t in first["used"].added:  # a built cutoff is encoded once: the store's part is the training set's
+        part = first["last"]["set"] / part_name(t)
+        assert (store.folder(t) / PART).stat().st_ino == part.stat().st_ino
+        rest = pq.read_table(store.folder(t) / EXTRA)
+        assert "label" in pq.read_schema(part).names and "label" not in rest.column_names
+        assert not set(rest["lead_id"].to_pylist()) & set(pq.read_table(part)["lead_id"].to_pylist())
     second = first["again"](first["world"])
     assert (len(second.reused), second.rebuilt, second.added) == (len(first["used"].added), {}, [])
     assert second.kept == second.reused  # same features, same labels: every part of the training set kept
@@ -252,10 +259,18 @@ def test_an_unreadable_part_of_the_previous_set_is_written_again_not_kept(first)
     """The previous training set is the user's last output, not the store: a part of it that is not Parquet any
     more is written again from the store, and the build goes on."""
     cutoffs = sorted(first["used"].added)
-    (first["last"]["set"] / part_name(cutoffs[0])).write_bytes(b"not a parquet file")
+    part = first["last"]["set"] / part_name(cutoffs[0])
+    part.unlink()  # replaced by another file
+    part.write_bytes(b"not a parquet file")
     used = first["again"](first["world"])
     assert cutoffs[0] in used.reused and cutoffs[0] not in used.kept
     assert set(used.kept) == set(used.reused) - {cutoffs[0]}
+    # overwritten in place: a built cutoff's part is also its store's (one file, two names), so the store sees the
+    # damage too, and the cutoff is built again
+    (first["last"]["set"] / part_name(cutoffs[1])).write_bytes(b"not a parquet file")
+    used = first["again"](first["world"])
+    assert used.rebuilt == {cutoffs[1]: "its rows file part.parquet is corrupted (size or checksum differs from its "
+                                        "entry)"}
 
 
 def test_a_week_more_of_history_adds_only_the_cutoff_it_matures(first):
@@ -327,19 +342,21 @@ def _flip_a_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (_flip_a_byte, "its rows file is corrupted (size or checksum differs from its entry)"),
-    (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 3]),
-     "its rows file is corrupted (size or checksum differs from its entry)"),
-    (lambda p: p.unlink(), "its rows file is missing"),
-    (lambda p: (p.parent / "entry.json").unlink(),
-     "incomplete: its rows were written but never recorded (an interrupted build)"),
-    (lambda p: (p.parent / "entry.json").write_text('{"cutoff": "2025-'), "its entry.json is unreadable"),
+@pytest.mark.parametrize("name, damage, reason", [
+    (PART, _flip_a_byte, "its rows file part.parquet is corrupted (size or checksum differs from its entry)"),
+    (EXTRA, _flip_a_byte, "its rows file extra.parquet is corrupted (size or checksum differs from its entry)"),
+    (PART, lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 3]),
+     "its rows file part.parquet is corrupted (size or checksum differs from its entry)"),
+    (EXTRA, lambda p: p.unlink(), "its rows file extra.parquet is missing"),
+    (ENTRY, lambda p: p.unlink(), "incomplete: its rows were written but never recorded (an interrupted build)"),
+    (ENTRY, lambda p: p.write_text('{"cutoff": "2025-'), "its entry.json is unreadable"),
+    (ENTRY, lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "files": {}})),
+     "its entry.json is of another store format (an earlier leadscore) or damaged"),
 ])
-def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, damage, reason):
+def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, name, damage, reason):
     cutoffs = sorted(first["used"].added)
     damaged = cutoffs[1]
-    damage(FeatureStore(first["store"]).rows_path(damaged))
+    damage(FeatureStore(first["store"]).folder(damaged) / name)
     # nothing of the last training set kept, so every stored cutoff is read: equal to the full build, so the
     # damaged file was not read
     used = first["again"](first["world"], previous=None)
@@ -353,13 +370,14 @@ def test_the_rows_of_a_kept_part_are_not_read_and_are_checked_once_they_are(firs
     import features.store as store_module
 
     damaged = sorted(first["used"].added)[1]
-    _flip_a_byte(FeatureStore(first["store"]).rows_path(damaged))
+    # the file that is not also the training set's part (a flipped byte in that would be in the kept part too)
+    _flip_a_byte(FeatureStore(first["store"]).folder(damaged) / EXTRA)
     original, checked = store_module._file_sha256, []
     monkeypatch.setattr(store_module, "_file_sha256", lambda path: checked.append(path) or original(path))
     used = first["again"](first["world"])  # the parts of the set built in `first`: every one kept
     assert used.kept == used.reused == sorted(first["used"].added) and checked == []
     assert first["again"](first["world"], previous=None).rebuilt == {
-        damaged: "its rows file is corrupted (size or checksum differs from its entry)"}
+        damaged: "its rows file extra.parquet is corrupted (size or checksum differs from its entry)"}
 
 
 def test_an_interrupted_write_leaves_nothing_that_is_reused(first, monkeypatch):
@@ -373,7 +391,7 @@ def test_an_interrupted_write_leaves_nothing_that_is_reused(first, monkeypatch):
     calls = {"n": 0}
 
     def dies_on_the_second_file(source, target):
-        if str(target).endswith("rows.parquet"):
+        if str(target).endswith(EXTRA):
             calls["n"] += 1
             if calls["n"] == 2:
                 raise OSError("disk full")
