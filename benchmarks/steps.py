@@ -17,7 +17,7 @@ records the process's wall time and peak resident memory. Steps:
   (untimed) and its training set built through a store; then, on this export, the digest pass, the
   floor, adding to last week's store and training set (the ``RESULT``), the added cutoff built alone, the full build
   without a store (the path before the store existed) and through an empty store. Each prints
-  ``STORE name=... rows=... seconds=...``;
+  ``STORE name=... rows=... seconds=... cpu_seconds=...``;
 * ``spines`` -- the (lead_id, cutoff) rows of those two builds, written into the folder ``OUT``
   as ``spine-1.parquet`` and ``spine-12.parquet``, for the peers to compute the same rows;
 * ``spark-features-1``, ``spark-features-12`` -- the two builds above on Spark (``--engine spark``:
@@ -169,10 +169,13 @@ def store_week(tables, config, out: Path) -> None:
         return report
 
     def timed(name: str, work) -> object:
-        started = time.perf_counter()
+        """Run ``work`` and print its wall seconds, and its CPU seconds (every thread's: on a shared machine
+        they move less than the wall time when a neighbour takes a core)."""
+        started, cpu = time.perf_counter(), time.process_time()
         result = work()
         rows = int(result["rows"].sum()) if hasattr(result, "attrs") else result
-        print(f"STORE name={name} rows={rows} seconds={time.perf_counter() - started:.2f}", flush=True)
+        print(f"STORE name={name} rows={rows} seconds={time.perf_counter() - started:.2f} "
+              f"cpu_seconds={time.process_time() - cpu:.2f}", flush=True)
         return result
 
     previous = open_tables(last_week, event_types=config.data.event_types,

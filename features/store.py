@@ -52,7 +52,6 @@ from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_str
 from features.engine import as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan
-from features.training_file import write_rows
 
 STORE_FORMAT = 2
 # the modules whose code decides a stored row's values or how a training-set part is written from it: a change to
@@ -265,22 +264,27 @@ class FeatureStore:
                 return None, f"its rows file {name} is corrupted (size or checksum differs from its entry)"
         return entry, None
 
-    def put(self, cutoff: datetime, part: Path, extra, labels: list[str], settings: dict[str, str],
-            inputs: dict[str, str]) -> None:
-        """Store ``cutoff``: ``part``, its training-set part just written (linked, not copied, where the file
-        system allows), whose columns ``labels`` are left out when read; ``extra`` (a DuckDB relation, in lead_id
-        order), the rest of its population; then its entry, so that an entry always describes whole files."""
+    def begin(self, cutoff: datetime) -> Path:
+        """Start storing ``cutoff``: its entry goes first (a build that stops before ``put`` leaves none, so
+        nothing is reused); where to write the rest of its population, for ``put``."""
         folder = self.folder(cutoff)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / ENTRY).unlink(missing_ok=True)  # first: a build that stops below leaves no entry, so no reuse
-        linked, tmp = folder / f"{PART}.tmp-{os.getpid()}", folder / f"{EXTRA}.tmp-{os.getpid()}"
+        (folder / ENTRY).unlink(missing_ok=True)
+        return folder / f"{EXTRA}.tmp-{os.getpid()}"
+
+    def put(self, cutoff: datetime, part: Path, extra: Path, labels: list[str], settings: dict[str, str],
+            inputs: dict[str, str]) -> None:
+        """Store ``cutoff`` (after ``begin``): ``part``, its training-set part just written (linked, not copied,
+        where the file system allows), whose columns ``labels`` are left out when read; ``extra``, the rest of its
+        population as written where ``begin`` said; then its entry, so that an entry always describes whole files."""
+        folder = self.folder(cutoff)
+        linked = folder / f"{PART}.tmp-{os.getpid()}"
         try:
             os.link(part, linked)
         except OSError:  # another file system
             shutil.copyfile(part, linked)
         os.replace(linked, folder / PART)
-        write_rows(tmp, extra)
-        os.replace(tmp, folder / EXTRA)
+        os.replace(extra, folder / EXTRA)
         files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _file_sha256(folder / name)}
                  for name in FILES}
         rows = sum(pq.ParquetFile(folder / name).metadata.num_rows for name in FILES)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.definitions import FeatureSpec, StageSpec, sql_string
@@ -55,11 +57,13 @@ class TrainingParts:
         self.metadata = metadata or {}
         self._schema = None
 
-    def write(self, cutoff: datetime, relation, record: dict | None = None) -> Path:
-        """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``; its path."""
+    def write(self, cutoff: datetime, relation, record: dict | None = None,
+              rest: tuple[Path, str, list[str]] | None = None) -> Path:
+        """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``; its path.
+        ``rest``: the rows are split on a column as they are written (``write_rows``)."""
         own = {PART_METADATA: json.dumps({"cutoff": f"{cutoff:%Y-%m-%d}", **(record or {})}, sort_keys=True)}
         path = self.folder / part_name(cutoff)
-        schema = write_rows(path, relation, own)
+        schema = write_rows(path, relation, own, rest)
         self._schema = self._schema or schema
         return path
 
@@ -85,16 +89,34 @@ class TrainingParts:
 BATCH_ROWS = 122_880
 
 
-def write_rows(path: Path, relation, metadata: dict[str, str] | None = None) -> pa.Schema:
+def write_rows(path: Path, relation, metadata: dict[str, str] | None = None,
+               rest: tuple[Path, str, list[str]] | None = None) -> pa.Schema:
     """The rows of a DuckDB relation as the Parquet file ``path`` (zstd, a row group per batch), with ``metadata``;
-    the rows' schema. Every file of a training set and of the feature store is written here, so the same rows
-    have the same Parquet types wherever they are."""
+    the schema written. Every file of a training set and of the feature store is written here, so the same rows
+    have the same Parquet types wherever they are.
+
+    ``rest`` = (file, flag, dropped): only the rows whose boolean column ``flag`` is true go to ``path``, and the
+    others to ``file``, both without ``flag``, ``file`` also without ``dropped``. One pass over the rows writes
+    both (a feature store's cutoff: the spine's rows to the training set, the rest of the population beside)."""
     batches = relation.to_arrow_reader(BATCH_ROWS)
-    # from the result's schema, so that even no rows make a readable file
-    with pq.ParquetWriter(path, batches.schema.with_metadata(metadata or {}), compression="zstd") as writer:
+    flag, dropped = (rest[1], {rest[1], *rest[2]}) if rest else (None, set())
+    schema = pa.schema([f for f in batches.schema if f.name != flag])
+    with ExitStack() as files:
+        # from the result's schema, so that even no rows make a readable file
+        writer = files.enter_context(pq.ParquetWriter(path, schema.with_metadata(metadata or {}), compression="zstd"))
+        if rest is None:
+            for batch in batches:
+                writer.write_batch(batch)
+            return schema
+        other_schema = pa.schema([f for f in batches.schema if f.name not in dropped])
+        other = files.enter_context(pq.ParquetWriter(rest[0], other_schema, compression="zstd"))
         for batch in batches:
-            writer.write_batch(batch)
-    return batches.schema
+            chosen = batch.column(flag)
+            for target, rows, names in ((writer, batch.filter(chosen), schema.names),
+                                        (other, batch.filter(pc.invert(chosen)), other_schema.names)):
+                if rows.num_rows:
+                    target.write_batch(rows.select(names))
+    return schema
 
 
 def part_files(path: Path | str) -> list[Path]:

@@ -127,15 +127,11 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         parts = TrainingParts(parquet, training_metadata(plan, feature_spec, stage_spec))
 
         def keep(t: datetime, rows: str) -> None:
-            """A cutoff just built: its labelled rows as its part, and its population to the store as that part
-            (linked, not written again) and the rest (no read-back)."""
-            engine.create_table("_cutoff_rows", rows)  # in lead_id order
-            part = parts.write(t, engine.con.sql("SELECT * EXCLUDE (_in_spine) FROM _cutoff_rows WHERE _in_spine"),
-                               built_from[t])
-            rest = engine.con.sql(f"SELECT * EXCLUDE ({', '.join(sql_identifier(c) for c in carried)}, _in_spine) "
-                                  "FROM _cutoff_rows WHERE NOT _in_spine")
+            """A cutoff just built (SQL ``rows``, in lead_id order): in one pass, its labelled rows as its part and
+            the rest of its population beside; the store takes that part as it is (linked, not written again)."""
+            rest = store.begin(t)
+            part = parts.write(t, engine.con.sql(rows), built_from[t], rest=(rest, "_in_spine", carried))
             store.put(t, part, rest, carried, settings, seen[t])
-            engine.drop("_cutoff_rows")
 
         for t in mature:
             if t in reused:
