@@ -22,9 +22,9 @@ left out, e.g. censored ones, which a later week's labels may take in). An entry
 * each file's size and SHA-256, so a corrupted or half-written file is never read.
 
 A cutoff is reused only when all of them match; otherwise it is rebuilt and the reason
-reported. Labels are never stored: the training set joins the stored rows to a spine
-labelled from the deals of this run (deals mature, a label can change), and a row's
-features never depend on its label. One pass over each table computes the digests of
+reported. Labels are never read from the store (``part.parquet``'s are left out): the
+training set joins the stored rows to a spine labelled from the deals of this run (deals
+mature, a label can change), and a row's features never depend on its label. One pass over each table computes the digests of
 every cutoff: each row adds its hash from the first cutoff that sees it (and swaps one
 projection for another at the cutoff where it changes, e.g. a deal closing), and
 prefix sums over the grid give every cutoff's digest.
