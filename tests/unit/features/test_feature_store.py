@@ -239,6 +239,28 @@ def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
     assert second.kept == second.reused  # same features, same labels: every part of the training set kept
 
 
+def test_a_store_on_another_file_system_gets_a_copy_of_the_part(first, monkeypatch):
+    """Where the store cannot link to the training set (another file system), it copies the part: the same
+    rows, read the same, and the training set still equals the full build."""
+    import features.store as store_module
+
+    def no_link(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(store_module.os, "link", no_link)
+    world = copy.deepcopy(first["world"])
+    world["leads"][0]["industry"] = "edited"  # every cutoff is built again, and stored
+    used = first["again"](world)
+    assert sorted(used.rebuilt) == sorted(first["used"].added)
+    store = FeatureStore(first["store"])
+    for t in used.rebuilt:
+        part, stored = first["last"]["set"] / part_name(t), store.folder(t) / PART
+        assert stored.stat().st_ino != part.stat().st_ino and stored.read_bytes() == part.read_bytes()
+    # and the copies are read back as the stored rows (nothing of the last set kept: every part from the store)
+    again = first["again"](world, previous=None)
+    assert again.reused == sorted(used.rebuilt) and not again.kept
+
+
 def test_a_part_is_kept_only_while_its_labels_are_unchanged(first):
     """A won deal restated as lost changes the label of the cutoffs before it opened: their stored features are
     reused (those cutoffs never saw the deal) but their parts are written again; every other part is kept."""
