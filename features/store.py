@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.builder import US_PER_DAY, Grid
@@ -205,6 +206,20 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def _labels_agree(labels, folder: Path) -> bool:
+    """Whether ``labels`` (an entry's) are exactly what the part holds beyond the rest of the population: the
+    columns left out when stored rows are read, so no label of an earlier build can be read as a feature. Two
+    footers are read, not the rows."""
+    if not isinstance(labels, list) or not all(isinstance(c, str) for c in labels):
+        return False
+    try:
+        part, extra = (pq.read_schema(folder / name).remove_metadata() for name in FILES)
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    kept = [f for f in part if f.name not in labels]
+    return set(labels) <= set(part.names) and pa.schema(kept).equals(extra)
+
+
 class FeatureStore:
     """A folder of stored cutoffs: ``cutoff=YYYY-MM-DD/`` with ``part.parquet``, ``extra.parquet`` and ``entry.json``."""
 
@@ -240,8 +255,8 @@ class FeatureStore:
     def problem(self, cutoff: datetime, verify: bool = True) -> tuple[Entry | None, str | None]:
         """The cutoff's entry if its rows can be read, else why not (None, None: never stored).
 
-        ``verify``: the rows will be read, so their checksum is checked (reading 2 GB at 1M leads and 33
-        cutoffs); without it, their size only, for a cutoff whose rows this build does not read."""
+        ``verify``: the rows will be read, so their checksum and label columns are checked (reading 2 GB at 1M
+        leads and 33 cutoffs); without it, their size only, for a cutoff whose rows this build does not read."""
         folder = self.folder(cutoff)
         if not folder.exists():
             return None, None
@@ -262,6 +277,8 @@ class FeatureStore:
                 return None, f"its rows file {name} is missing"
             if path.stat().st_size != recorded.get("bytes") or (verify and _file_sha256(path) != recorded.get("sha256")):
                 return None, f"its rows file {name} is corrupted (size or checksum differs from its entry)"
+        if verify and not _labels_agree(entry.labels, folder):
+            return None, "its files and entry.json disagree on its label columns (damaged)"
         return entry, None
 
     def begin(self, cutoff: datetime) -> Path:
@@ -279,6 +296,7 @@ class FeatureStore:
         population as written where ``begin`` said; then its entry, so that an entry always describes whole files."""
         folder = self.folder(cutoff)
         linked = folder / f"{PART}.tmp-{os.getpid()}"
+        linked.unlink(missing_ok=True)  # never copied into: it could be another file's second name
         try:
             os.link(part, linked)
         except OSError:  # another file system

@@ -101,11 +101,11 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                    rebuild: bool, previous: Path | str | None) -> StoreUse:
     """The training set ``parquet``, part by part: a reused cutoff's part is the ``previous`` set's when that was
     built from the same stored rows and labels, else its stored rows joined to the labelled ``spine`` (the
-    features of a row never depend on its label); a cutoff to build is built for its whole population, stored,
-    and its spine rows written as its part with their labels.
+    features of a row never depend on its label); a cutoff to build is built for its whole population, its spine
+    rows written as its part with their labels, and the store given that part and the rest of the population.
 
     A part records what it was built from: the digest of its stored rows' settings and inputs, and the digest
-    of its labels (recomputed from the deals every run: labels are never stored, only compared)."""
+    of its labels (recomputed from the deals every run: the labels a stored part holds are never read back)."""
     tables = [t for t in STORED_FROM if engine.exists(t) and (t != "identities" or has_identities)]
     population = {"exclude_customers": spine_spec.exclude_customers, "recycle_days": spine_spec.recycle_days,
                   "lifecycle": lifecycle if "lifecycle" in tables else None, "tables": tables}

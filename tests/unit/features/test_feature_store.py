@@ -239,6 +239,18 @@ def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
     assert second.kept == second.reused  # same features, same labels: every part of the training set kept
 
 
+def test_rows_stored_beside_the_part_are_read_once_they_enter_the_spine(first):
+    """A censored row (its deal still open at the data's end) is stored in ``extra.parquet``, outside the
+    training set; when its deal closes it enters the spine of a reused cutoff, and its features come from there."""
+    store = FeatureStore(first["store"])
+    beside = {t: set(pq.read_table(store.folder(t) / EXTRA)["lead_id"].to_pylist()) for t in first["used"].added}
+    assert any(beside.values())
+    used = first["again"](first["world"], DAY + timedelta(days=SPINE.slide_days))  # equal to the full build
+    entered = {t: beside[t] & set(pq.read_table(first["last"]["set"] / part_name(t))["lead_id"].to_pylist())
+               for t in used.reused}
+    assert any(entered.values()) and not set(used.kept) & {t for t, leads in entered.items() if leads}
+
+
 def test_a_store_on_another_file_system_gets_a_copy_of_the_part(first, monkeypatch):
     """Where the store cannot link to the training set (another file system), it copies the part: the same
     rows, read the same, and the training set still equals the full build."""
@@ -374,6 +386,11 @@ def _flip_a_byte(path: Path) -> None:
     (ENTRY, lambda p: p.write_text('{"cutoff": "2025-'), "its entry.json is unreadable"),
     (ENTRY, lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "files": {}})),
      "its entry.json is of another store format (an earlier leadscore) or damaged"),
+    # an entry that would let the labels of the build that stored it be read as a feature
+    (ENTRY, lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "labels": []})),
+     "its files and entry.json disagree on its label columns (damaged)"),
+    (ENTRY, lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "labels": "label"})),
+     "its files and entry.json disagree on its label columns (damaged)"),
 ])
 def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, name, damage, reason):
     cutoffs = sorted(first["used"].added)
