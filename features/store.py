@@ -36,7 +36,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -53,6 +52,7 @@ from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_str
 from features.engine import as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan
+from features.training_file import link_or_copy
 
 STORE_FORMAT = 2
 # the modules whose code decides a stored row's values or how a training-set part is written from it: a change to
@@ -297,10 +297,7 @@ class FeatureStore:
         folder = self.folder(cutoff)
         linked = folder / f"{PART}.tmp-{os.getpid()}"
         linked.unlink(missing_ok=True)  # never copied into: it could be another file's second name
-        try:
-            os.link(part, linked)
-        except OSError:  # another file system
-            shutil.copyfile(part, linked)
+        link_or_copy(part, linked)
         os.replace(linked, folder / PART)
         os.replace(extra, folder / EXTRA)
         files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _file_sha256(folder / name)}

@@ -71,10 +71,7 @@ class TrainingParts:
         """Take over ``part``, an earlier build's part of ``cutoff``, as it is: a hard link (no copy) where the
         file system allows."""
         target = self.folder / part_name(cutoff)
-        try:
-            os.link(part, target)
-        except OSError:
-            shutil.copyfile(part, target)
+        link_or_copy(part, target)
         self._schema = self._schema or pq.read_schema(target)
 
     def close(self) -> None:
@@ -82,6 +79,15 @@ class TrainingParts:
         if self._schema is None:
             raise RuntimeError(f"no part was written to {self.folder}")
         pq.write_metadata(self._schema.remove_metadata().with_metadata(self.metadata), self.folder / COMMON)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a second name of ``source`` (a hard link: nothing is written), or a copy where the file system
+    cannot link (another device). ``target`` must not exist: a copy is never written into another file."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and asking for
