@@ -195,7 +195,7 @@ def store_week(tables, config, out: Path) -> None:
           flush=True)
     used = report.attrs["store"]
     print(f"STORE-USE reused={len(used.reused)} rebuilt={len(used.rebuilt)} added={len(used.added)} "
-          f"parts_kept={len(used.kept)} "
+          f"parts_kept={len(used.kept)} parts_given_later_rows={len(used.later)} "
           f"reasons={used.to_record()['reasons']}", flush=True)
     if used.added:
         timed("one-cutoff", lambda: build(tables, out / "one.parquet", cutoffs=[max(used.added)]))

@@ -118,7 +118,7 @@ def plan_features(con, spec: FeatureSpec, event_types: tuple[str, ...], extras: 
     checks = [f"bool_or({s.where})" for s in sigs]
     checks += ["count(content_id) > 0", "count(duration_s) FILTER (WHERE event_type = 'page_view') > 0",
                "count(anonymous_id) > 0"]
-    row = con.rows(f"SELECT {', '.join(checks)} FROM events WHERE occurred_at < {before}")[0]
+    row = _held_in_events(con, checks, f"occurred_at < {before}")
     held |= {f"signal:{s.name}" for s, ok in zip(sigs, row) if ok}
     if row[-3]:
         held.add("column:events.content_id")
@@ -153,6 +153,25 @@ def plan_features(con, spec: FeatureSpec, event_types: tuple[str, ...], extras: 
     empty_roles = tuple(role for role in RoleSpec.model_fields
                         if f"signal:{ROLE_SIGNALS.get(role, role)}" not in held)
     return FeaturePlan(tuple(event_types), typed, tuple(built), tuple(left_out), empty_roles, frozenset(held))
+
+
+PROBE_ROWS = 1_000_000
+
+
+def _held_in_events(con, checks: list[str], where: str) -> list[bool]:
+    """Each of ``checks`` (an aggregate true when some event of ``where`` has the signal or column) over the events.
+
+    A scan of every event evaluating every check cost 5 s of a weekly build at 131M events, for facts that
+    the first rows settle: the first ``PROBE_ROWS`` events are read first, and only the checks they leave false
+    are read over every event. The answer is exact either way (true once any event shows it)."""
+    probe = con.rows(f"SELECT {', '.join(checks)} FROM (SELECT * FROM events WHERE {where} LIMIT {PROBE_ROWS}) e")[0]
+    held = [bool(ok) for ok in probe]
+    unsettled = [i for i, ok in enumerate(held) if not ok]
+    if unsettled:
+        rest = con.rows(f"SELECT {', '.join(checks[i] for i in unsettled)} FROM events WHERE {where}")[0]
+        for i, ok in zip(unsettled, rest):
+            held[i] = bool(ok)
+    return held
 
 
 def _type_extra(con, name: str, before: str, cap: int) -> Extra:

@@ -265,12 +265,14 @@ def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, car
 
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
                           out: str = "spine", lifecycle: dict[str, str] | None = None,
-                          accepted: tuple[str, ...] = ()) -> tuple[str, pd.DataFrame]:
+                          accepted: tuple[str, ...] = (), censored: str | None = None) -> tuple[str, pd.DataFrame]:
     """Table ``out`` (lead_id, cutoff, label) for mature cutoffs, and the per-cutoff counts report.
 
     Rows whose label window holds a deal still open at the data's end are censored
     (dropped), as are cutoffs whose window ends after the data's end. ``accepted``: the
-    feedback dispositions meaning accepted (``spine.label: sales_accepted``).
+    feedback dispositions meaning accepted (``spine.label: sales_accepted``). ``censored``:
+    also table ``censored`` (lead_id, cutoff), the censored rows of the population (with
+    ``out``'s rows, the whole population: what the feature store keeps).
     """
     con = as_engine(con)
     source = LABEL_SOURCE[spec.label]
@@ -292,6 +294,8 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
     # not sorted (16M rows at 1M leads: 2.7 s): every training set and frame built from it sorts its own rows
     con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
                               WHERE excluded IS NULL AND NOT censored""")
+    if censored is not None:
+        con.create_table(censored, "SELECT lead_id, cutoff FROM _labelled WHERE excluded IS NULL AND censored")
     report = con.frame(f"""
         SELECT c.cutoff,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored) AS rows,

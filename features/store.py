@@ -238,6 +238,11 @@ class FeatureStore:
         shown = f"* EXCLUDE ({', '.join(sql_identifier(c) for c in labels)})" if labels else "*"
         return f"SELECT {shown} FROM read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
 
+    def entered(self, cutoff: datetime) -> str:
+        """SQL: the stored rows of ``cutoff`` that were not in the spine when it was stored (``extra.parquet``):
+        where a row that enters the spine later is found without reading the part."""
+        return f"SELECT * FROM read_parquet({sql_string(str(self.folder(cutoff) / EXTRA))}, hive_partitioning = false)"
+
     @contextmanager
     def locked(self) -> Iterator[FeatureStore]:
         """The store for this build alone; leftovers of an interrupted build are removed."""
@@ -329,13 +334,16 @@ def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) 
 @dataclass
 class StoreUse:
     """What a build did with the store: cutoffs reused, rebuilt (and why), added; and of the reused, those whose
-    training-set part was kept from the previous training set (same features, same labels)."""
+    training-set part was kept as it was (from the previous training set, or the store's: same features, and
+    the same labels for its rows), and of those, the ones given a file of the rows that entered their spine
+    since (``later``)."""
 
     path: str
     reused: list[datetime] = field(default_factory=list)
     rebuilt: dict[datetime, str] = field(default_factory=dict)
     added: list[datetime] = field(default_factory=list)
     kept: list[datetime] = field(default_factory=list)
+    later: list[datetime] = field(default_factory=list)
 
     @property
     def built(self) -> list[datetime]:
@@ -343,7 +351,7 @@ class StoreUse:
 
     def to_record(self) -> dict:
         return {"path": self.path, "reused": len(self.reused), "rebuilt": len(self.rebuilt), "added": len(self.added),
-                "parts_kept": len(self.kept),
+                "parts_kept": len(self.kept), "parts_given_later_rows": len(self.later),
                 "reasons": dict(Counter(self.rebuilt.values())),
                 "rebuilt_cutoffs": [{"cutoff": t.isoformat(), "reason": r} for t, r in sorted(self.rebuilt.items())]}
 

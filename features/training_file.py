@@ -27,9 +27,14 @@ PART_METADATA = "leadscore.part"
 COMMON = "_common_metadata"  # the folder's schema and plan: Parquet's own name, which readers skip as a data file
 
 
-def part_name(cutoff: datetime) -> str:
-    """A part's file name: in cutoff order when sorted, as readers of a folder list them."""
-    return f"part-{cutoff:%Y-%m-%d}.parquet"
+LATER = "-later"  # the name's mark of a file of a cutoff's later rows
+
+
+def part_name(cutoff: datetime, later: bool = False) -> str:
+    """A part's file name: in cutoff order when sorted, as readers of a folder list them. ``later``: the file of a
+    cutoff's rows that entered its spine after its part was written (``TrainingParts.write``)."""
+    return f"part-{cutoff:%Y-%m-%d}{LATER if later else ''}.parquet"
+
 
 
 class TrainingParts:
@@ -42,7 +47,14 @@ class TrainingParts:
     folder's schema), not in the parts: its left-out reasons name the latest cutoff, and
     a part kept from last week must not carry last week's. Each part carries its own
     record (``PART_METADATA``): what it was built from, which decides whether next week
-    may keep it. ``read_training_set`` reads the parts in (cutoff, lead_id) order.
+    may keep it.
+
+    A cutoff's part may have a second file beside it (``part_name(t, later=True)``): the rows
+    that entered its spine since the part was written (censored rows whose deal has closed;
+    a few hundred a cutoff at 1M leads), so that a week's new outcomes do not re-encode the
+    whole part (17 of 32 parts, half of a week's build). Same columns, same types; a full
+    rebuild has the same rows in one file. ``read_training_set`` reads every file in
+    (cutoff, lead_id) order, as a full rebuild's rows are.
     """
 
     def __init__(self, folder: Path, metadata: dict[str, str] | None = None):
@@ -58,11 +70,12 @@ class TrainingParts:
         self._schema = None
 
     def write(self, cutoff: datetime, relation, record: dict | None = None,
-              rest: tuple[Path, str, list[str]] | None = None) -> Path:
+              rest: tuple[Path, str, list[str]] | None = None, later: bool = False) -> Path:
         """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``; its path.
-        ``rest``: the rows are split on a column as they are written (``write_rows``)."""
+        ``rest``: the rows are split on a column as they are written (``write_rows``). ``later``: the rows are
+        those that entered the spine since its part (kept) was written, in the file beside it."""
         own = {PART_METADATA: json.dumps({"cutoff": f"{cutoff:%Y-%m-%d}", **(record or {})}, sort_keys=True)}
-        path = self.folder / part_name(cutoff)
+        path = self.folder / part_name(cutoff, later)
         schema = write_rows(path, relation, own, rest)
         self._schema = self._schema or schema
         return path
@@ -161,8 +174,13 @@ def training_rows(path: Path | str) -> int:
 
 def read_training_set(path: Path | str) -> pd.DataFrame:
     """A training set as one frame, in (cutoff, lead_id) order: its parts only, named one by one (reading the
-    folder would take in any other file put there, which no check has seen)."""
-    return pd.read_parquet([p.as_posix() for p in part_files(path)])
+    folder would take in any other file put there, which no check has seen). Where a cutoff has rows in a second
+    file (``TrainingParts``), the frame is put in that order, as a full rebuild's one file per cutoff is read."""
+    files = part_files(path)
+    frame = pd.read_parquet([p.as_posix() for p in files])
+    if any(p.name.endswith(f"{LATER}.parquet") for p in files):
+        frame = frame.sort_values(["cutoff", "lead_id"], kind="stable", ignore_index=True)
+    return frame
 
 
 def training_source(path: Path | str) -> str:

@@ -17,6 +17,7 @@ from features.definitions import (
     FeatureSpec,
     StageSpec,
     sql_identifier,
+    sql_string,
     sql_timestamp,
 )
 from features.engine import as_engine
@@ -28,6 +29,8 @@ from features.spine import (
     cutoff_grid,
 )
 from features.store import (
+    EXTRA,
+    PART,
     STORED_FROM,
     FeatureStore,
     StoreUse,
@@ -40,7 +43,7 @@ from features.store import (
 )
 from features.training_file import (
     TrainingParts,
-    part_files,
+    part_name,
     part_record,
     training_metadata,
     training_rows,
@@ -73,8 +76,9 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
     """
     engine = as_engine(con)
     cutoffs = cutoffs or cutoff_grid(data_start, data_end, spine_spec)
+    stored = store is not None and parquet is not None and engine.name == "duckdb"
     spine, report = create_labelled_spine(con, cutoffs, data_end, spine_spec, lifecycle=lifecycle,
-                                          accepted=accepted)
+                                          accepted=accepted, censored=CENSORED if stored else None)
     mature = [t.to_pydatetime() for t in report["cutoff"]]
     if plan is None:
         tables = {name for name in ("identities", "deals", "lifecycle") if engine.exists(name)}
@@ -84,7 +88,7 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
     report.attrs["plan"] = plan
     if previous is not None and parquet is not None and Path(previous).resolve() == Path(parquet).resolve():
         raise ValueError(f"previous is the training set being written ({parquet}): write a new one beside it")
-    if store is not None and parquet is not None and engine.name == "duckdb":
+    if stored:
         report.attrs["store"] = _through_store(engine, FeatureStore(store), spine, mature, spine_spec, feature_spec,
                                                stage_spec, has_identities, lifecycle, plan, Path(parquet), progress,
                                                rebuild, previous)
@@ -95,14 +99,20 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
     return out, report
 
 
+CENSORED = "_censored"  # the population's rows left out of the spine for an open deal, which the store keeps
+
+
 def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetime], spine_spec: SpineSpec,
                    feature_spec: FeatureSpec, stage_spec: StageSpec, has_identities: bool,
                    lifecycle: dict[str, str] | None, plan: FeaturePlan, parquet: Path, progress: bool,
                    rebuild: bool, previous: Path | str | None) -> StoreUse:
-    """The training set ``parquet``, part by part: a reused cutoff's part is the ``previous`` set's when that was
-    built from the same stored rows and labels, else its stored rows joined to the labelled ``spine`` (the
-    features of a row never depend on its label); a cutoff to build is built for its whole population, its spine
-    rows written as its part with their labels, and the store given that part and the rest of the population.
+    """The training set ``parquet``, part by part. A reused cutoff's part is the ``previous`` set's when that was
+    built from the same stored rows and labels; else the store's part, when its rows are still in the spine with
+    the same labels, with the rows that entered the spine since (censored rows whose deal closed) in a file
+    beside it, read from the rest of the stored population (``_extendable``); else its stored rows joined to the
+    labelled ``spine`` (the features of a row never depend on its label). A cutoff to build is built for its
+    whole population, its spine rows written as its part with their labels, and the store given that part and
+    the rest of the population.
 
     A part records what it was built from: the digest of its stored rows' settings and inputs, and the digest
     of its labels (recomputed from the deals every run: the labels a stored part holds are never read back)."""
@@ -114,16 +124,17 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         inputs = input_digests(engine.con, mature, tables)
         seen = dict(zip(mature, inputs))
         carried = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]  # the label
-        labels = label_digests(engine, spine, carried, mature)
-        built_from = {t: {"features": digest({"settings": settings, "inputs": seen[t]}), "labels": labels[t]}
-                      for t in mature}
-        earlier = {part_record(p).get("cutoff"): p for p in part_files(previous)} \
-            if previous is not None and Path(previous).is_dir() else {}
+        sums = label_sums(engine, spine, carried, mature)
+        built_from = {t: {"features": digest({"settings": settings, "inputs": seen[t]}),
+                          "labels": sums_digest(*sums.get(t, (0, 0)))} for t in mature}
         # a part of the previous set made from the same stored rows and labels is kept; those rows are not read
-        keepable = {t: earlier[f"{t:%Y-%m-%d}"] for t in mature if f"{t:%Y-%m-%d}" in earlier
-                    and part_record(earlier[f"{t:%Y-%m-%d}"]) == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t]}}
+        earlier = Path(previous) if previous is not None and Path(previous).is_dir() else None
+        keepable = {t: earlier / part_name(t) for t in mature if earlier is not None
+                    and part_record(earlier / part_name(t)) == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t]}}
         use = decide(store, mature, settings, inputs, rebuild, unread=set(keepable))
         starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
+        extendable = _extendable(engine, store, spine, carried, [t for t in use.reused if t not in keepable],
+                                 sums, built_from)
         parts = TrainingParts(parquet, training_metadata(plan, feature_spec, stage_spec))
 
         def keep(t: datetime, rows: str) -> None:
@@ -138,23 +149,32 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                 if t in keepable:
                     parts.link(t, keepable[t])
                     use.kept.append(t)
+                elif t in extendable:  # the store's part as it is, and the rows that entered the spine since
+                    parts.link(t, store.folder(t) / PART)
+                    use.kept.append(t)
+                    if extendable[t]:
+                        parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), spine, t)),
+                                    {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True},
+                                    later=True)
+                        use.later.append(t)
                 else:
                     parts.write(t, engine.con.sql(labelled_rows(engine, store.rows(t), spine, t)), built_from[t])
             elif t in starts:  # a run of cutoffs to build, sharing one pass over the events
-                run = starts[t]
-                create_population(engine, run, spine_spec, has_deals=engine.exists("deals"),
-                                  out="_store_population", lifecycle=lifecycle)
-                # the whole population is stored; the spine's rows (and labels) go on to the file
+                run = ", ".join(sql_timestamp(c) for c in starts[t])
+                # the whole population is stored (the spine's rows and the censored); the spine's rows (and
+                # labels) go on to the file
                 engine.create_table("_store_spine", f"""
-                    SELECT p.lead_id, p.cutoff{''.join(f', s.{sql_identifier(c)}' for c in carried)},
-                           s.lead_id IS NOT NULL AS _in_spine
-                    FROM _store_population p LEFT JOIN {spine} s ON s.lead_id = p.lead_id AND s.cutoff = p.cutoff
-                    WHERE p.excluded IS NULL ORDER BY p.cutoff, p.lead_id""")
-                engine.drop("_store_population")
+                    SELECT lead_id, cutoff, {''.join(f'{sql_identifier(c)}, ' for c in carried)}TRUE AS _in_spine
+                    FROM {spine} WHERE cutoff IN ({run})
+                    UNION ALL
+                    SELECT lead_id, cutoff, {''.join('NULL, ' for _ in carried)}FALSE FROM {CENSORED}
+                    WHERE cutoff IN ({run})
+                    ORDER BY cutoff, lead_id""")
                 build_features(engine, "_store_spine", feature_spec, stage_spec, has_identities=has_identities,
-                               has_deals=True, cutoffs=run, progress=progress, plan=plan, sink=keep)
+                               has_deals=True, cutoffs=starts[t], progress=progress, plan=plan, sink=keep)
                 engine.drop("_store_spine")
         parts.close()
+    engine.drop(CENSORED)
     written, expected = training_rows(parquet), engine.rows(f"SELECT count(*) FROM {spine}")[0][0]
     if written != expected:  # a stored population missing rows of this run's spine: the digests missed a change
         raise RuntimeError(f"the feature store {store.root} gave {written:,} rows for a spine of {expected:,}: its "
@@ -162,13 +182,52 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
     return use
 
 
+def label_sums(engine, spine: str, carried: list[str], cutoffs: list[datetime],
+               among: str | None = None) -> dict[datetime, tuple[int, int]]:
+    """Each cutoff's labelled rows as (rows, the sum of the hashes of lead_id and ``carried``): a part built from
+    the same labels is known without keeping the labels, and the sums of two sets of rows add up. ``among``: SQL
+    of (lead_id, cutoff) rows; only the spine's rows among them."""
+    hashed = ", ".join(f"s.{sql_identifier(c)}" for c in ["lead_id", *carried])
+    semi = f" SEMI JOIN ({among}) a ON a.lead_id = s.lead_id AND a.cutoff = s.cutoff" if among else ""
+    wanted = set(cutoffs)
+    return {t: (n, h) for t, n, h in engine.rows(
+        f"SELECT s.cutoff, count(*), sum({row_hash(hashed)}) FROM {spine} s{semi} GROUP BY s.cutoff") if t in wanted}
+
+
+def sums_digest(rows: int, hashes: int) -> str:
+    """The labels' digest of ``label_sums``: ``"rows:hash sum"``."""
+    return f"{rows}:{hashes}" if rows else "0:None"
+
+
 def label_digests(engine, spine: str, carried: list[str], cutoffs: list[datetime]) -> dict[datetime, str]:
-    """Each cutoff's labelled rows as a digest (rows, and the sum of the hashes of lead_id and ``carried``), so
-    a part built from the same labels is known without keeping the labels."""
-    hashed = ", ".join(["lead_id", *(sql_identifier(c) for c in carried)])
-    sums = {t: f"{n}:{h}" for t, n, h in engine.rows(
-        f"SELECT cutoff, count(*), sum({row_hash(hashed)}) FROM {spine} GROUP BY cutoff")}
-    return {t: sums.get(t, "0:None") for t in cutoffs}
+    """Each cutoff's labelled rows as a digest (``label_sums``)."""
+    sums = label_sums(engine, spine, carried, cutoffs)
+    return {t: sums_digest(*sums.get(t, (0, 0))) for t in cutoffs}
+
+
+def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cutoffs: list[datetime],
+                sums: dict[datetime, tuple[int, int]], built_from: dict[datetime, dict]) -> dict[datetime, tuple]:
+    """Of the reused ``cutoffs``, those whose stored part can be this run's part as it is, with the spine rows
+    that entered since in a file beside it: {cutoff: (rows, hash sum) of those rows}.
+
+    The store's part holds the spine's rows of the build that stored it, with their labels and a record of them
+    (``TrainingParts.write``); the rest of the population is beside it (``extra.parquet``), so the spine rows that
+    are not in the part are the spine rows among those. The part is kept when the spine's other rows carry the
+    labels it recorded: every row of it is still in the spine (the counts), labelled the same (the hash sums)."""
+    stored = {t: part_record(store.folder(t) / PART) for t in cutoffs}
+    cutoffs = [t for t in cutoffs if stored[t].get("features") == built_from[t]["features"]]
+    if not cutoffs:
+        return {}
+    files = ", ".join(sql_string(str(store.folder(t) / EXTRA)) for t in cutoffs)
+    entered = label_sums(engine, spine, carried, cutoffs, among=f"SELECT lead_id, cutoff FROM read_parquet([{files}], "
+                                                                 "hive_partitioning = false)")
+    out = {}
+    for t in cutoffs:
+        (rows, hashes), (new_rows, new_hashes) = sums.get(t, (0, 0)), entered.get(t, (0, 0))
+        if stored[t] == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t],
+                         "labels": sums_digest(rows - new_rows, hashes - new_hashes)}:
+            out[t] = (new_rows, new_hashes) if new_rows else None
+    return out
 
 
 def labelled_rows(engine, rows: str, spine: str, t: datetime) -> str:

@@ -23,6 +23,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -34,7 +35,13 @@ from features.engine import as_engine
 from features.errors import UserError
 from features.spine import SpineSpec
 from features.store import ENTRY, EXTRA, PART, FeatureStore, input_digests
-from features.training_file import part_files, part_name, training_schema
+from features.training_file import (
+    LATER,
+    part_files,
+    part_name,
+    read_training_set,
+    training_schema,
+)
 from features.training_set import build_training_set, label_digests
 from pipelines.sources import connect, open_tables
 from tests.conftest import write_params
@@ -95,16 +102,21 @@ def build(export: Path, out: Path, variant: str = "default", store: Path | None 
 
 
 def assert_identical(left: Path, right: Path) -> None:
-    """The same training set: the same parts, the same schema and plan, every value the same."""
-    assert [p.name for p in part_files(left)] == [p.name for p in part_files(right)]
+    """The same training set as ``right``, a full build (one part per cutoff): the same cutoffs, the same schema
+    and plan in every file, every value the same in (cutoff, lead_id) order, and ``read_training_set`` gives the
+    same frame. ``left``'s rows of a cutoff may be in its part and a file of later rows beside it."""
+    assert not [p for p in part_files(right) if LATER in p.name]
+    assert [p.name for p in part_files(left) if LATER not in p.name] == [p.name for p in part_files(right)]
     schema = training_schema(left)
     assert schema.equals(training_schema(right), check_metadata=True), f"{schema}\n---\n{training_schema(right)}"
+    for p in part_files(left):
+        assert pq.read_schema(p).remove_metadata().equals(schema.remove_metadata()), p.name
     a, b = (pa.concat_tables(pq.read_table(p).replace_schema_metadata() for p in part_files(side))
-            for side in (left, right))
-    assert a.schema.equals(schema.remove_metadata())
+            .sort_by([("cutoff", "ascending"), ("lead_id", "ascending")]) for side in (left, right))
     assert a.num_rows == b.num_rows
     for name in a.column_names:
         assert a[name].equals(b[name]), f"column {name} differs"
+    pd.testing.assert_frame_equal(read_training_set(left), read_training_set(right))
 
 
 # --- the property ------------------------------------------------------------------------------------------------
@@ -177,6 +189,7 @@ def test_an_incremental_training_set_is_the_full_rebuild(tmp_path_factory, data)
         assert set(used.kept) <= set(used.reused)
         event(f"{step[0]}: {len(used.reused)} reused, {len(used.added)} added, rebuilt: {sorted(set(used.rebuilt.values()))}")
         event(f"parts kept: {'none' if not used.kept else 'all reused' if used.kept == used.reused else 'some'}")
+        event(f"later rows beside a kept part: {'yes' if used.later else 'no'}")
         previous = incremental
         if step[0] == "late ingested":  # it arrived after every mature cutoff: no cutoff saw it
             # (a first event of its type or content still adds the plan's features for it: the plan reads history)
@@ -210,14 +223,21 @@ def first(world, tmp_path):
     keeps what it can of the training set the one before it wrote)."""
     store, last = tmp_path / "store", {"set": None}
 
-    def again(changed: dict, moment: datetime = DAY, variant: str = "default", **options):
+    def again(changed: dict, moment: datetime = DAY, variant: str = "default", linked: bool = True, **options):
         export = write_export(typed(as_it_stood(changed, moment)), tmp_path)
         incremental, full = tmp_path / f"i-{uuid.uuid4().hex}.parquet", tmp_path / f"f-{uuid.uuid4().hex}.parquet"
         used, _ = build(export, incremental, variant, store, **{"previous": last["set"], **options})
         build(export, full, variant)
         assert_identical(incremental, full)
-        for t in used.kept:  # taken over as it was: the same file, not a copy
-            assert (incremental / part_name(t)).stat().st_ino == (last["set"] / part_name(t)).stat().st_ino
+        for t in used.kept:  # taken over as it was (the last set's part, or the store's): the same file, not a copy
+            kept, stored = incremental / part_name(t), FeatureStore(store).folder(t) / PART
+            if linked:
+                earlier = [last["set"] / part_name(t)] if last["set"] else []
+                assert kept.stat().st_ino in {p.stat().st_ino for p in [*earlier, stored] if p.exists()}
+            else:
+                assert kept.read_bytes() == stored.read_bytes()
+        written = {t for t in used.reused if (incremental / part_name(t, later=True)).exists()}
+        assert written == set(used.later) <= set(used.kept)  # a file of later rows only beside a kept part
         last["set"] = incremental
         return used
 
@@ -241,14 +261,18 @@ def test_a_first_build_adds_every_cutoff_and_a_second_reuses_them(first):
 
 def test_rows_stored_beside_the_part_are_read_once_they_enter_the_spine(first):
     """A censored row (its deal still open at the data's end) is stored in ``extra.parquet``, outside the
-    training set; when its deal closes it enters the spine of a reused cutoff, and its features come from there."""
+    training set; when its deal closes it enters the spine of a reused cutoff, and its features come from there,
+    into a file of later rows beside the cutoff's part, which is kept as it was (its rows' labels unchanged)."""
     store = FeatureStore(first["store"])
     beside = {t: set(pq.read_table(store.folder(t) / EXTRA)["lead_id"].to_pylist()) for t in first["used"].added}
     assert any(beside.values())
     used = first["again"](first["world"], DAY + timedelta(days=SPINE.slide_days))  # equal to the full build
-    entered = {t: beside[t] & set(pq.read_table(first["last"]["set"] / part_name(t))["lead_id"].to_pylist())
-               for t in used.reused}
-    assert any(entered.values()) and not set(used.kept) & {t for t, leads in entered.items() if leads}
+    now = first["last"]["set"]
+    entered = {t: beside[t] & set(pq.read_table(now / part_name(t))["lead_id"].to_pylist()) for t in used.reused}
+    assert not any(entered.values())  # the kept part is the stored one: no row of extra.parquet in it
+    later = {t: set(pq.read_table(now / part_name(t, later=True))["lead_id"].to_pylist()) for t in used.later}
+    assert later and all(leads and leads <= beside[t] for t, leads in later.items())
+    assert set(used.later) <= set(used.kept) <= set(used.reused)
 
 
 def test_a_store_on_another_file_system_gets_a_copy_of_the_part(first, monkeypatch):
@@ -268,9 +292,9 @@ def test_a_store_on_another_file_system_gets_a_copy_of_the_part(first, monkeypat
     for t in used.rebuilt:
         part, stored = first["last"]["set"] / part_name(t), store.folder(t) / PART
         assert stored.stat().st_ino != part.stat().st_ino and stored.read_bytes() == part.read_bytes()
-    # and the copies are read back as the stored rows (nothing of the last set kept: every part from the store)
-    again = first["again"](world, previous=None)
-    assert again.reused == sorted(used.rebuilt) and not again.kept
+    # and the copies are the parts of the next build without the last set (copied again: no link either)
+    again = first["again"](world, previous=None, linked=False)
+    assert again.reused == again.kept == sorted(used.rebuilt)
 
 
 def test_a_part_is_kept_only_while_its_labels_are_unchanged(first):
@@ -289,16 +313,17 @@ def test_a_part_is_kept_only_while_its_labels_are_unchanged(first):
     assert set(used.kept) == set(used.reused) - set(labelled)
 
 
-def test_an_unreadable_part_of_the_previous_set_is_written_again_not_kept(first):
+def test_an_unreadable_part_of_the_previous_set_is_taken_from_the_store_not_kept(first):
     """The previous training set is the user's last output, not the store: a part of it that is not Parquet any
-    more is written again from the store, and the build goes on."""
+    more is not kept; the store's part (checksummed) is taken instead, and the build goes on."""
     cutoffs = sorted(first["used"].added)
     part = first["last"]["set"] / part_name(cutoffs[0])
     part.unlink()  # replaced by another file
     part.write_bytes(b"not a parquet file")
+    store_part = FeatureStore(first["store"]).folder(cutoffs[0]) / PART
     used = first["again"](first["world"])
-    assert cutoffs[0] in used.reused and cutoffs[0] not in used.kept
-    assert set(used.kept) == set(used.reused) - {cutoffs[0]}
+    assert set(used.kept) == set(used.reused)
+    assert (first["last"]["set"] / part_name(cutoffs[0])).stat().st_ino == store_part.stat().st_ino
     # overwritten in place: a built cutoff's part is also its store's (one file, two names), so the store sees the
     # damage too, and the cutoff is built again
     (first["last"]["set"] / part_name(cutoffs[1])).write_bytes(b"not a parquet file")
