@@ -142,7 +142,13 @@ def mature_cutoffs(cutoffs: list[datetime], data_end: datetime, horizon_days: in
 
 def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool, out: str = "population",
                       lifecycle: dict[str, str] | None = None) -> str:
-    """Table ``out`` (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
+    """Table ``out``: the population of ``population_sql``."""
+    return as_engine(con).create_table(out, population_sql(con, cutoffs, spec, has_deals, lifecycle))
+
+
+def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool,
+                   lifecycle: dict[str, str] | None = None) -> str:
+    """SQL (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
 
     ``excluded`` is NULL for the population, else one of `EXCLUSIONS`: 'in_deal' (a deal
     open at the cutoff), 'customer' (a won deal closed before it, or a customer status;
@@ -185,10 +191,10 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
     cases = [f"WHEN {' OR '.join(f'coalesce({t}, FALSE)' for t in terms)} THEN '{why}'"
              for why, terms in rules.items() if terms]
     status = f"CASE {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
-    return con.create_table(out, f"""
+    return f"""
         SELECT l.lead_id, c.cutoff, {status} AS excluded
         FROM leads l JOIN {at} c ON l.created_at < c.cutoff
-        {' '.join(joins)}""")
+        {' '.join(joins)}"""
 
 
 def cutoff_rows(cutoffs: list[datetime]) -> str:
@@ -215,7 +221,7 @@ def latest_status(cutoffs: str) -> str:
 
 
 def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, carry: tuple[str, ...] = (),
-              accepted: tuple[str, ...] = ()) -> str:
+              accepted: tuple[str, ...] = (), pairs_cutoffs: str | None = None) -> str:
     """SQL (lead_id, cutoff, *carry, positive, censored): the label rule, for each row of relation ``pairs`` (one
     row per (lead_id, cutoff)).
 
@@ -223,13 +229,14 @@ def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, car
     (``pipelines/list_outcomes.py``) both use it. ``known_at``: the deals (or feedback) as
     they stood at that moment (a deal closed at or after it was still open, feedback
     recorded at or after it not yet there); None, as the export has them. ``accepted``:
-    the feedback dispositions meaning accepted (``sales_accepted`` only).
+    the feedback dispositions meaning accepted (``sales_accepted`` only). ``pairs_cutoffs``: a relation (cutoff)
+    of the cutoffs of ``pairs``, when ``pairs`` is a query better not run twice to find them.
     """
     horizon = f"INTERVAL {spec.horizon_days} DAY"
     kept = "".join(f", p.{c}" for c in carry)
     # the rule is grouped per (lead, cutoff) over the rows that have a deal (or feedback) in reach, a few, and
     # joined to ``pairs`` (one row each: grouping every pair cost seconds at a million leads)
-    cutoffs = f"(SELECT DISTINCT cutoff FROM {pairs})"
+    cutoffs = pairs_cutoffs or f"(SELECT DISTINCT cutoff FROM {pairs})"
     if spec.label == "sales_accepted":
         if not accepted:
             raise UserError("spine.label sales_accepted needs a disposition meaning accepted in "
@@ -288,9 +295,10 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
             "use a longer export, a shorter spine.horizon_days, fewer spine.settle_days, or an earlier "
             "spine.first_cutoff / lower spine.warmup_days ('leadscore profile DATA_DIR' suggests settings that train)"
         )
-    population = create_population(con, mature, spec, has_deals=con.exists("deals"), out="_population",
-                                   lifecycle=lifecycle)
-    con.create_table("_labelled", label_sql(population, spec, carry=("excluded",), accepted=accepted))
+    # the population is labelled as it is computed (a table of it cost a second at 1M leads)
+    population = f"({population_sql(con, mature, spec, has_deals=con.exists('deals'), lifecycle=lifecycle)})"
+    con.create_table("_labelled", label_sql(population, spec, carry=("excluded",), accepted=accepted,
+                                            pairs_cutoffs=cutoff_rows(mature)))
     # not sorted (16M rows at 1M leads: 2.7 s): every training set and frame built from it sorts its own rows
     con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
                               WHERE excluded IS NULL AND NOT censored""")
@@ -303,9 +311,8 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND l.censored) AS censored,
                {', '.join(f"count(l.lead_id) FILTER (WHERE l.excluded = '{e}') AS excluded_{e}" for e in EXCLUSIONS)}
         FROM {cutoff_rows(mature)} c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
-    # a row per known lead and cutoff, twice: the features need the memory more (at 1M leads they ran out without it)
+    # a row per known lead and cutoff: the features need the memory more (at 1M leads they ran out without it)
     con.drop("_labelled")
-    con.drop(population)
     report["label_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
     report.attrs["immature_cutoffs"] = [t.isoformat() for t in immature]
     return out, report

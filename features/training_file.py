@@ -131,10 +131,11 @@ def write_rows(path: Path, relation, metadata: dict[str, str] | None = None,
         other = files.enter_context(pq.ParquetWriter(rest[0], other_schema, compression="zstd"))
         for batch in batches:
             chosen = batch.column(flag)
-            for target, rows, names in ((writer, batch.filter(chosen), schema.names),
-                                        (other, batch.filter(pc.invert(chosen)), other_schema.names)):
-                if rows.num_rows:
-                    target.write_batch(rows.select(names))
+            inside = pc.sum(chosen).as_py() or 0
+            if inside:  # most batches are the spine's rows only, written without a copy
+                writer.write_batch((batch if inside == batch.num_rows else batch.filter(chosen)).select(schema.names))
+            if inside < batch.num_rows:
+                other.write_batch(batch.filter(pc.invert(chosen)).select(other_schema.names))
     return schema
 
 

@@ -100,6 +100,7 @@ def build_training_set(con, spine_spec: SpineSpec, feature_spec: FeatureSpec, st
 
 
 CENSORED = "_censored"  # the population's rows left out of the spine for an open deal, which the store keeps
+ENTERED = "_entered"  # the spine's rows that were censored when their cutoff was stored (``_extendable``)
 
 
 def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetime], spine_spec: SpineSpec,
@@ -153,7 +154,7 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                     parts.link(t, store.folder(t) / PART)
                     use.kept.append(t)
                     if extendable[t]:
-                        parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), spine, t)),
+                        parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
                                     {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True},
                                     later=True)
                         use.later.append(t)
@@ -174,7 +175,8 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                                has_deals=True, cutoffs=starts[t], progress=progress, plan=plan, sink=keep)
                 engine.drop("_store_spine")
         parts.close()
-    engine.drop(CENSORED)
+    for scratch in (CENSORED, ENTERED):
+        engine.drop(scratch)
     written, expected = training_rows(parquet), engine.rows(f"SELECT count(*) FROM {spine}")[0][0]
     if written != expected:  # a stored population missing rows of this run's spine: the digests missed a change
         raise RuntimeError(f"the feature store {store.root} gave {written:,} rows for a spine of {expected:,}: its "
@@ -182,16 +184,13 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
     return use
 
 
-def label_sums(engine, spine: str, carried: list[str], cutoffs: list[datetime],
-               among: str | None = None) -> dict[datetime, tuple[int, int]]:
+def label_sums(engine, spine: str, carried: list[str], cutoffs: list[datetime]) -> dict[datetime, tuple[int, int]]:
     """Each cutoff's labelled rows as (rows, the sum of the hashes of lead_id and ``carried``): a part built from
-    the same labels is known without keeping the labels, and the sums of two sets of rows add up. ``among``: SQL
-    of (lead_id, cutoff) rows; only the spine's rows among them."""
-    hashed = ", ".join(f"s.{sql_identifier(c)}" for c in ["lead_id", *carried])
-    semi = f" SEMI JOIN ({among}) a ON a.lead_id = s.lead_id AND a.cutoff = s.cutoff" if among else ""
+    the same labels is known without keeping the labels, and the sums of two sets of rows add up."""
+    hashed = ", ".join(["lead_id", *(sql_identifier(c) for c in carried)])
     wanted = set(cutoffs)
     return {t: (n, h) for t, n, h in engine.rows(
-        f"SELECT s.cutoff, count(*), sum({row_hash(hashed)}) FROM {spine} s{semi} GROUP BY s.cutoff") if t in wanted}
+        f"SELECT cutoff, count(*), sum({row_hash(hashed)}) FROM {spine} GROUP BY cutoff") if t in wanted}
 
 
 def sums_digest(rows: int, hashes: int) -> str:
@@ -208,7 +207,8 @@ def label_digests(engine, spine: str, carried: list[str], cutoffs: list[datetime
 def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cutoffs: list[datetime],
                 sums: dict[datetime, tuple[int, int]], built_from: dict[datetime, dict]) -> dict[datetime, tuple]:
     """Of the reused ``cutoffs``, those whose stored part can be this run's part as it is, with the spine rows
-    that entered since in a file beside it: {cutoff: (rows, hash sum) of those rows}.
+    that entered since in a file beside it: {cutoff: (rows, hash sum) of those rows, or None when there are none};
+    those rows are table ``ENTERED``.
 
     The store's part holds the spine's rows of the build that stored it, with their labels and a record of them
     (``TrainingParts.write``); the rest of the population is beside it (``extra.parquet``), so the spine rows that
@@ -219,8 +219,11 @@ def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cut
     if not cutoffs:
         return {}
     files = ", ".join(sql_string(str(store.folder(t) / EXTRA)) for t in cutoffs)
-    entered = label_sums(engine, spine, carried, cutoffs, among=f"SELECT lead_id, cutoff FROM read_parquet([{files}], "
-                                                                 "hive_partitioning = false)")
+    # the spine's rows among those stored beside the parts: a small table, which each file of later rows reads
+    engine.create_table(ENTERED, f"""
+        SELECT s.* FROM {spine} s
+        SEMI JOIN read_parquet([{files}], hive_partitioning = false) a ON a.lead_id = s.lead_id AND a.cutoff = s.cutoff""")
+    entered = label_sums(engine, ENTERED, carried, cutoffs)
     out = {}
     for t in cutoffs:
         (rows, hashes), (new_rows, new_hashes) = sums.get(t, (0, 0)), entered.get(t, (0, 0))

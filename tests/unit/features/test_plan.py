@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.definitions import Extra, FeatureSpec, RoleSpec, StageSpec, manifest
 from features.plan import FeaturePlan, missing_sources
-from features.spine import SpineSpec
+from features.spine import SpineSpec, cutoff_grid, mature_cutoffs
 from features.training_set import build_scoring_frame, build_training_set
 from models.baselines import RuleSpec, rule_terms
 from pipelines.sources import open_tables
@@ -262,3 +263,27 @@ def test_any_valid_settings_build_without_a_traceback_or_an_empty_feature(tmp_pa
     every = {f.name for f in manifest(case["spec"], case["event_types"],
                                       tuple(Extra(e["name"], e["kind"]) for e in summary["features"]["extras"]))}
     assert set(features) | set(left) == every
+
+
+@pytest.mark.parametrize("probe", [1, 50, 10**9])
+def test_the_plan_is_the_same_whatever_the_events_read_first_settle(tmp_path, monkeypatch, probe):
+    """The plan reads the first events first and only the checks they leave false over all of them: with a probe
+    of one event, of some, or of every event, the plan is the same, a signal seen only in the last event before
+    the cutoff is held, and one seen only after it is left out."""
+    import features.plan as plan_module
+
+    folder = export(tmp_path, seed=4)
+    events = pd.read_parquet(folder / "events.parquet")
+    tables = open_tables(folder, require_deals=True)
+    grid = cutoff_grid(tables.data_start(), tables.data_end(), SPINE)
+    cutoff = max(mature_cutoffs(grid, tables.data_end(), SPINE.horizon_days, SPINE.settle_days)[0])
+    tables.con.close()
+    rare = events.iloc[-1:].assign(event_type="rare", occurred_at=pd.Timestamp(cutoff - timedelta(seconds=1), tz="UTC"))
+    late = events.iloc[-1:].assign(event_type="late_kind", occurred_at=pd.Timestamp(cutoff, tz="UTC"))
+    pd.concat([events, rare, late]).to_parquet(folder / "events.parquet", index=False)
+    monkeypatch.setattr(plan_module, "PROBE_ROWS", probe)
+    _, _, plan = build(folder, FeatureSpec(content_types=("docs", "price")), ("visit", "signup", "rare", "late_kind"))
+    monkeypatch.setattr(plan_module, "PROBE_ROWS", 10**9)
+    _, _, whole = build(folder, FeatureSpec(content_types=("docs", "price")), ("visit", "signup", "rare", "late_kind"))
+    assert plan == whole
+    assert "rare_count_7d" in plan.names and "late_kind_count_7d" in dict(plan.left_out)
