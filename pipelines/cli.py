@@ -293,8 +293,9 @@ def build_training_set(
     else:
         typer.echo(f"  feature store {used['path']}: {used['reused']} cutoffs reused, {used['rebuilt']} rebuilt, "
                    f"{used['added']} added; training set: {used['parts_kept']} parts kept, "
-                   f"{summary['cutoffs'] - used['parts_kept']} written; {used['parts_given_later_rows']} kept parts "
-                   "given a file of the rows that entered them since (outcomes now known)")
+                   f"{summary['cutoffs'] - used['parts_kept']} written"
+                   + (f"; {used['parts_given_later_rows']} kept parts given a file of the rows that entered them "
+                      "since (outcomes now known)" if used["parts_given_later_rows"] else ""))
         for reason, count in used["reasons"].items():
             typer.echo(f"    rebuilt {count}: {reason}")
     features = summary["features"]
