@@ -36,7 +36,6 @@ def part_name(cutoff: datetime, later: bool = False) -> str:
     return f"part-{cutoff:%Y-%m-%d}{LATER if later else ''}.parquet"
 
 
-
 class TrainingParts:
     """A training set written as a folder, one Parquet part per cutoff, and ``_common_metadata`` with the plan.
 

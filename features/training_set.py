@@ -153,7 +153,7 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                 elif t in extendable:  # the store's part as it is, and the rows that entered the spine since
                     parts.link(t, store.folder(t) / PART)
                     use.kept.append(t)
-                    if extendable[t]:
+                    if extendable[t][0]:
                         parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
                                     {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True},
                                     later=True)
@@ -198,17 +198,11 @@ def sums_digest(rows: int, hashes: int) -> str:
     return f"{rows}:{hashes}" if rows else "0:None"
 
 
-def label_digests(engine, spine: str, carried: list[str], cutoffs: list[datetime]) -> dict[datetime, str]:
-    """Each cutoff's labelled rows as a digest (``label_sums``)."""
-    sums = label_sums(engine, spine, carried, cutoffs)
-    return {t: sums_digest(*sums.get(t, (0, 0))) for t in cutoffs}
-
-
 def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cutoffs: list[datetime],
                 sums: dict[datetime, tuple[int, int]], built_from: dict[datetime, dict]) -> dict[datetime, tuple]:
     """Of the reused ``cutoffs``, those whose stored part can be this run's part as it is, with the spine rows
-    that entered since in a file beside it: {cutoff: (rows, hash sum) of those rows, or None when there are none};
-    those rows are table ``ENTERED``.
+    that entered since in a file beside it: {cutoff: (rows, hash sum) of those rows}, (0, 0) for none; those rows
+    are table ``ENTERED``.
 
     The store's part holds the spine's rows of the build that stored it, with their labels and a record of them
     (``TrainingParts.write``); the rest of the population is beside it (``extra.parquet``), so the spine rows that
@@ -229,7 +223,7 @@ def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cut
         (rows, hashes), (new_rows, new_hashes) = sums.get(t, (0, 0)), entered.get(t, (0, 0))
         if stored[t] == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t],
                          "labels": sums_digest(rows - new_rows, hashes - new_hashes)}:
-            out[t] = (new_rows, new_hashes) if new_rows else None
+            out[t] = (new_rows, new_hashes)
     return out
 
 

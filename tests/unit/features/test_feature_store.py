@@ -42,7 +42,7 @@ from features.training_file import (
     read_training_set,
     training_schema,
 )
-from features.training_set import build_training_set, label_digests
+from features.training_set import build_training_set, label_sums, sums_digest
 from pipelines.sources import connect, open_tables
 from tests.conftest import write_params
 from tests.unit.features.test_point_in_time_properties import (
@@ -513,7 +513,7 @@ def test_label_digests_change_when_two_labels_change_in_ways_that_cancel_under_a
     def digest(labels: dict[str, int]) -> str:
         rows = ", ".join(f"('{lead}', TIMESTAMP '{DAY}', {label})" for lead, label in labels.items())
         con.execute(f"CREATE OR REPLACE TABLE labelled AS SELECT * FROM (VALUES {rows}) v(lead_id, cutoff, label)")
-        return label_digests(as_engine(con), "labelled", ["label"], [DAY])[DAY]
+        return sums_digest(*label_sums(as_engine(con), "labelled", ["label"], [DAY])[DAY])
 
     a, b = pair("a.m = b.m")  # a swap of their labels cancels under the plain hash
     plain = "SELECT sum(CAST(hash(lead_id, label) AS HUGEINT)) FROM labelled"
