@@ -147,7 +147,7 @@ def create_population(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: 
 
 
 def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: bool,
-                   lifecycle: dict[str, str] | None = None) -> str:
+                   lifecycle: dict[str, str] | None = None, leads: str = "leads", labelled: bool = False) -> str:
     """SQL (lead_id, cutoff, excluded): every known lead at every cutoff and why it is left out.
 
     ``excluded`` is NULL for the population, else one of `EXCLUSIONS`: 'in_deal' (a deal
@@ -155,23 +155,33 @@ def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: boo
     unless ``spec.exclude_customers`` is false), 'recently_lost' (a lost deal closed in
     the ``recycle_days`` before it), 'disqualified' (``disqualified_at`` before it, or a
     disqualified status). ``lifecycle`` maps the statuses of table ``lifecycle`` to their
-    meaning; None when the export has no lifecycle table. ``con``: a DuckDB connection or an engine.
+    meaning; None when the export has no lifecycle table. ``leads``: the relation of leads to give rows for
+    (all of table ``leads`` by default). ``labelled`` (a label read from the deals): also the columns
+    (positive, censored) of ``label_sql``, from the same grouping of the deals (one pass where two cost a second
+    at 1M leads). ``con``: a DuckDB connection or an engine.
     """
     con = as_engine(con)
     at = cutoff_rows(cutoffs)
     in_deal, customer, recently_lost, disqualified = [], [], [], []
-    joins = []
+    joins, labels = [], ""
+    if labelled and LABEL_SOURCE[spec.label] != "deals":
+        raise ValueError(f"population_sql(labelled=True) reads the label from the deals, not for {spec.label}")
     if has_deals:
         # the deal rules per (lead, cutoff) where the lead has a deal: a few rows, grouped, then joined to the
         # (lead, cutoff) pairs (grouping every pair cost seconds at a million leads)
         deal_rules = {"in_deal": "d.created_at < c.cutoff AND (d.closed_at IS NULL OR d.closed_at >= c.cutoff)",
-                      "won": "d.status = 'won' AND d.closed_at < c.cutoff"}
+                      "won": "d.created_at < c.cutoff AND d.status = 'won' AND d.closed_at < c.cutoff"}
         if spec.recycle_days:
-            deal_rules["lost"] = (f"d.status = 'lost' AND d.closed_at < c.cutoff AND "
+            deal_rules["lost"] = (f"d.created_at < c.cutoff AND d.status = 'lost' AND d.closed_at < c.cutoff AND "
                                   f"d.closed_at > c.cutoff - INTERVAL {int(spec.recycle_days)} DAY")
+        reach = "d.created_at < c.cutoff"
+        if labelled:
+            reach, label_rules = _deal_label(spec)
+            deal_rules.update(label_rules)
+            labels = ", coalesce(dl.positive, FALSE) AS positive, coalesce(dl.censored, FALSE) AS censored"
         joins.append(f"""LEFT JOIN (
             SELECT d.lead_id, c.cutoff, {', '.join(f'bool_or({rule}) AS {name}' for name, rule in deal_rules.items())}
-            FROM deals d JOIN {at} c ON d.created_at < c.cutoff
+            FROM deals d JOIN {at} c ON {reach}
             GROUP BY d.lead_id, c.cutoff) dl ON dl.lead_id = l.lead_id AND dl.cutoff = c.cutoff""")
         in_deal.append("dl.in_deal")
         customer.append("dl.won")
@@ -192,9 +202,33 @@ def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: boo
              for why, terms in rules.items() if terms]
     status = f"CASE {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
     return f"""
-        SELECT l.lead_id, c.cutoff, {status} AS excluded
-        FROM leads l JOIN {at} c ON l.created_at < c.cutoff
+        SELECT l.lead_id, c.cutoff, {status} AS excluded{labels}
+        FROM {leads} l JOIN {at} c ON l.created_at < c.cutoff
         {' '.join(joins)}"""
+
+
+def marked_leads_sql(con, spec: SpineSpec, has_deals: bool, lifecycle: dict[str, str] | None = None,
+                     accepted: tuple[str, ...] = ()) -> str:
+    """SQL (lead_id): the leads a rule of the population or the label can apply to at some cutoff.
+
+    An exclusion needs a deal, a lifecycle status meaning customer or disqualified, or a
+    ``disqualified_at``; a positive or censored label needs a deal (or feedback meaning
+    accepted). Every other known lead is in the population at every cutoff after it was
+    created, labelled 0 (``create_labelled_spine`` gives those rows without testing a rule:
+    most leads, at a million of them).
+    """
+    con = as_engine(con)
+    sources = []
+    if has_deals:
+        sources.append("SELECT lead_id FROM deals")
+    if spec.label == "sales_accepted" and accepted:
+        sources.append(f"SELECT lead_id FROM feedback WHERE disposition IN ({sql_list(accepted)})")
+    marking = [s for s, v in (lifecycle or {}).items() if v == "disqualified" or (v == "customer" and spec.exclude_customers)]
+    if marking and con.exists("lifecycle"):
+        sources.append(f"SELECT lead_id FROM lifecycle WHERE status IN ({sql_list(marking)})")
+    if "disqualified_at" in con.columns("leads"):
+        sources.append("SELECT lead_id FROM leads WHERE disqualified_at IS NOT NULL")
+    return " UNION ".join(sources) or "SELECT CAST(NULL AS VARCHAR) AS lead_id WHERE FALSE"
 
 
 def cutoff_rows(cutoffs: list[datetime]) -> str:
@@ -248,26 +282,34 @@ def label_sql(pairs: str, spec: SpineSpec, known_at: datetime | None = None, car
             WHERE f.disposition IN ({sql_list(accepted)}){seen}
             GROUP BY f.lead_id, c.cutoff"""
     else:
-        if known_at is None:
-            won, still_open = "d.status = 'won'", "d.status = 'open'"
-        else:
-            at = sql_timestamp(known_at)
-            won = f"(d.status = 'won' AND d.closed_at < {at})"
-            still_open = f"(d.status = 'open' OR d.closed_at >= {at})"
-        in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
-        censor = (f"bool_or(d.created_at >= c.cutoff AND d.created_at < c.cutoff + {horizon} AND {still_open})"
-                  if spec.label == "won_deal_created" else "FALSE")
+        reach, rules = _deal_label(spec, known_at)
         flags = f"""
-            SELECT d.lead_id, c.cutoff,
-                   bool_or({won} AND {in_window} >= c.cutoff AND {in_window} < c.cutoff + {horizon}) AS positive,
-                   {censor} AS censored
-            FROM deals d JOIN {cutoffs} c ON d.created_at < c.cutoff + {horizon}
+            SELECT d.lead_id, c.cutoff, {', '.join(f'bool_or({rule}) AS {name}' for name, rule in rules.items())}
+            FROM deals d JOIN {cutoffs} c ON {reach}
             GROUP BY d.lead_id, c.cutoff"""
     return f"""
         SELECT p.lead_id, p.cutoff{kept}, coalesce(f.positive, FALSE) AS positive,
                coalesce(f.censored, FALSE) AS censored
         FROM {pairs} p
         LEFT JOIN ({flags}) f ON f.lead_id = p.lead_id AND f.cutoff = p.cutoff"""
+
+
+def _deal_label(spec: SpineSpec, known_at: datetime | None = None) -> tuple[str, dict[str, str]]:
+    """The label read from the deals (``label_sql``) as SQL over a deal ``d`` and a cutoff ``c``: which deals
+    can matter (the join condition) and the rules, OR-ed over a lead's deals, for ``positive`` and ``censored``."""
+    horizon = f"INTERVAL {spec.horizon_days} DAY"
+    if known_at is None:
+        won, still_open = "d.status = 'won'", "d.status = 'open'"
+    else:
+        at = sql_timestamp(known_at)
+        won = f"(d.status = 'won' AND d.closed_at < {at})"
+        still_open = f"(d.status = 'open' OR d.closed_at >= {at})"
+    in_window = "d.created_at" if spec.label == "won_deal_created" else "d.closed_at"
+    censored = (f"d.created_at >= c.cutoff AND d.created_at < c.cutoff + {horizon} AND {still_open}"
+                if spec.label == "won_deal_created" else "FALSE")
+    return (f"d.created_at < c.cutoff + {horizon}",
+            {"positive": f"{won} AND {in_window} >= c.cutoff AND {in_window} < c.cutoff + {horizon}",
+             "censored": censored})
 
 
 def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec: SpineSpec,
@@ -295,24 +337,39 @@ def create_labelled_spine(con, cutoffs: list[datetime], data_end: datetime, spec
             "use a longer export, a shorter spine.horizon_days, fewer spine.settle_days, or an earlier "
             "spine.first_cutoff / lower spine.warmup_days ('leadscore profile DATA_DIR' suggests settings that train)"
         )
-    # the population is labelled as it is computed (a table of it cost a second at 1M leads)
-    population = f"({population_sql(con, mature, spec, has_deals=con.exists('deals'), lifecycle=lifecycle)})"
-    con.create_table("_labelled", label_sql(population, spec, carry=("excluded",), accepted=accepted,
-                                            pairs_cutoffs=cutoff_rows(mature)))
+    # the rules are tested on the leads they can apply to, labelled as their population is computed; every other
+    # lead is a row labelled 0 at each cutoff after its creation (at 1M leads, the rules on every row took 4 s)
+    has_deals = con.exists("deals")
+    con.create_table("_marked", marked_leads_sql(con, spec, has_deals, lifecycle, accepted))
+    at = cutoff_rows(mature)
+    marked = "(SELECT l.* FROM leads l JOIN _marked m ON m.lead_id = l.lead_id)"
+    if source == "deals":  # the population's deal rules and the label from one grouping of the deals
+        con.create_table("_labelled", population_sql(con, mature, spec, has_deals, lifecycle, marked, labelled=True))
+    else:
+        population = f"({population_sql(con, mature, spec, has_deals, lifecycle, marked)})"
+        con.create_table("_labelled", label_sql(population, spec, carry=("excluded",), accepted=accepted,
+                                                pairs_cutoffs=at))
     # not sorted (16M rows at 1M leads: 2.7 s): every training set and frame built from it sorts its own rows
-    con.create_table(out, """SELECT lead_id, cutoff, CAST(positive AS INTEGER) AS label FROM _labelled
-                              WHERE excluded IS NULL AND NOT censored""")
+    con.create_table(out, f"""
+        SELECT l.lead_id, c.cutoff, 0 AS label
+        FROM leads l JOIN {at} c ON l.created_at < c.cutoff LEFT JOIN _marked m ON m.lead_id = l.lead_id
+        WHERE m.lead_id IS NULL
+        UNION ALL
+        SELECT lead_id, cutoff, CAST(positive AS INTEGER) FROM _labelled WHERE excluded IS NULL AND NOT censored""")
     if censored is not None:
         con.create_table(censored, "SELECT lead_id, cutoff FROM _labelled WHERE excluded IS NULL AND censored")
     report = con.frame(f"""
-        SELECT c.cutoff,
-               count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored) AS rows,
-               count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND NOT l.censored AND l.positive) AS positives,
+        SELECT c.cutoff, coalesce(s.rows, 0) AS rows, coalesce(s.positives, 0) AS positives,
                count(l.lead_id) FILTER (WHERE l.excluded IS NULL AND l.censored) AS censored,
                {', '.join(f"count(l.lead_id) FILTER (WHERE l.excluded = '{e}') AS excluded_{e}" for e in EXCLUSIONS)}
-        FROM {cutoff_rows(mature)} c LEFT JOIN _labelled l USING (cutoff) GROUP BY c.cutoff ORDER BY c.cutoff""")
-    # a row per known lead and cutoff: the features need the memory more (at 1M leads they ran out without it)
-    con.drop("_labelled")
+        FROM {at} c
+        LEFT JOIN (SELECT cutoff, count(*) AS rows, count(*) FILTER (WHERE label = 1) AS positives
+                   FROM {out} GROUP BY cutoff) s
+            ON s.cutoff = c.cutoff
+        LEFT JOIN _labelled l ON l.cutoff = c.cutoff
+        GROUP BY c.cutoff, s.rows, s.positives ORDER BY c.cutoff""")
+    for scratch in ("_labelled", "_marked"):
+        con.drop(scratch)
     report["label_rate"] = report["positives"] / report["rows"].where(report["rows"] > 0)
     report.attrs["immature_cutoffs"] = [t.isoformat() for t in immature]
     return out, report

@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -361,8 +362,11 @@ def decide(store: FeatureStore, cutoffs: list[datetime], settings: dict[str, str
     """Which cutoffs the store can give as they are, and which must be built (and why). ``unread``: cutoffs whose
     stored rows this build will not read if they are valid (their training-set part is kept): not checksummed."""
     use = StoreUse(str(store.root))
-    for t, seen in zip(sorted(cutoffs), inputs):
-        entry, problem = store.problem(t, verify=t not in unread)
+    cutoffs = sorted(cutoffs)
+    # the checksums read a GB at 1M leads; hashlib lets go of the GIL, so each core hashes a file at a time
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        found = list(pool.map(lambda t: store.problem(t, verify=t not in unread), cutoffs))
+    for t, seen, (entry, problem) in zip(cutoffs, inputs, found):
         if rebuild and (entry or problem):
             use.rebuilt[t] = "--rebuild"
         elif problem:

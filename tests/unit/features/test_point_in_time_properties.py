@@ -38,7 +38,13 @@ from hypothesis import strategies as st
 from features.contract import DEFAULT_EVENT_TYPES
 from features.definitions import FeatureSpec, StageSpec
 from features.plan import unchecked_plan
-from features.spine import SpineSpec
+from features.spine import (
+    EXCLUSIONS,
+    SpineSpec,
+    create_labelled_spine,
+    label_sql,
+    population_sql,
+)
 from features.training_set import build_scoring_frame, build_training_set
 from pipelines.sources import connect, open_tables
 
@@ -88,6 +94,7 @@ SCHEMAS = {
                         ("created_at", pa.timestamp("us")), ("closed_at", pa.timestamp("us")),
                         ("status", pa.string()), ("amount", pa.float64())]),
     "lifecycle": pa.schema([("lead_id", pa.string()), ("status", pa.string()), ("changed_at", pa.timestamp("us"))]),
+    "feedback": pa.schema([("lead_id", pa.string()), ("at", pa.timestamp("us")), ("disposition", pa.string())]),
 }
 LIFECYCLE = {"mql": "open", "junk": "disqualified"}
 
@@ -237,8 +244,8 @@ def _write(world: World, root: Path) -> Path:
     directory = root / uuid.uuid4().hex
     directory.mkdir(parents=True)
     for name, rows in world.items():
-        if name == "lifecycle" and not rows:
-            continue  # the optional table is absent unless a test writes one
+        if name in ("lifecycle", "feedback") and not rows:
+            continue  # the optional tables are absent unless a test writes them
         pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[name]), directory / f"{name}.parquet")
     return directory
 
@@ -477,6 +484,55 @@ def test_a_grid_before_every_lead_gives_an_empty_training_set(tmp_path):
     world["leads"][0]["created_at"] = CUTOFFS[-1] + timedelta(days=1)
     rows, _ = training_set(world, tmp_path)
     assert rows.empty
+
+
+@PROPERTY_SETTINGS
+@given(world=worlds(), data=st.data())
+def test_the_labelled_spine_equals_every_rule_tested_on_every_row(tmp_path, world, data):
+    # create_labelled_spine tests the population's rules and the label only on the leads one of them can apply
+    # to, and gives every other lead as rows labelled 0: the same rows, labels, censored rows and counts as
+    # population_sql over every lead, labelled by label_sql
+    world = copy.deepcopy(world)
+    lead_ids = [l["lead_id"] for l in world["leads"]]
+    for lead in data.draw(st.lists(st.sampled_from(world["leads"]), max_size=3), label="disqualified"):
+        lead["disqualified_at"] = data.draw(instants(), label="disqualified_at")
+    statuses = (*LIFECYCLE, "client")
+    world["lifecycle"] = [{"lead_id": data.draw(st.sampled_from(lead_ids)), "status": data.draw(st.sampled_from(statuses)),
+                           "changed_at": data.draw(instants())} for _ in range(data.draw(st.integers(0, 4)))]
+    world["feedback"] = [{"lead_id": data.draw(st.sampled_from(lead_ids)), "at": data.draw(instants()),
+                          "disposition": data.draw(st.sampled_from(("accepted", "no_answer")))}
+                         for _ in range(data.draw(st.integers(0, 4)))]
+    world["feedback"].append({"lead_id": "nobody", "at": BASE, "disposition": "accepted"})  # the table exists
+    spec = SpineSpec(horizon_days=HORIZON_DAYS, slide_days=28, settle_days=0,
+                     label=data.draw(st.sampled_from(("won_deal_created", "won_deal_closed", "sales_accepted"))),
+                     exclude_customers=data.draw(st.booleans()), recycle_days=data.draw(st.sampled_from((0, 90))))
+    lifecycle = {**LIFECYCLE, "client": "customer"}
+    tables = _open(world, tmp_path, 1)
+    con = tables.con
+    try:
+        spine, report = create_labelled_spine(con, CUTOFFS, DATA_END, spec, lifecycle=lifecycle,
+                                              accepted=("accepted",), censored="censored")
+        everyone = population_sql(con, CUTOFFS, spec, has_deals=tables.has("deals"), lifecycle=lifecycle)
+        expected = con.execute(f"""SELECT * FROM ({label_sql(f'({everyone})', spec, carry=('excluded',),
+                                                            accepted=('accepted',))})""").df()
+        got = con.execute(f"SELECT lead_id, cutoff, label FROM {spine} ORDER BY cutoff, lead_id").df()
+        kept = expected[expected["excluded"].isna() & ~expected["censored"]].sort_values(["cutoff", "lead_id"])
+        assert got.to_dict("records") == [
+            {"lead_id": r.lead_id, "cutoff": r.cutoff, "label": int(r.positive)} for r in kept.itertuples()]
+        censored = con.execute("SELECT lead_id, cutoff FROM censored ORDER BY cutoff, lead_id").df()
+        dropped = expected[expected["excluded"].isna() & expected["censored"]].sort_values(["cutoff", "lead_id"])
+        assert censored.to_dict("records") == dropped[["lead_id", "cutoff"]].to_dict("records")
+        for row in report.itertuples():
+            at = expected[expected["cutoff"] == row.cutoff]
+            population = at[at["excluded"].isna()]
+            assert (row.rows, row.positives, row.censored) == (
+                (~population["censored"]).sum(), (population["positive"] & ~population["censored"]).sum(),
+                population["censored"].sum())
+            for why in EXCLUSIONS:
+                assert getattr(row, f"excluded_{why}") == (at["excluded"] == why).sum(), why
+        assert len(report) == len(CUTOFFS)
+    finally:
+        con.close()
 
 
 # --- 6. a grid of cutoffs agrees with one cutoff --------------------------------------------------
