@@ -223,7 +223,8 @@ def marked_leads_sql(con, spec: SpineSpec, has_deals: bool, lifecycle: dict[str,
         sources.append("SELECT lead_id FROM deals")
     if spec.label == "sales_accepted" and accepted:
         sources.append(f"SELECT lead_id FROM feedback WHERE disposition IN ({sql_list(accepted)})")
-    marking = [s for s, v in (lifecycle or {}).items() if v == "disqualified" or (v == "customer" and spec.exclude_customers)]
+    marking = [s for s, v in (lifecycle or {}).items()
+               if v == "disqualified" or (v == "customer" and spec.exclude_customers)]
     if marking and con.exists("lifecycle"):
         sources.append(f"SELECT lead_id FROM lifecycle WHERE status IN ({sql_list(marking)})")
     if "disqualified_at" in con.columns("leads"):

@@ -79,10 +79,10 @@ class TrainingParts:
         self._schema = self._schema or schema
         return path
 
-    def link(self, cutoff: datetime, part: Path) -> None:
-        """Take over ``part``, an earlier build's part of ``cutoff``, as it is: a hard link (no copy) where the
-        file system allows."""
-        target = self.folder / part_name(cutoff)
+    def link(self, cutoff: datetime, part: Path, later: bool = False) -> None:
+        """Take over ``part``, an earlier build's part of ``cutoff`` (``later``: its file of later rows), as it is:
+        a hard link (no copy) where the file system allows."""
+        target = self.folder / part_name(cutoff, later)
         link_or_copy(part, target)
         self._schema = self._schema or pq.read_schema(target)
 

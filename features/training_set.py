@@ -154,9 +154,13 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                     parts.link(t, store.folder(t) / PART)
                     use.kept.append(t)
                     if extendable[t][0]:
-                        parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
-                                    {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True},
-                                    later=True)
+                        record = {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True}
+                        same = earlier / part_name(t, later=True) if earlier is not None else None
+                        if same is not None and part_record(same) == {"cutoff": f"{t:%Y-%m-%d}", **record}:
+                            parts.link(t, same, later=True)  # the same rows as last time: the same file
+                        else:
+                            parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
+                                        record, later=True)
                         use.later.append(t)
                 else:
                     parts.write(t, engine.con.sql(labelled_rows(engine, store.rows(t), spine, t)), built_from[t])

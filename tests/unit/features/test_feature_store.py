@@ -273,6 +273,12 @@ def test_rows_stored_beside_the_part_are_read_once_they_enter_the_spine(first):
     later = {t: set(pq.read_table(now / part_name(t, later=True))["lead_id"].to_pylist()) for t in used.later}
     assert later and all(leads and leads <= beside[t] for t, leads in later.items())
     assert set(used.later) <= set(used.kept) <= set(used.reused)
+    # the same export again: each file of later rows is the last set's, taken over (the same file), not rewritten
+    same = first["again"](first["world"], DAY + timedelta(days=SPINE.slide_days))
+    assert same.later == used.later
+    for t in same.later:
+        taken = first["last"]["set"] / part_name(t, later=True)
+        assert taken.stat().st_ino == (now / part_name(t, later=True)).stat().st_ino
 
 
 def test_a_store_on_another_file_system_gets_a_copy_of_the_part(first, monkeypatch):

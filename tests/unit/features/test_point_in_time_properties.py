@@ -497,8 +497,9 @@ def test_the_labelled_spine_equals_every_rule_tested_on_every_row(tmp_path, worl
     for lead in data.draw(st.lists(st.sampled_from(world["leads"]), max_size=3), label="disqualified"):
         lead["disqualified_at"] = data.draw(instants(), label="disqualified_at")
     statuses = (*LIFECYCLE, "client")
-    world["lifecycle"] = [{"lead_id": data.draw(st.sampled_from(lead_ids)), "status": data.draw(st.sampled_from(statuses)),
-                           "changed_at": data.draw(instants())} for _ in range(data.draw(st.integers(0, 4)))]
+    world["lifecycle"] = [{"lead_id": data.draw(st.sampled_from(lead_ids)),
+                           "status": data.draw(st.sampled_from(statuses)), "changed_at": data.draw(instants())}
+                          for _ in range(data.draw(st.integers(0, 4)))]
     world["feedback"] = [{"lead_id": data.draw(st.sampled_from(lead_ids)), "at": data.draw(instants()),
                           "disposition": data.draw(st.sampled_from(("accepted", "no_answer")))}
                          for _ in range(data.draw(st.integers(0, 4)))]
