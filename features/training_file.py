@@ -73,7 +73,7 @@ class TrainingParts:
         """Cutoff ``cutoff``'s rows (a DuckDB relation, in lead_id order) as its part, with ``record``; its path.
         ``rest``: the rows are split on a column as they are written (``write_rows``). ``later``: the rows are
         those that entered the spine since its part (kept) was written, in the file beside it."""
-        own = {PART_METADATA: json.dumps({"cutoff": f"{cutoff:%Y-%m-%d}", **(record or {})}, sort_keys=True)}
+        own = {PART_METADATA: json.dumps(stamped(cutoff, record or {}), sort_keys=True)}
         path = self.folder / part_name(cutoff, later)
         schema = write_rows(path, relation, own, rest)
         self._schema = self._schema or schema
@@ -149,6 +149,11 @@ def foreign_entries(folder: Path | str) -> list[str]:
     training set replaces its folder whole, so a folder holding anything else must not be its target."""
     ours = {COMMON, *(p.name for p in part_files(folder))}
     return sorted(p.name for p in Path(folder).iterdir() if not (p.is_file() and p.name in ours))
+
+
+def stamped(cutoff: datetime, record: dict) -> dict:
+    """``record`` as a part of ``cutoff`` carries it (``TrainingParts.write``, ``part_record``)."""
+    return {"cutoff": f"{cutoff:%Y-%m-%d}", **record}
 
 
 def part_record(part: Path) -> dict:

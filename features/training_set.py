@@ -45,6 +45,7 @@ from features.training_file import (
     TrainingParts,
     part_name,
     part_record,
+    stamped,
     training_metadata,
     training_rows,
     training_source,
@@ -131,7 +132,7 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         # a part of the previous set made from the same stored rows and labels is kept; those rows are not read
         earlier = Path(previous) if previous is not None and Path(previous).is_dir() else None
         keepable = {t: earlier / part_name(t) for t in mature if earlier is not None
-                    and part_record(earlier / part_name(t)) == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t]}}
+                    and part_record(earlier / part_name(t)) == stamped(t, built_from[t])}
         use = decide(store, mature, settings, inputs, rebuild, unread=set(keepable))
         starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
         extendable = _extendable(engine, store, spine, carried, [t for t in use.reused if t not in keepable],
@@ -156,7 +157,7 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                     if extendable[t][0]:
                         record = {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True}
                         same = earlier / part_name(t, later=True) if earlier is not None else None
-                        if same is not None and part_record(same) == {"cutoff": f"{t:%Y-%m-%d}", **record}:
+                        if same is not None and part_record(same) == stamped(t, record):
                             parts.link(t, same, later=True)  # the same rows as last time: the same file
                         else:
                             parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
@@ -225,8 +226,8 @@ def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cut
     out = {}
     for t in cutoffs:
         (rows, hashes), (new_rows, new_hashes) = sums.get(t, (0, 0)), entered.get(t, (0, 0))
-        if stored[t] == {"cutoff": f"{t:%Y-%m-%d}", **built_from[t],
-                         "labels": sums_digest(rows - new_rows, hashes - new_hashes)}:
+        kept_labels = sums_digest(rows - new_rows, hashes - new_hashes)  # the labels of the part's own rows
+        if stored[t] == stamped(t, {**built_from[t], "labels": kept_labels}):
             out[t] = (new_rows, new_hashes)
     return out
 
