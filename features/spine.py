@@ -188,10 +188,8 @@ def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: boo
         if spec.recycle_days:
             recently_lost.append("dl.lost")
     if lifecycle is not None and con.exists("lifecycle"):
-        for meaning, terms in (("customer", customer), ("disqualified", disqualified)):
-            statuses = [s for s, v in lifecycle.items() if v == meaning]
-            if statuses:
-                terms.append(f"st.status IN ({sql_list(statuses)})")
+        for meaning, statuses in excluding_statuses(spec, lifecycle).items():
+            {"customer": customer, "disqualified": disqualified}[meaning].append(f"st.status IN ({sql_list(statuses)})")
         joins.append(f"LEFT JOIN ({latest_status(at)}) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff")
     if "disqualified_at" in con.columns("leads"):
         disqualified.append("l.disqualified_at < c.cutoff")
@@ -205,6 +203,14 @@ def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: boo
         SELECT l.lead_id, c.cutoff, {status} AS excluded{labels}
         FROM {leads} l JOIN {at} c ON l.created_at < c.cutoff
         {' '.join(joins)}"""
+
+
+def excluding_statuses(spec: SpineSpec, lifecycle: dict[str, str] | None) -> dict[str, list[str]]:
+    """The lifecycle statuses that leave a lead out of the population, by meaning: 'disqualified', and
+    'customer' unless ``spec.exclude_customers`` is false (``lifecycle``: status -> meaning, or None)."""
+    meanings = ("customer", "disqualified") if spec.exclude_customers else ("disqualified",)
+    found = {m: [s for s, v in (lifecycle or {}).items() if v == m] for m in meanings}
+    return {m: statuses for m, statuses in found.items() if statuses}
 
 
 def marked_leads_sql(con, spec: SpineSpec, has_deals: bool, lifecycle: dict[str, str] | None = None,
@@ -223,8 +229,7 @@ def marked_leads_sql(con, spec: SpineSpec, has_deals: bool, lifecycle: dict[str,
         sources.append("SELECT lead_id FROM deals")
     if spec.label == "sales_accepted" and accepted:
         sources.append(f"SELECT lead_id FROM feedback WHERE disposition IN ({sql_list(accepted)})")
-    marking = [s for s, v in (lifecycle or {}).items()
-               if v == "disqualified" or (v == "customer" and spec.exclude_customers)]
+    marking = [status for statuses in excluding_statuses(spec, lifecycle).values() for status in statuses]
     if marking and con.exists("lifecycle"):
         sources.append(f"SELECT lead_id FROM lifecycle WHERE status IN ({sql_list(marking)})")
     if "disqualified_at" in con.columns("leads"):
