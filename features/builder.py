@@ -33,7 +33,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from features.contract import DEFAULT_EVENT_TYPES
+from features.contract import DEFAULT_EVENT_TYPES, EVENT_KNOWN_AT
 from features.definitions import (
     ROLE_SIGNALS,
     FeatureSpec,
@@ -232,7 +232,7 @@ def attributed_events(grid: Grid, spec: FeatureSpec, has_identities: bool) -> st
     resolved before it. Events no cutoff of the grid can see are left out here.
     """
     lower = grid.first_day - spec.lookback_days
-    known = "greatest(occurred_at, coalesce(ingested_at - INTERVAL 1 MICROSECOND, occurred_at))"
+    known = EVENT_KNOWN_AT
     columns = "event_type, content_type, content_id, duration_s"
     direct = f"""
         SELECT lead_id, {columns}, FALSE AS stitched, {_day('occurred_at')} AS day, {_day(known)} AS known_day

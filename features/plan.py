@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from features.contract import EVENT_KNOWN_AT
 from features.definitions import (
     COLUMN_NAME,
     OTHER,
@@ -105,7 +106,7 @@ def unchecked_plan(spec: FeatureSpec, event_types: tuple[str, ...], extras=(), l
 
 def plan_features(con, spec: FeatureSpec, event_types: tuple[str, ...], extras: tuple[str, ...], until: datetime,
                   tables: set[str]) -> FeaturePlan:
-    """Measure what the export holds before ``until`` (the last training cutoff) and plan the features.
+    """Measure what the export knew before ``until`` (the last training cutoff) and plan the features.
 
     ``tables`` names the optional tables present (identities, deals, lifecycle). Extra
     attributes are typed here: numeric when every value reads as a number, else text
@@ -118,7 +119,8 @@ def plan_features(con, spec: FeatureSpec, event_types: tuple[str, ...], extras: 
     checks = [s.where for s in sigs]
     checks += ["content_id IS NOT NULL", "event_type = 'page_view' AND duration_s IS NOT NULL",
                "anonymous_id IS NOT NULL"]
-    row = _held_in_events(con, checks, f"occurred_at < {before}")
+    # what an event holds counts once the event is known before the cutoff (a late-ingested row is not yet)
+    row = _held_in_events(con, checks, f"{EVENT_KNOWN_AT} < {before}")
     held |= {f"signal:{s.name}" for s, ok in zip(sigs, row) if ok}
     if row[-3]:
         held.add("column:events.content_id")

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.builder import US_PER_DAY, Grid
+from features.contract import EVENT_KNOWN_AT
 from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_string
 from features.engine import as_engine
 from features.errors import UserError
@@ -85,8 +86,7 @@ class Visibility:
 # when each table's rows become known, the rules of features.builder and features.spine restated as visibility (the
 # store's tests restate and add rows of each to check them); also what `leadscore generate` keeps with generate.as_of
 VISIBILITY = {
-    "events": Visibility("greatest(occurred_at, coalesce(ingested_at - INTERVAL 1 MICROSECOND, occurred_at))",
-                         ignored=("ingested_at", "event_id")),
+    "events": Visibility(EVENT_KNOWN_AT, ignored=("ingested_at", "event_id")),
     "identities": Visibility("identified_at"),
     "leads": Visibility("created_at", "disqualified_at", {"disqualified_at": "NULL"}),
     "deals": Visibility("created_at", "closed_at", {"status": "'open'", "closed_at": "NULL", "amount": "NULL"}),

@@ -287,3 +287,28 @@ def test_the_plan_is_the_same_whatever_the_events_read_first_settle(tmp_path, mo
     _, _, whole = build(folder, FeatureSpec(content_types=("docs", "price")), ("visit", "signup", "rare", "late_kind"))
     assert plan == whole
     assert "rare_count_7d" in plan.names and "late_kind_count_7d" in dict(plan.left_out)
+
+
+def test_the_plan_counts_an_event_once_it_was_ingested_by_the_last_cutoff(tmp_path):
+    """The plan decides what the export held at the last training cutoff as the features see it: an event that
+    happened before the cutoff but was ingested after it was not yet known there. Both sides of the boundary: a
+    kind ingested exactly at the cutoff is planned (``ingested_at <= t``); one ingested a microsecond later is
+    left out, as is one that happened at the cutoff."""
+    folder = export(tmp_path, seed=5)
+    events = pd.read_parquet(folder / "events.parquet")
+    tables = open_tables(folder, require_deals=True)
+    grid = cutoff_grid(tables.data_start(), tables.data_end(), SPINE)
+    cutoff = max(mature_cutoffs(grid, tables.data_end(), SPINE.horizon_days, SPINE.settle_days)[0])
+    tables.con.close()
+    at = pd.Timestamp(cutoff, tz="UTC")
+    events = events.assign(ingested_at=events["occurred_at"])
+    rows = [events.iloc[-1:].assign(event_type=kind, occurred_at=at + happened, ingested_at=at + ingested)
+            for kind, happened, ingested in (("in_time", -pd.Timedelta(days=3), pd.Timedelta(0)),
+                                             ("ingested_late", -pd.Timedelta(days=3), pd.Timedelta(microseconds=1)),
+                                             ("at_cutoff", pd.Timedelta(0), pd.Timedelta(0)))]
+    pd.concat([events, *rows]).to_parquet(folder / "events.parquet", index=False)
+    kinds = ("visit", "signup", "in_time", "ingested_late", "at_cutoff")
+    _, frame, plan = build(folder, FeatureSpec(content_types=("docs", "price")), kinds)
+    assert "in_time_count_7d" in plan.names and frame["in_time_count_7d"].notna().all()
+    left = dict(plan.left_out)
+    assert "ingested_late_count_7d" in left and "at_cutoff_count_7d" in left
