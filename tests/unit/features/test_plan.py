@@ -265,6 +265,15 @@ def test_any_valid_settings_build_without_a_traceback_or_an_empty_feature(tmp_pa
     assert set(features) | set(left) == every
 
 
+def events_and_last_cutoff(folder: Path) -> tuple[pd.DataFrame, datetime]:
+    """The export's events, and its last mature cutoff (the one the plan is made at)."""
+    tables = open_tables(folder, require_deals=True)
+    grid = cutoff_grid(tables.data_start(), tables.data_end(), SPINE)
+    cutoff = max(mature_cutoffs(grid, tables.data_end(), SPINE.horizon_days, SPINE.settle_days)[0])
+    tables.con.close()
+    return pd.read_parquet(folder / "events.parquet"), cutoff
+
+
 @pytest.mark.parametrize("probe", [1, 50, 10**9])
 def test_the_plan_is_the_same_whatever_the_events_read_first_settle(tmp_path, monkeypatch, probe):
     """The plan reads the first events first and only the checks they leave false over all of them: with a probe
@@ -273,11 +282,7 @@ def test_the_plan_is_the_same_whatever_the_events_read_first_settle(tmp_path, mo
     import features.plan as plan_module
 
     folder = export(tmp_path, seed=4)
-    events = pd.read_parquet(folder / "events.parquet")
-    tables = open_tables(folder, require_deals=True)
-    grid = cutoff_grid(tables.data_start(), tables.data_end(), SPINE)
-    cutoff = max(mature_cutoffs(grid, tables.data_end(), SPINE.horizon_days, SPINE.settle_days)[0])
-    tables.con.close()
+    events, cutoff = events_and_last_cutoff(folder)
     rare = events.iloc[-1:].assign(event_type="rare", occurred_at=pd.Timestamp(cutoff - timedelta(seconds=1), tz="UTC"))
     late = events.iloc[-1:].assign(event_type="late_kind", occurred_at=pd.Timestamp(cutoff, tz="UTC"))
     pd.concat([events, rare, late]).to_parquet(folder / "events.parquet", index=False)
@@ -295,11 +300,7 @@ def test_the_plan_counts_an_event_once_it_was_ingested_by_the_last_cutoff(tmp_pa
     kind ingested exactly at the cutoff is planned (``ingested_at <= t``); one ingested a microsecond later is
     left out, as is one that happened at the cutoff."""
     folder = export(tmp_path, seed=5)
-    events = pd.read_parquet(folder / "events.parquet")
-    tables = open_tables(folder, require_deals=True)
-    grid = cutoff_grid(tables.data_start(), tables.data_end(), SPINE)
-    cutoff = max(mature_cutoffs(grid, tables.data_end(), SPINE.horizon_days, SPINE.settle_days)[0])
-    tables.con.close()
+    events, cutoff = events_and_last_cutoff(folder)
     at = pd.Timestamp(cutoff, tz="UTC")
     events = events.assign(ingested_at=events["occurred_at"])
     rows = [events.iloc[-1:].assign(event_type=kind, occurred_at=at + happened, ingested_at=at + ingested)
