@@ -232,10 +232,9 @@ def attributed_events(grid: Grid, spec: FeatureSpec, has_identities: bool) -> st
     resolved before it. Events no cutoff of the grid can see are left out here.
     """
     lower = grid.first_day - spec.lookback_days
-    known = EVENT_KNOWN_AT
     columns = "event_type, content_type, content_id, duration_s"
     direct = f"""
-        SELECT lead_id, {columns}, FALSE AS stitched, {_day('occurred_at')} AS day, {_day(known)} AS known_day
+        SELECT lead_id, {columns}, FALSE AS stitched, {_day('occurred_at')} AS day, {_day(EVENT_KNOWN_AT)} AS known_day
         FROM events WHERE lead_id IS NOT NULL"""
     stitched = ""
     if has_identities:
@@ -243,7 +242,7 @@ def attributed_events(grid: Grid, spec: FeatureSpec, has_identities: bool) -> st
         # events that carry a lead_id already are never counted twice through a cookie.
         stitched = f"""
         UNION ALL
-        SELECT i.lead_id, {columns}, TRUE, {_day('occurred_at')}, {_day(f'greatest({known}, i.identified_at)')}
+        SELECT i.lead_id, {columns}, TRUE, {_day('occurred_at')}, {_day(f'greatest({EVENT_KNOWN_AT}, i.identified_at)')}
         FROM events e
         JOIN (SELECT anonymous_id, lead_id, min(identified_at) AS identified_at FROM identities GROUP BY 1, 2) i
           USING (anonymous_id)

@@ -179,7 +179,7 @@ def _held_in_events(con, checks: list[str], where: str) -> list[bool]:
         if not found:
             break
         for i, ok in zip(unsettled, found[0]):
-            held[i] = held[i] or bool(ok)
+            held[i] = bool(ok)
         unsettled = [i for i in unsettled if not held[i]]
     return held
 

@@ -188,8 +188,9 @@ def population_sql(con, cutoffs: list[datetime], spec: SpineSpec, has_deals: boo
         if spec.recycle_days:
             recently_lost.append("dl.lost")
     if lifecycle is not None and con.exists("lifecycle"):
+        terms = {"customer": customer, "disqualified": disqualified}
         for meaning, statuses in excluding_statuses(spec, lifecycle).items():
-            {"customer": customer, "disqualified": disqualified}[meaning].append(f"st.status IN ({sql_list(statuses)})")
+            terms[meaning].append(f"st.status IN ({sql_list(statuses)})")
         joins.append(f"LEFT JOIN ({latest_status(at)}) st ON st.lead_id = l.lead_id AND st.cutoff = c.cutoff")
     if "disqualified_at" in con.columns("leads"):
         disqualified.append("l.disqualified_at < c.cutoff")

@@ -149,7 +149,8 @@ def extent_sql(present) -> str:
 
 
 def max_of(columns: tuple[str, ...]) -> str:
-    """SQL: the latest of ``columns`` over a table's rows (NULLs ignored, as max ignores them)."""
+    """SQL: the latest of ``columns`` over a table's rows (NULLs ignored, as max ignores them); ``greatest`` only
+    for two or more (Spark's needs two)."""
     maxima = [f'max("{c}")' for c in columns]
     return maxima[0] if len(maxima) == 1 else f"greatest({', '.join(maxima)})"
 
