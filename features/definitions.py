@@ -198,6 +198,15 @@ def sql_string(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_path(path) -> str:
+    """A SQL string literal of a file that DuckDB's readers (``read_parquet``, ``read_csv``) take as it is named.
+
+    They read every path as a pattern: ``?``, ``*`` and ``[`` in a folder's name would take in the files of
+    other folders (``g/o?/ts`` also read ``g/oX/ts``). Each is written as a class of itself (``[?]``), which
+    matches only itself."""
+    return sql_string(re.sub(r"([*?\[])", r"[\1]", str(path)))
+
+
 def sql_timestamp(moment) -> str:
     """A SQL timestamp literal, to the microsecond (a boundary a microsecond off moves rows across it)."""
     return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S.%f}'"

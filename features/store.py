@@ -36,6 +36,8 @@ import fcntl
 import hashlib
 import json
 import os
+import re
+import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,18 +51,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.builder import US_PER_DAY, Grid
-from features.contract import EVENT_KNOWN_AT
-from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_string
+from features.contract import EVENT_KNOWN_AT, TABLES
+from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_path
 from features.engine import as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan
-from features.training_file import link_or_copy
+from features.training_file import file_sha256, link_or_copy
 
 STORE_FORMAT = 2
 # the modules whose code decides a stored row's values or how a training-set part is written from it: a change to
 # any of them invalidates the store, and with it the parts kept from an earlier training set
-BUILDER_MODULES = ("builder", "definitions", "engine", "journey", "plan", "spine", "store", "titles", "training_file",
-                   "training_set")
+BUILDER_MODULES = ("builder", "contract", "definitions", "engine", "journey", "plan", "spine", "store", "titles",
+                   "training_file", "training_set")
 PART, EXTRA, ENTRY = "part.parquet", "extra.parquet", "entry.json"
 FILES = (PART, EXTRA)
 
@@ -112,17 +114,21 @@ def row_hash(columns: str) -> str:
     return f"CAST(hash(hash({columns})) AS HUGEINT)"
 
 
-def input_digests(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], tables: list[str]) -> list[dict[str, str]]:
+def input_digests(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime], tables: list[str],
+                  extras: tuple[str, ...] = ()) -> list[dict[str, str]]:
     """For each cutoff (in order), each table's digest of what the cutoff could see: ``"rows:hash sum"``.
 
     One grouped pass over each table; ``tables`` are the views of ``con`` to digest (of `STORED_FROM`: the
-    tables a stored row is built from; feedback never is, features/README.md).
+    tables a stored row is built from; feedback never is, features/README.md). A row is hashed on the columns a
+    stored row can depend on: the contract's, and of the leads the plan's ``extras``; not the display columns
+    beside them (a CRM reassigns owners every week, which would rebuild every cutoff).
     """
     grid = Grid.of(cutoffs)
     digests: list[dict[str, str]] = [{} for _ in range(grid.count)]
     for table in tables:
         rule = VISIBILITY[table]
-        columns = [c for c in as_engine(con).columns(table) if c not in rule.ignored]
+        read = {*TABLES[table].names, *(extras if table == "leads" else ())} - set(rule.ignored)
+        columns = [c for c in as_engine(con).columns(table) if c in read]
         after = ", ".join(sql_identifier(c) for c in columns)
         before = ", ".join(rule.before.get(c, sql_identifier(c)) for c in columns)
         known = _day(rule.known)
@@ -202,9 +208,23 @@ class Entry:
     files: dict[str, dict]
 
 
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _entry_of(record, cutoff: datetime) -> Entry | None:
+    """The entry read from a cutoff's entry.json, when it is one of ``cutoff`` whose every field has its type
+    (each digest ``"rows:hash sum"``, each file its size and checksum); else None (damaged, or another format)."""
+    def texts(value) -> bool:
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+    try:
+        entry = Entry(**record)
+    except TypeError:
+        return None
+    files_ok = isinstance(entry.files, dict) and all(
+        isinstance(entry.files.get(name), dict) and type(entry.files[name].get("bytes")) is int
+        and isinstance(entry.files[name].get("sha256"), str) for name in FILES)
+    digests_ok = texts(entry.inputs) and all(re.fullmatch(r"\d+:-?\d+", v) for v in entry.inputs.values())
+    if entry.cutoff == f"{cutoff:%Y-%m-%d}" and texts(entry.settings) and digests_ok and files_ok:
+        return entry
+    return None
 
 
 def _labels_agree(labels, folder: Path) -> bool:
@@ -235,18 +255,21 @@ class FeatureStore:
         features; no label), in no order. Only for a cutoff whose ``problem`` is None."""
         folder = self.folder(cutoff)
         labels = Entry(**json.loads((folder / ENTRY).read_text())).labels
-        files = ", ".join(sql_string(str(folder / name)) for name in FILES)
+        files = ", ".join(sql_path(folder / name) for name in FILES)
         shown = f"* EXCLUDE ({', '.join(sql_identifier(c) for c in labels)})" if labels else "*"
         return f"SELECT {shown} FROM read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
 
     def entered(self, cutoff: datetime) -> str:
         """SQL: the stored rows of ``cutoff`` that were not in the spine when it was stored (``extra.parquet``):
         where a row that enters the spine later is found without reading the part."""
-        return f"SELECT * FROM read_parquet({sql_string(str(self.folder(cutoff) / EXTRA))}, hive_partitioning = false)"
+        return f"SELECT * FROM read_parquet({sql_path(self.folder(cutoff) / EXTRA)}, hive_partitioning = false)"
 
     @contextmanager
     def locked(self) -> Iterator[FeatureStore]:
         """The store for this build alone; leftovers of an interrupted build are removed."""
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"the feature store {self.root} is a file, not a folder: give --store a folder of its "
+                            "own (or move the file away)")
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / ".lock").open("w") as lock:
             try:
@@ -255,7 +278,7 @@ class FeatureStore:
                 raise UserError(f"another build is using the feature store {self.root}: wait for it to finish, "
                                 "or give this one its own with --store") from None
             for leftover in self.root.glob("cutoff=*/*.tmp-*"):
-                leftover.unlink()
+                _remove(leftover)
             yield self
 
     def problem(self, cutoff: datetime, verify: bool = True) -> tuple[Entry | None, str | None]:
@@ -270,28 +293,39 @@ class FeatureStore:
             record = json.loads((folder / ENTRY).read_text())
         except FileNotFoundError:
             return None, "incomplete: its rows were written but never recorded (an interrupted build)"
-        except ValueError:
+        except (OSError, ValueError):
             return None, "its entry.json is unreadable"
-        try:
-            entry = Entry(**record)
-            files = {name: dict(entry.files[name]) for name in FILES}
-        except (TypeError, KeyError, ValueError):
+        entry = _entry_of(record, cutoff)
+        if entry is None:
             return None, "its entry.json is of another store format (an earlier leadscore) or damaged"
         for name in FILES:
-            path, recorded = folder / name, files[name]
-            if not path.exists():
+            path, recorded = folder / name, entry.files[name]
+            if not path.is_file():
                 return None, f"its rows file {name} is missing"
-            if path.stat().st_size != recorded.get("bytes") or (verify and _file_sha256(path) != recorded.get("sha256")):
+            if path.stat().st_size != recorded["bytes"] or (verify and file_sha256(path) != recorded["sha256"]):
                 return None, f"its rows file {name} is corrupted (size or checksum differs from its entry)"
         if verify and not _labels_agree(entry.labels, folder):
             return None, "its files and entry.json disagree on its label columns (damaged)"
         return entry, None
 
+    def holds(self, entry: Entry, part: Path) -> bool:
+        """Whether ``part`` (the previous training set's part of ``entry``'s cutoff, to be taken over as it is) is
+        the part the store recorded, byte for byte: usually the same file under a second name, so a flipped byte
+        in either is in both, and a training set must not take it over unread."""
+        recorded = entry.files[PART]
+        return part.is_file() and part.stat().st_size == recorded["bytes"] and file_sha256(part) == recorded["sha256"]
+
     def begin(self, cutoff: datetime) -> Path:
         """Start storing ``cutoff``: its entry goes first (a build that stops before ``put`` leaves none, so
-        nothing is reused); where to write the rest of its population, for ``put``."""
+        nothing is reused); where to write the rest of its population, for ``put``. Whatever stands where its
+        folder or files go (a file, a folder: a damaged store) is removed."""
         folder = self.folder(cutoff)
+        if not folder.is_dir():
+            _remove(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        for name in (ENTRY, *FILES):
+            if (folder / name).is_dir():
+                _remove(folder / name)
         (folder / ENTRY).unlink(missing_ok=True)
         return folder / f"{EXTRA}.tmp-{os.getpid()}"
 
@@ -306,13 +340,21 @@ class FeatureStore:
         link_or_copy(part, linked)
         os.replace(linked, folder / PART)
         os.replace(extra, folder / EXTRA)
-        files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _file_sha256(folder / name)}
+        files = {name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
                  for name in FILES}
         rows = sum(pq.ParquetFile(folder / name).metadata.num_rows for name in FILES)
         entry = Entry(f"{cutoff:%Y-%m-%d}", settings, inputs, list(labels), rows, files)
         written = folder / f"{ENTRY}.tmp-{os.getpid()}"
         written.write_text(json.dumps(asdict(entry), indent=1))
         os.replace(written, folder / ENTRY)
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder of a damaged store."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) -> str | None:
@@ -327,7 +369,8 @@ def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) 
         if entry.inputs[table] != digest:
             before, now = int(entry.inputs[table].split(":")[0]), int(digest.split(":")[0])
             if now > before:
-                return f"{table}: {now - before:,} more rows known at this cutoff (late rows without ingested_at?)"
+                late = "late rows without ingested_at?" if table == "events" else "rows dated before it, added since"
+                return f"{table}: {now - before:,} more rows known at this cutoff ({late})"
             return f"{table}: rows known at this cutoff changed (history restated)"
     return None
 
@@ -358,15 +401,28 @@ class StoreUse:
 
 
 def decide(store: FeatureStore, cutoffs: list[datetime], settings: dict[str, str], inputs: list[dict[str, str]],
-           rebuild: bool, unread: set[datetime] = frozenset()) -> StoreUse:
-    """Which cutoffs the store can give as they are, and which must be built (and why). ``unread``: cutoffs whose
-    stored rows this build will not read if they are valid (their training-set part is kept): not checksummed."""
-    use = StoreUse(str(store.root))
+           rebuild: bool, keep: dict[datetime, Path] | None = None) -> tuple[StoreUse, dict[datetime, Path]]:
+    """Which cutoffs the store can give as they are, and which must be built (and why); and of ``keep`` (cutoff
+    -> a part of the previous training set that would be taken over as it is), those that can be.
+
+    A part in ``keep`` is checked against the store's checksum of its cutoff's part (``FeatureStore.holds``), and
+    then the store's files of that cutoff are not (their rows are not read: 2 GB at 1M leads); a part that is not
+    the stored one is not kept, and the store's files are checked as for any cutoff whose rows are read."""
+    use, keep = StoreUse(str(store.root)), keep or {}
     cutoffs = sorted(cutoffs)
+
+    def found(t: datetime) -> tuple[Entry | None, str | None, bool]:
+        if t in keep and not rebuild:
+            entry, problem = store.problem(t, verify=False)
+            if entry is not None and store.holds(entry, keep[t]):
+                return entry, problem, True
+        return *store.problem(t), False
+
     # the checksums read a GB at 1M leads; hashlib lets go of the GIL, so each core hashes a file at a time
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        found = list(pool.map(lambda t: store.problem(t, verify=t not in unread), cutoffs))
-    for t, seen, (entry, problem) in zip(cutoffs, inputs, found):
+        checked = list(pool.map(found, cutoffs))
+    kept = {t: keep[t] for t, (_, _, whole) in zip(cutoffs, checked) if whole}
+    for t, seen, (entry, problem, _) in zip(cutoffs, inputs, checked):
         if rebuild and (entry or problem):
             use.rebuilt[t] = "--rebuild"
         elif problem:
@@ -377,7 +433,7 @@ def decide(store: FeatureStore, cutoffs: list[datetime], settings: dict[str, str
             use.rebuilt[t] = reason
         else:
             use.reused.append(t)
-    return use
+    return use, {t: part for t, part in kept.items() if t in use.reused}
 
 
 def runs(cutoffs: list[datetime], grid: list[datetime]) -> list[list[datetime]]:

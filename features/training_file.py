@@ -7,6 +7,7 @@ written from (``params.yaml`` may change between ``build-training-set`` and ``tr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,12 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.definitions import FeatureSpec, StageSpec, sql_string
+from features.definitions import FeatureSpec, StageSpec, sql_path
 from features.plan import FeaturePlan
 
 PART_METADATA = "leadscore.part"
 """The Parquet metadata key under which each part says what it was built from (``features.training_set``)."""
 COMMON = "_common_metadata"  # the folder's schema and plan: Parquet's own name, which readers skip as a data file
+CHECKSUMS = "_checksums.json"  # the SHA-256 of each file of later rows ('_': readers skip it as a data file)
 
 
 LATER = "-later"  # the name's mark of a file of a cutoff's later rows
@@ -53,7 +55,9 @@ class TrainingParts:
     a few hundred a cutoff at 1M leads), so that a week's new outcomes do not re-encode the
     whole part (17 of 32 parts, half of a week's build). Same columns, same types; a full
     rebuild has the same rows in one file. ``read_training_set`` reads every file in
-    (cutoff, lead_id) order, as a full rebuild's rows are.
+    (cutoff, lead_id) order, as a full rebuild's rows are. The checksums of those files are in
+    ``_checksums.json`` (`CHECKSUMS`): a later build takes one over only while its bytes are the
+    ones written (a part is checked against the feature store's entry, whose file it is).
     """
 
     def __init__(self, folder: Path, metadata: dict[str, str] | None = None):
@@ -63,10 +67,11 @@ class TrainingParts:
         if self.folder.is_file():  # a training set of one file, as leadscore wrote them before parts
             self.folder.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
-        for old in [*self.folder.glob("part-*.parquet"), self.folder / COMMON]:
+        for old in [*self.folder.glob("part-*.parquet"), self.folder / COMMON, self.folder / CHECKSUMS]:
             old.unlink(missing_ok=True)
         self.metadata = metadata or {}
         self._schema = None
+        self._checksums: dict[str, str] = {}
 
     def write(self, cutoff: datetime, relation, record: dict | None = None,
               rest: tuple[Path, str, list[str]] | None = None, later: bool = False) -> Path:
@@ -77,20 +82,27 @@ class TrainingParts:
         path = self.folder / part_name(cutoff, later)
         schema = write_rows(path, relation, own, rest)
         self._schema = self._schema or schema
+        if later:
+            self._checksums[path.name] = file_sha256(path)
         return path
 
-    def link(self, cutoff: datetime, part: Path, later: bool = False) -> None:
-        """Take over ``part``, an earlier build's part of ``cutoff`` (``later``: its file of later rows), as it is:
-        a hard link (no copy) where the file system allows."""
+    def link(self, cutoff: datetime, part: Path, later: bool = False, checksum: str | None = None) -> None:
+        """Take over ``part``, an earlier build's part of ``cutoff`` (``later``: its file of later rows, whose
+        ``checksum`` was checked), as it is: a hard link (no copy) where the file system allows."""
         target = self.folder / part_name(cutoff, later)
         link_or_copy(part, target)
         self._schema = self._schema or pq.read_schema(target)
+        if later:
+            self._checksums[target.name] = checksum
 
     def close(self) -> None:
-        """Write ``_common_metadata``: the parts' schema with the plan; the folder is complete."""
+        """Write ``_common_metadata``: the parts' schema with the plan; and the checksums of the files of later
+        rows; the folder is complete."""
         if self._schema is None:
             raise RuntimeError(f"no part was written to {self.folder}")
         pq.write_metadata(self._schema.remove_metadata().with_metadata(self.metadata), self.folder / COMMON)
+        if self._checksums:
+            (self.folder / CHECKSUMS).write_text(json.dumps(self._checksums, indent=1, sort_keys=True))
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -100,6 +112,23 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes: what says a kept file is the one written."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def later_checksum(folder: Path, name: str) -> str | None:
+    """The checksum training set ``folder`` recorded for its file of later rows ``name``; None when it has none
+    (or its record is unreadable: the file is then written again, never kept)."""
+    try:
+        recorded = json.loads((folder / CHECKSUMS).read_text())
+    except (OSError, ValueError):
+        return None
+    value = recorded.get(name) if isinstance(recorded, dict) else None
+    return value if isinstance(value, str) else None
 
 
 # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and asking for
@@ -147,7 +176,7 @@ def part_files(path: Path | str) -> list[Path]:
 def foreign_entries(folder: Path | str) -> list[str]:
     """What an existing folder holds that a training set does not (its parts and ``_common_metadata``): a new
     training set replaces its folder whole, so a folder holding anything else must not be its target."""
-    ours = {COMMON, *(p.name for p in part_files(folder))}
+    ours = {COMMON, CHECKSUMS, *(p.name for p in part_files(folder))}
     return sorted(p.name for p in Path(folder).iterdir() if not (p.is_file() and p.name in ours))
 
 
@@ -173,6 +202,15 @@ def training_schema(path: Path | str):
     return pq.read_schema(path / COMMON if path.is_dir() else path)
 
 
+def is_training_file(path: Path | str) -> bool:
+    """Whether ``path`` is one Parquet file of a training set (as leadscore wrote them before parts): it carries
+    the plan."""
+    try:
+        return PLAN_METADATA.encode() in (pq.read_schema(path).metadata or {})
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
 def training_rows(path: Path | str) -> int:
     return sum(pq.ParquetFile(part).metadata.num_rows for part in part_files(path))
 
@@ -189,9 +227,9 @@ def read_training_set(path: Path | str) -> pd.DataFrame:
 
 
 def training_source(path: Path | str) -> str:
-    """DuckDB SQL reading a training set (a folder of parts or one file): the files named one by one, so that
-    no character of the path is read as a pattern."""
-    files = ", ".join(sql_string(p.as_posix()) for p in part_files(path))
+    """DuckDB SQL reading a training set (a folder of parts or one file): the files named one by one, each as it is
+    named (``sql_path``), so that no other file is read with them."""
+    files = ", ".join(sql_path(p.as_posix()) for p in part_files(path))
     return f"read_parquet([{files}], hive_partitioning = false)"
 
 

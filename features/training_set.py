@@ -17,7 +17,7 @@ from features.definitions import (
     FeatureSpec,
     StageSpec,
     sql_identifier,
-    sql_string,
+    sql_path,
     sql_timestamp,
 )
 from features.engine import as_engine
@@ -43,6 +43,8 @@ from features.store import (
 )
 from features.training_file import (
     TrainingParts,
+    file_sha256,
+    later_checksum,
     part_name,
     part_record,
     stamped,
@@ -123,17 +125,18 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                   "lifecycle": lifecycle if "lifecycle" in tables else None, "tables": tables}
     settings = settings_digests(plan, feature_spec, stage_spec, population)
     with store.locked():
-        inputs = input_digests(engine.con, mature, tables)
+        inputs = input_digests(engine.con, mature, tables, tuple(e.name for e in plan.extras))
         seen = dict(zip(mature, inputs))
         carried = [c for c in engine.columns(spine) if c not in ("lead_id", "cutoff")]  # the label
         sums = label_sums(engine, spine, carried, mature)
         built_from = {t: {"features": digest({"settings": settings, "inputs": seen[t]}),
                           "labels": sums_digest(*sums.get(t, (0, 0)))} for t in mature}
-        # a part of the previous set made from the same stored rows and labels is kept; those rows are not read
+        # a part of the previous set made from the same stored rows and labels is kept (if it is the store's part,
+        # byte for byte: ``decide``); those rows are not read
         earlier = Path(previous) if previous is not None and Path(previous).is_dir() else None
         keepable = {t: earlier / part_name(t) for t in mature if earlier is not None
                     and part_record(earlier / part_name(t)) == stamped(t, built_from[t])}
-        use = decide(store, mature, settings, inputs, rebuild, unread=set(keepable))
+        use, keepable = decide(store, mature, settings, inputs, rebuild, keep=keepable)
         starts, reused = {run[0]: run for run in runs(use.built, mature)}, set(use.reused)
         extendable = _extendable(engine, store, spine, carried, [t for t in use.reused if t not in keepable],
                                  sums, built_from)
@@ -157,8 +160,9 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                     if extendable[t][0]:
                         record = {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True}
                         same = earlier / part_name(t, later=True) if earlier is not None else None
-                        if same is not None and part_record(same) == stamped(t, record):
-                            parts.link(t, same, later=True)  # the same rows as last time: the same file
+                        if same is not None and part_record(same) == stamped(t, record) and \
+                                (checksum := later_checksum(earlier, same.name)) == file_sha256(same):
+                            parts.link(t, same, later=True, checksum=checksum)  # the same rows: the same file
                         else:
                             parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
                                         record, later=True)
@@ -217,7 +221,7 @@ def _extendable(engine, store: FeatureStore, spine: str, carried: list[str], cut
     cutoffs = [t for t in cutoffs if stored[t].get("features") == built_from[t]["features"]]
     if not cutoffs:
         return {}
-    files = ", ".join(sql_string(str(store.folder(t) / EXTRA)) for t in cutoffs)
+    files = ", ".join(sql_path(store.folder(t) / EXTRA) for t in cutoffs)
     # the spine's rows among those stored beside the parts: a small table, which each file of later rows reads
     engine.create_table(ENTERED, f"""
         SELECT s.* FROM {spine} s

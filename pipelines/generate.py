@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.contract import KNOWN_UP_TO, TABLES
-from features.definitions import sql_string, sql_timestamp
+from features.definitions import sql_path, sql_string, sql_timestamp
 from features.errors import UserError
 from features.oracle import stamped
 from features.simulate import SimulationParams, simulate, truth
@@ -63,7 +63,7 @@ def cut_to(summary: GenerationSummary, moment: datetime, spine: SpineSpec) -> Ge
         columns = pq.read_schema(path).names
         absent = "".join(f", CAST(NULL AS TIMESTAMP) AS {c.name}" for c in TABLES[name].columns
                          if c.dtype == "timestamp" and c.name not in columns)  # ingested_at: known when it happened
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *{absent} FROM read_parquet({sql_string(str(path))})")
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *{absent} FROM read_parquet({sql_path(path)})")
         tmp = path.with_name(f".{path.name}.cut")
         con.execute(f"COPY ({as_of_sql(name, columns, sql_timestamp(moment))}) TO {sql_string(str(tmp))} "
                     "(FORMAT PARQUET, COMPRESSION ZSTD)")

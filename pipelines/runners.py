@@ -19,7 +19,7 @@ from typing import Iterator, Protocol
 
 import pandas as pd
 
-from features.definitions import sql_string
+from features.definitions import sql_path
 from features.training_set import build_training_set
 from pipelines.config import Params
 from pipelines.inputs import (
@@ -126,7 +126,8 @@ class SparkRunner:
         try:
             _, report = _build(tables, config, progress, parts.resolve().as_uri())  # each cutoff appended as parts
             con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)
-            con.execute(f"CREATE TEMP VIEW spark_rows AS SELECT * FROM read_parquet({sql_string((parts / '*.parquet').as_posix())})")
+            files = ", ".join(sql_path(p) for p in sorted(parts.glob("*.parquet")))
+            con.execute(f"CREATE TEMP VIEW spark_rows AS SELECT * FROM read_parquet([{files}])")
             yield BuiltRows(con, "spark_rows", report, streamed=False)
         finally:
             shutil.rmtree(parts, ignore_errors=True)

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 
 from features.contract import KNOWN_UP_TO, TABLES, Column, Table
-from features.definitions import sql_string
+from features.definitions import sql_path, sql_string
 from features.errors import UserError
 
 SAMPLE_ROWS = 5
@@ -305,7 +305,7 @@ def read_each_table(directory: str, require_deals: bool, find, open_view, extra_
 
 
 def _reader(paths: list[Path]) -> str:
-    quoted = ", ".join(sql_string(str(p)) for p in paths)
+    quoted = ", ".join(sql_path(p) for p in paths)
     if paths[0].suffix == ".csv":
         return f"read_csv([{quoted}], all_varchar = true, header = true)"
     return f"read_parquet([{quoted}])"

@@ -21,6 +21,7 @@ from features.spine import EXCLUSIONS, LABEL_SOURCE
 from features.training_file import (
     TrainingParts,
     foreign_entries,
+    is_training_file,
     training_metadata,
     training_source,
 )
@@ -51,15 +52,11 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     from pipelines.validation import validate_training_set
 
     out = Path(out)
-    if out.is_dir() and (foreign := foreign_entries(out)):
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise UserError(f"--out {out} is a folder that is not a training set (it holds {shown}), and a training set "
-                        f"replaces its folder whole: name a folder of its own, e.g. "
-                        f"--out {out / 'training_set.parquet'}")
+    store = Path(store) if store is not None else default_store(out)
+    _refuse_to_replace(out, store)
     runner = runner_for(engine, config, spark_master)
     tables = runner.open(data_dir, config, require_deals=LABEL_SOURCE[config.spine.label] == "deals")
     out.parent.mkdir(parents=True, exist_ok=True)
-    store = Path(store) if store is not None else default_store(out)
     with (atomic_path(out) as tmp,
           runner.training_rows(tables, config, progress, tmp, store, rebuild, previous=out) as built):
         con, planned = built.con, built.report.attrs["plan"]
@@ -85,6 +82,23 @@ def training_set(data_dir: str | Path, out: str | Path, config: Params, progress
     with atomic_path(out.with_suffix(".report.json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _refuse_to_replace(out: Path, store: Path) -> None:
+    """A training set replaces ``out`` whole: refuse an ``out`` that holds anything else (a folder of other files,
+    a file that is not a training set, such as a table of the export), and a ``store`` that is ``out`` or inside
+    it (each build would delete it)."""
+    if out.is_dir() and (foreign := foreign_entries(out)):
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise UserError(f"--out {out} is a folder that is not a training set (it holds {shown}), and a training set "
+                        f"replaces its folder whole: name a folder of its own, e.g. "
+                        f"--out {out / 'training_set.parquet'}")
+    if (out.exists() or out.is_symlink()) and not out.is_dir() and not is_training_file(out):
+        raise UserError(f"--out {out} is a file that is not a training set, and a training set replaces it whole: "
+                        f"name a path of its own, e.g. --out {out.parent / 'training' / 'training_set.parquet'}")
+    if out.resolve() == store.resolve() or out.resolve() in store.resolve().parents:
+        raise UserError(f"--store {store} is inside --out {out}, which each build replaces whole (the store would "
+                        f"go with it): put the store beside it, e.g. --store {default_store(out)}")
 
 
 def default_store(out: Path) -> Path:

@@ -30,6 +30,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from features.contract import TABLES
 from features.definitions import FeatureSpec, StageSpec
 from features.engine import as_engine
 from features.errors import UserError
@@ -39,6 +40,7 @@ from features.training_file import (
     LATER,
     part_files,
     part_name,
+    part_record,
     read_training_set,
     training_schema,
 )
@@ -79,7 +81,7 @@ def as_it_stood(world: dict, moment: datetime) -> dict:
 
 
 def write_export(export: dict, root: Path) -> Path:
-    folder = root / uuid.uuid4().hex
+    folder = root / f"{uuid.uuid4().hex}[x]?"  # read as named, not as a pattern
     folder.mkdir(parents=True)
     for name, rows in export.items():
         pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[name]), folder / f"{name}.parquet")
@@ -221,11 +223,12 @@ def typed(export: dict) -> dict:
 def first(world, tmp_path):
     """The export at DAY built through a fresh store; the store, and a helper to rebuild and compare (each build
     keeps what it can of the training set the one before it wrote)."""
-    store, last = tmp_path / "store", {"set": None}
+    # names DuckDB would read as patterns (``[x]``, ``?``): every store test reads through them as named
+    store, last = tmp_path / "st[o]re?", {"set": None}
 
     def again(changed: dict, moment: datetime = DAY, variant: str = "default", linked: bool = True, **options):
         export = write_export(typed(as_it_stood(changed, moment)), tmp_path)
-        incremental, full = tmp_path / f"i-{uuid.uuid4().hex}.parquet", tmp_path / f"f-{uuid.uuid4().hex}.parquet"
+        incremental, full = tmp_path / f"i[{uuid.uuid4().hex}]?", tmp_path / f"f-{uuid.uuid4().hex}.parquet"
         used, _ = build(export, incremental, variant, store, **{"previous": last["set"], **options})
         build(export, full, variant)
         assert_identical(incremental, full)
@@ -379,8 +382,8 @@ def test_a_deal_closing_after_a_cutoff_does_not_rebuild_it_and_an_edited_lead_do
     deal = {"deal_id": "new", "lead_id": lead["lead_id"], "account_id": lead["account_id"],
             "created_at": cutoffs[-1] - timedelta(days=1), "closed_at": None, "status": "open", "amount": None}
     world["deals"].append(deal)  # opened before the last cutoff: its population and account counts change
-    assert first["again"](world).rebuilt == {cutoffs[-1]: "deals: 1 more rows known at this cutoff (late rows "
-                                                          "without ingested_at?)"}
+    assert first["again"](world).rebuilt == {cutoffs[-1]: "deals: 1 more rows known at this cutoff (rows dated "
+                                                          "before it, added since)"}
     deal.update(status="won", closed_at=DAY - timedelta(days=1), amount=1000.0)  # its outcome, after every cutoff
     assert first["again"](world).rebuilt == {}
     lead["title"] = "Chief Executive Officer"
@@ -401,10 +404,22 @@ def test_changed_settings_rebuild_everything_and_name_what_changed(first):
 
 # --- a store that cannot be trusted is rebuilt, never read -------------------------------------------------------
 
-def _flip_a_byte(path: Path) -> None:
+def _flip_a_byte(path: Path, at: int | None = None) -> None:
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    data[len(data) // 2 if at is None else at] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def _edit_entry(path: Path, **fields) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def _a_folder_instead(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+DAMAGED_ENTRY = "its entry.json is of another store format (an earlier leadscore) or damaged"
 
 
 @pytest.mark.parametrize("name, damage, reason", [
@@ -422,6 +437,15 @@ def _flip_a_byte(path: Path) -> None:
      "its files and entry.json disagree on its label columns (damaged)"),
     (ENTRY, lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "labels": "label"})),
      "its files and entry.json disagree on its label columns (damaged)"),
+    # valid JSON with a field of the wrong type or form, or another cutoff's entry
+    (ENTRY, lambda p: _edit_entry(p, inputs=None), DAMAGED_ENTRY),
+    (ENTRY, lambda p: _edit_entry(p, inputs={"events": "x"}), DAMAGED_ENTRY),
+    (ENTRY, lambda p: _edit_entry(p, settings=None), DAMAGED_ENTRY),
+    (ENTRY, lambda p: _edit_entry(p, files={PART: {"bytes": "1", "sha256": "x"}, EXTRA: {}}), DAMAGED_ENTRY),
+    (ENTRY, lambda p: _edit_entry(p, cutoff="1999-01-04"), DAMAGED_ENTRY),
+    # a folder where a file should be
+    (PART, _a_folder_instead, "its rows file part.parquet is missing"),
+    (ENTRY, _a_folder_instead, "its entry.json is unreadable"),
 ])
 def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, name, damage, reason):
     cutoffs = sorted(first["used"].added)
@@ -436,18 +460,61 @@ def test_a_damaged_cutoff_is_rebuilt_and_never_read(first, name, damage, reason)
 
 def test_the_rows_of_a_kept_part_are_not_read_and_are_checked_once_they_are(first, monkeypatch):
     """A cutoff whose training-set part is kept does not read its stored rows, so it does not checksum them
-    either (2 GB at 1M leads); a flipped byte there is found by the first build that reads them."""
+    (2 GB at 1M leads), only the part it keeps; a flipped byte in the stored rows is found by the first build
+    that reads them."""
     import features.store as store_module
 
     damaged = sorted(first["used"].added)[1]
     # the file that is not also the training set's part (a flipped byte in that would be in the kept part too)
     _flip_a_byte(FeatureStore(first["store"]).folder(damaged) / EXTRA)
-    original, checked = store_module._file_sha256, []
-    monkeypatch.setattr(store_module, "_file_sha256", lambda path: checked.append(path) or original(path))
+    original, checked, previous = store_module.file_sha256, [], first["last"]["set"]
+    monkeypatch.setattr(store_module, "file_sha256", lambda path: checked.append(path) or original(path))
     used = first["again"](first["world"])  # the parts of the set built in `first`: every one kept
-    assert used.kept == used.reused == sorted(first["used"].added) and checked == []
+    assert used.kept == used.reused == sorted(first["used"].added)
+    assert sorted(checked) == sorted(previous / part_name(t) for t in used.kept)  # each kept part, nothing else
     assert first["again"](first["world"], previous=None).rebuilt == {
         damaged: "its rows file extra.parquet is corrupted (size or checksum differs from its entry)"}
+
+
+def test_a_part_is_kept_only_while_it_is_the_stored_part_byte_for_byte(first):
+    """The previous set's part and the store's are one file under two names: a flipped byte in it must not be
+    taken over unread (the store's checksum of the part is checked); a part of the previous set that is a copy
+    with a flipped byte is not kept either, and the store's own part is taken instead."""
+    cutoffs = sorted(first["used"].added)
+    store = FeatureStore(first["store"])
+    shared = first["last"]["set"] / part_name(cutoffs[1])
+    assert shared.stat().st_ino == (store.folder(cutoffs[1]) / PART).stat().st_ino
+    _flip_a_byte(shared, at=16)  # in the rows, not the footer
+    copy_ = first["last"]["set"] / part_name(cutoffs[2])
+    data = copy_.read_bytes()
+    copy_.unlink()
+    copy_.write_bytes(data)
+    _flip_a_byte(copy_, at=16)
+    assert part_record(shared) and part_record(copy_)  # their records still say they can be kept
+    used = first["again"](first["world"])  # equal to the full build
+    assert used.rebuilt == {cutoffs[1]: "its rows file part.parquet is corrupted (size or checksum differs from its "
+                                        "entry)"}
+    assert cutoffs[2] in used.kept and (first["last"]["set"] / part_name(cutoffs[2])).stat().st_ino == \
+        (store.folder(cutoffs[2]) / PART).stat().st_ino
+
+
+def test_a_file_of_later_rows_is_taken_over_only_while_its_checksum_holds(first):
+    """A file of later rows of the previous set is kept when its record matches and its bytes are the ones
+    written (``_checksums.json``); with a flipped byte it is written again."""
+    week = DAY + timedelta(days=SPINE.slide_days)
+    used = first["again"](first["world"], week)
+    assert used.later
+    before = first["last"]["set"]
+    damaged = before / part_name(used.later[0], later=True)
+    _flip_a_byte(damaged, at=16)  # in the data, not the footer: its record still reads as it did
+    assert part_record(damaged)
+    again = first["again"](first["world"], week)  # equal to the full build
+    assert again.later == used.later
+    now = first["last"]["set"]
+    assert (now / damaged.name).stat().st_ino != damaged.stat().st_ino
+    for t in used.later[1:]:
+        name = part_name(t, later=True)
+        assert (now / name).stat().st_ino == (before / name).stat().st_ino
 
 
 def test_an_interrupted_write_leaves_nothing_that_is_reused(first, monkeypatch):
@@ -476,6 +543,27 @@ def test_an_interrupted_write_leaves_nothing_that_is_reused(first, monkeypatch):
     assert not list(first["store"].glob("*/*.tmp-*"))  # the half-written file was cleared
 
 
+def test_a_store_folder_in_the_wrong_shape_is_rebuilt_and_a_store_that_is_a_file_is_refused(first, tmp_path):
+    """A cutoff's folder that is a file, and a folder left where a temporary file was, are cleared and the cutoff
+    built again; a --store naming a file is a user error, and the file is left alone."""
+    cutoffs = sorted(first["used"].added)
+    folder = FeatureStore(first["store"]).folder(cutoffs[0])
+    for name in (ENTRY, PART, EXTRA):
+        (folder / name).unlink()
+    folder.rmdir()
+    folder.write_text("not a folder")
+    (FeatureStore(first["store"]).folder(cutoffs[1]) / f"{PART}.tmp-1").mkdir()
+    used = first["again"](first["world"], previous=None)  # equal to the full build
+    assert used.rebuilt == {cutoffs[0]: "its entry.json is unreadable"}
+    assert first["again"](first["world"], previous=None).rebuilt == {}
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    with pytest.raises(UserError, match="is a file, not a folder: give --store a folder"):
+        with FeatureStore(a_file).locked():
+            pass
+    assert a_file.read_text() == "mine"
+
+
 def test_two_builds_never_share_a_store(first):
     with FeatureStore(first["store"]).locked():
         with pytest.raises(UserError, match="another build is using the feature store"):
@@ -499,6 +587,26 @@ def test_the_digest_of_a_cutoff_covers_only_what_it_could_see():
     assert after[0] != before[0] and after[0]["events"].startswith("2:")
     assert after[1]["events"] == after[0]["events"]  # the row at the second cutoff is not yet seen there
     assert after[2]["events"].startswith("3:")
+
+
+def test_a_display_column_changes_no_digest_and_an_extra_attribute_of_the_plan_does():
+    """Owners are reassigned every week: the digest of the leads reads the contract's columns and the plan's extra
+    attributes, never a display column beside them (no feature reads one: ``pipelines.config`` refuses a column
+    that is both)."""
+    con = connect(threads=1)
+    con.execute(f"""CREATE TABLE leads AS SELECT * FROM (VALUES
+        ('L1', TIMESTAMP '{DAY - timedelta(weeks=9)}', 'A1', 'CTO', 'software', 50, 'DE', 'web', NULL::TIMESTAMP,
+         'grow', 'Ann')) v({', '.join(TABLES['leads'].names)}, stated_goal, owner)""")
+    cutoffs = [DAY - timedelta(weeks=4), DAY]
+    before = input_digests(con, cutoffs, ["leads"], extras=("stated_goal",))
+    con.execute("UPDATE leads SET owner = 'Bob'")
+    assert input_digests(con, cutoffs, ["leads"], extras=("stated_goal",)) == before
+    con.execute("UPDATE leads SET stated_goal = 'save'")
+    changed = input_digests(con, cutoffs, ["leads"], extras=("stated_goal",))
+    assert changed != before
+    assert input_digests(con, cutoffs, ["leads"]) == input_digests(con, cutoffs, ["leads"], extras=("absent",))
+    con.execute("UPDATE leads SET title = 'CEO'")  # a column of the contract
+    assert input_digests(con, cutoffs, ["leads"], extras=("stated_goal",)) != changed
 
 
 def test_label_digests_change_when_two_labels_change_in_ways_that_cancel_under_a_plain_hash():
@@ -561,4 +669,15 @@ def test_build_training_set_says_what_it_reused_and_rebuilds_on_request(world, t
     assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
     assert f"--out {out.parent} is a folder that is not a training set" in wrong.stderr
     assert "feature_store" in wrong.stderr and f"--out {out.parent / 'training_set.parquet'}" in wrong.stderr
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "training").rglob("*")) == before
+    # an --out that is a table of the export, and a store inside --out (each build replaces --out whole): refused
+    # before anything is written
+    events = export / "events.parquet"
+    data = events.read_bytes()
+    for args, message in (((events,), f"--out {events} is a file that is not a training set"),
+                          ((out, "--store", out / "store"), f"--store {out / 'store'} is inside --out {out}")):
+        wrong = subprocess.run([str(leadscore), "build-training-set", str(export), "--out", *map(str, args),
+                                "--params", str(params)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        assert wrong.returncode != 0 and "Traceback" not in wrong.stderr and message in wrong.stderr, wrong.stderr
+    assert events.read_bytes() == data and not (out / "store").exists()
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "training").rglob("*")) == before

@@ -142,6 +142,17 @@ def test_folder_of_parquet_parts_reads_as_one_table(tmp_path, tiny):
     assert tables.con.sql(sql).df().equals(single.con.sql(sql).df())
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_export_folder_named_like_a_pattern_is_read_as_named(tmp_path, tiny, fmt):
+    """DuckDB's readers take a path as a pattern: an export in ``ex?[1]*`` must not also read ``exX1y`` beside it."""
+    fewer = {**tiny, "events": {column: values[:-2] for column, values in tiny["events"].items()}}
+    decoy = write_export(tmp_path / "exX1y", fewer, fmt=fmt)
+    events = len(tiny["events"]["event_id"])
+    assert rows(open_tables(decoy), "SELECT count(*) FROM events") == [(events - 2,)]
+    tables = open_tables(write_export(tmp_path / "ex?[1]*", tiny, fmt=fmt))
+    assert rows(tables, "SELECT count(*) FROM events") == [(events,)]
+
+
 def test_optional_tables_may_be_absent(tmp_path):
     tables = open_tables(write_export(tmp_path, skip=OPTIONAL))
     assert not tables.has("identities") and not tables.has("deals")
