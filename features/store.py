@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -56,7 +55,7 @@ from features.definitions import FeatureSpec, StageSpec, sql_identifier, sql_pat
 from features.engine import as_engine
 from features.errors import UserError
 from features.plan import FeaturePlan
-from features.training_file import file_sha256, link_or_copy
+from features.training_file import file_sha256, link_or_copy, remove
 
 STORE_FORMAT = 2
 # the modules whose code decides a stored row's values or how a training-set part is written from it: a change to
@@ -278,7 +277,7 @@ class FeatureStore:
                 raise UserError(f"another build is using the feature store {self.root}: wait for it to finish, "
                                 "or give this one its own with --store") from None
             for leftover in self.root.glob("cutoff=*/*.tmp-*"):
-                _remove(leftover)
+                remove(leftover)
             yield self
 
     def problem(self, cutoff: datetime, verify: bool = True) -> tuple[Entry | None, str | None]:
@@ -321,11 +320,11 @@ class FeatureStore:
         folder or files go (a file, a folder: a damaged store) is removed."""
         folder = self.folder(cutoff)
         if not folder.is_dir():
-            _remove(folder)
+            remove(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in (ENTRY, *FILES):
             if (folder / name).is_dir():
-                _remove(folder / name)
+                remove(folder / name)
         (folder / ENTRY).unlink(missing_ok=True)
         return folder / f"{EXTRA}.tmp-{os.getpid()}"
 
@@ -347,14 +346,6 @@ class FeatureStore:
         written = folder / f"{ENTRY}.tmp-{os.getpid()}"
         written.write_text(json.dumps(asdict(entry), indent=1))
         os.replace(written, folder / ENTRY)
-
-
-def _remove(path: Path) -> None:
-    """Remove a file or a folder of a damaged store."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def why_rebuilt(entry: Entry, settings: dict[str, str], inputs: dict[str, str]) -> str | None:

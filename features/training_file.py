@@ -114,21 +114,28 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def remove(path: Path) -> None:
+    """Remove a file or a folder (a training set is one), if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes: what says a kept file is the one written."""
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def later_checksum(folder: Path, name: str) -> str | None:
-    """The checksum training set ``folder`` recorded for its file of later rows ``name``; None when it has none
-    (or its record is unreadable: the file is then written again, never kept)."""
+def later_checksums(folder: Path) -> dict[str, str]:
+    """The checksums training set ``folder`` recorded for its files of later rows (file name -> SHA-256); none
+    when its record is missing or unreadable (those files are then written again, never kept)."""
     try:
         recorded = json.loads((folder / CHECKSUMS).read_text())
     except (OSError, ValueError):
-        return None
-    value = recorded.get(name) if isinstance(recorded, dict) else None
-    return value if isinstance(value, str) else None
+        return {}
+    return {k: v for k, v in recorded.items() if isinstance(v, str)} if isinstance(recorded, dict) else {}
 
 
 # a row group per batch; DuckDB 2.0 hands out at most 122,880 rows a batch (~135 MB at ~140 columns), and asking for

@@ -44,7 +44,7 @@ from features.store import (
 from features.training_file import (
     TrainingParts,
     file_sha256,
-    later_checksum,
+    later_checksums,
     part_name,
     part_record,
     stamped,
@@ -134,6 +134,7 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
         # a part of the previous set made from the same stored rows and labels is kept (if it is the store's part,
         # byte for byte: ``decide``); those rows are not read
         earlier = Path(previous) if previous is not None and Path(previous).is_dir() else None
+        checksums = later_checksums(earlier) if earlier is not None else {}
         keepable = {t: earlier / part_name(t) for t in mature if earlier is not None
                     and part_record(earlier / part_name(t)) == stamped(t, built_from[t])}
         use, keepable = decide(store, mature, settings, inputs, rebuild, keep=keepable)
@@ -159,10 +160,12 @@ def _through_store(engine, store: FeatureStore, spine: str, mature: list[datetim
                     use.kept.append(t)
                     if extendable[t][0]:
                         record = {**built_from[t], "labels": sums_digest(*extendable[t]), "later": True}
-                        same = earlier / part_name(t, later=True) if earlier is not None else None
+                        # last week's file of the same rows, whose bytes are the ones it recorded: the same file
+                        checksum = checksums.get(part_name(t, later=True))
+                        same = earlier / part_name(t, later=True) if checksum is not None else None
                         if same is not None and part_record(same) == stamped(t, record) and \
-                                (checksum := later_checksum(earlier, same.name)) == file_sha256(same):
-                            parts.link(t, same, later=True, checksum=checksum)  # the same rows: the same file
+                                file_sha256(same) == checksum:
+                            parts.link(t, same, later=True, checksum=checksum)
                         else:
                             parts.write(t, engine.con.sql(labelled_rows(engine, store.entered(t), ENTERED, t)),
                                         record, later=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from features.training_file import file_sha256, remove  # noqa: F401 (remove: this module's callers)
 
 
 @contextmanager
@@ -60,14 +61,6 @@ def _replace_folder(new: Path, target: Path) -> None:
         remove(aside)
 
 
-def remove(path: Path) -> None:
-    """Remove a file or a folder (a training set is one), if it is there."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes; of a folder, of each file's name and digest in name order."""
     path = Path(path)
@@ -76,8 +69,4 @@ def file_digest(path: Path) -> str:
         for member in sorted(p for p in path.rglob("*") if p.is_file()):
             sha.update(f"{member.relative_to(path).as_posix()}\0{file_digest(member)}\n".encode())
         return sha.hexdigest()
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
+    return file_sha256(path)
