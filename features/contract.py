@@ -192,6 +192,9 @@ TABLES: dict[str, Table] = {t.name: t for t in (LEADS, EVENTS, IDENTITIES, DEALS
 KNOWN_UP_TO: dict[str, tuple[str, ...]] = {"leads": ("created_at",), "events": ("occurred_at",),
                                            "deals": ("created_at", "closed_at"), "identities": ("identified_at",),
                                            "lifecycle": ("changed_at",), "feedback": ("at",)}
+# (table, column) whose earliest value is where usable history begins (data_start): the first engagement event
+# (CRMs hold far older leads)
+HISTORY_STARTS = ("events", "occurred_at")
 
 # SQL: the moment an event becomes known (it happened and, with an ingested_at, was ingested): a cutoff t sees it
 # when this is before t (occurred_at < t and ingested_at <= t). The features, the plan and the store's digests read it.

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from features.contract import KNOWN_UP_TO, TABLES
+from features.contract import HISTORY_STARTS, KNOWN_UP_TO, TABLES
 from features.definitions import sql_path, sql_string, sql_timestamp
 from features.errors import UserError
 from features.oracle import stamped
@@ -103,7 +103,7 @@ def _generate_world(name, out, leads, seed, weeks, spine, start, overrides, prog
         path = staging / f"{name}.parquet"
         if path.exists():
             table = pq.read_table(path, columns=list(columns))
-            first_event = _min(first_event, table["occurred_at"]) if name == "events" else first_event
+            first_event = _min(first_event, table[HISTORY_STARTS[1]]) if name == HISTORY_STARTS[0] else first_event
             for column in columns:
                 last_seen = _max(last_seen, table[column])
     shutil.rmtree(out, ignore_errors=True)
@@ -147,7 +147,7 @@ def _generate(out, staging, params, spine, chunk_leads, progress, bar, writers, 
                     writers[name] = pq.ParquetWriter(staging / f"{name}.parquet", table.schema, compression="zstd")
                 writers[name].write_table(table.cast(writers[name].schema), row_group_size=1_000_000)
                 rows[name] += table.num_rows
-            first_event = _min(first_event, chunk.events["occurred_at"])
+            first_event = _min(first_event, getattr(chunk, HISTORY_STARTS[0])[HISTORY_STARTS[1]])
             for name, columns in EXTENT_COLUMNS.items():
                 for column in columns if name in TABLE_NAMES else ():
                     last_seen = _max(last_seen, getattr(chunk, name)[column])

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from features.contract import KNOWN_UP_TO, TABLES, Column, Table
+from features.contract import HISTORY_STARTS, KNOWN_UP_TO, TABLES, Column, Table
 from features.definitions import sql_path, sql_string
 from features.errors import UserError
 
@@ -141,9 +141,10 @@ class DataTables(ExportTables):
 
 
 def extent_sql(present) -> str:
-    """SQL (any engine): (the first event's ``occurred_at``, the latest timestamp of any of the tables ``present``),
-    each table read once."""
-    parts = [f'SELECT {"min(occurred_at)" if table == "events" else "NULL"} AS s, '
+    """SQL (any engine): (where history starts, ``HISTORY_STARTS``; the latest timestamp of any of the tables
+    ``present``), each table read once."""
+    start_table, start = HISTORY_STARTS
+    parts = [f'SELECT {f"min({start})" if table == start_table else "NULL"} AS s, '
              f'{max_of(columns)} AS t FROM {table}' for table, columns in KNOWN_UP_TO.items() if table in present]
     return f"SELECT min(s), max(t) FROM ({' UNION ALL '.join(parts)}) AS times"
 
