@@ -9,6 +9,12 @@ records the process's wall time and peak resident memory. Steps:
   (``scan``), and grouping those known events by lead with one count (``by-lead``), then the
   floor again. Each prints
   ``BOUND name=... rows=... seconds=...``;
+* ``cells-reuse`` -- whether last week's cells could build the newest mature cutoff for less than from scratch
+  (what the weekly feature store would keep to build less): the newest cutoff's cells and per-lead passes from
+  scratch; then the cells of the whole mature grid (cut at every cutoff's window edges, as cells a later cutoff
+  can reuse must be) known before that cutoff and inside its lookback, written sorted by lead and read back,
+  the cells of the events first known at it added without sorting again, and the same passes over both.
+  Each prints ``CELLS name=... rows=... seconds=...``; the passes' results are checked to be the same;
 * ``features-1`` -- every feature for the population at the latest Monday (the scoring path),
   written to ``OUT`` (Parquet);
 * ``features-12`` -- a 12-cutoff labelled training set (spine, labels, features) written to ``OUT``;
@@ -40,8 +46,16 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from features.builder import Grid, attributed_events, number_leads
-from features.definitions import FeatureSpec, StageSpec
+from features.builder import (
+    Grid,
+    _cells,
+    _distinct_content,
+    _kinds,
+    _lead_activity,
+    attributed_events,
+    number_leads,
+)
+from features.definitions import FeatureSpec, StageSpec, signals, sql_path
 from features.engine import as_engine
 from features.spine import (
     SpineSpec,
@@ -97,6 +111,8 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
                                            config.data.extra_lead_attributes, has_identities=tables.has("identities"),
                                            cutoffs=training_cutoffs(tables), parquet=Path(out or f"{tmp}/features.parquet"))
         rows = int(report["rows"].sum())
+    elif step == "cells-reuse":
+        rows = cells_reuse(tables, config)
     elif step == "store-week":  # its RESULT is the week added to last week's store, printed by itself
         return store_week(tables, config, Path(out))
     elif step == "spines":
@@ -142,6 +158,61 @@ def bounds(con, as_of: datetime, has_identities: bool) -> int:
         counts[name] = con.execute(sql).fetchall()[0][0]
         print(f"BOUND name={name} rows={counts[name]} seconds={time.perf_counter() - started:.2f}", flush=True)
     return counts["by-lead"]
+
+
+def cells_reuse(tables, config) -> int:
+    """The cells-reuse measurements (module docstring); the rows of the newest cutoff's per-lead pass."""
+    from features.plan import unchecked_plan
+    from features.spine import mature_cutoffs
+
+    engine, spec, end = tables.engine, FeatureSpec(), tables.data_end()
+    mature, _ = mature_cutoffs(cutoff_grid(tables.data_start(), end, config.spine), end, config.spine.horizon_days,
+                               config.spine.settle_days)
+    plan = unchecked_plan(spec, tuple(config.data.event_types), tuple(config.data.extra_lead_attributes),
+                          lifecycle=engine.exists("lifecycle"))
+    sigs = signals(spec, plan.event_types)
+    kinds = _kinds(engine, sigs)
+    has_identities = tables.has("identities")
+
+    def timed(name: str, work, table: str | None = None) -> None:
+        started = time.perf_counter()
+        work()
+        rows = engine.rows(f"SELECT count(*) FROM {table}")[0][0] if table else ""
+        print(f"CELLS name={name} rows={rows} seconds={time.perf_counter() - started:.2f}", flush=True)
+
+    def passes(grid: Grid, cells: str, prefix: str) -> None:
+        timed(f"{prefix}-lead-pass", lambda: _lead_activity(engine, grid, spec, sigs, kinds, cells, grid.count - 1),
+              "_lead_k")
+        timed(f"{prefix}-content-pass", lambda: _distinct_content(engine, grid, spec, cells, grid.count - 1),
+              "_content_k")
+
+    one = Grid.of(mature[-1:])
+    timed("scratch-cells", lambda: _cells(engine, one, spec, attributed_events(one, spec, has_identities)), "_cells")
+    passes(one, "_cells", "scratch")
+    for table in ("_lead_k", "_content_k"):
+        engine.create_table(f"_scratch{table}", f"SELECT * FROM {table}")
+    grid = Grid.of(mature)
+    k, lookback = grid.count - 1, grid.day(grid.count - 1) - spec.lookback_days
+    timed("grid-cells", lambda: _cells(engine, grid, spec, attributed_events(grid, spec, has_identities)), "_cells")
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = sql_path(Path(tmp) / "cells.parquet")
+        timed("store-cells", lambda: engine.con.execute(
+            f"COPY (SELECT * FROM _cells WHERE lo < {k} AND b0 >= {lookback} ORDER BY lead) TO {stored} "
+            "(FORMAT PARQUET, COMPRESSION ZSTD)"))
+        engine.drop("_cells")
+        timed("read-stored-cells", lambda: engine.create_table("_stored", f"SELECT * FROM read_parquet({stored})"),
+              "_stored")
+    newest = f"SELECT * FROM ({attributed_events(grid, spec, has_identities)}) WHERE lo = {k}"
+    timed("newest-cells", lambda: _cells(engine, grid, spec, newest), "_cells")
+    timed("stored-and-newest", lambda: engine.create_table(
+        "_reused", "SELECT * FROM _stored UNION ALL SELECT * FROM _cells"), "_reused")
+    passes(grid, "_reused", "reused")
+    for table in ("_lead_k", "_content_k"):
+        differ = engine.rows(f"SELECT count(*) FROM (SELECT * FROM _scratch{table} EXCEPT ALL SELECT * FROM {table} "
+                             f"UNION ALL (SELECT * FROM {table} EXCEPT ALL SELECT * FROM _scratch{table}))")[0][0]
+        if differ:
+            raise RuntimeError(f"{table}: {differ} rows differ between the two ways: the measurement is void")
+    return engine.rows("SELECT count(*) FROM _lead_k")[0][0]
 
 
 def store_week(tables, config, out: Path) -> None:

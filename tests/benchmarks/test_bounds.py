@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,7 +18,8 @@ import pytest
 from benchmarks import steps
 from features.definitions import FeatureSpec
 from features.simulate import SimulationParams
-from features.spine import SpineSpec
+from features.spine import SpineSpec, cutoff_grid, mature_cutoffs
+from pipelines.config import load_params
 from pipelines.generate import generate
 from pipelines.sources import open_tables
 
@@ -60,3 +62,23 @@ def test_bounds_time_the_passes_the_build_cannot_skip(world, capsys):
     assert int(printed["scan"]) == len(every) > 0
     assert leads == int(printed["by-lead"]) == of_known_leads["lead_id"].nunique() > 0
     assert int(printed["floor"]) == int(printed["floor-again"]) == pd.read_parquet(world / "events.parquet")["lead_id"].nunique(dropna=False)
+
+
+def test_cells_reuse_times_both_ways_to_the_newest_cutoff_and_they_agree(world, capsys):
+    config = load_params(Path(steps.__file__).resolve().parents[1] / "params.yaml")
+    tables = open_tables(world)
+    end = tables.data_end()
+    mature, _ = mature_cutoffs(cutoff_grid(tables.data_start(), end, config.spine), end, config.spine.horizon_days,
+                               config.spine.settle_days)
+    assert len(mature) > 2  # last week's cells exist to be reused
+
+    leads = steps.cells_reuse(tables, config)  # raises if the per-lead passes of the two ways differ
+
+    printed = dict(re.findall(r"CELLS name=(\S+) rows=(\d*) seconds=[\d.]+", capsys.readouterr().out))
+    assert list(printed) == ["scratch-cells", "scratch-lead-pass", "scratch-content-pass", "grid-cells",
+                             "store-cells", "read-stored-cells", "newest-cells", "stored-and-newest",
+                             "reused-lead-pass", "reused-content-pass"]
+    _, of_known_leads = _known(world, pd.Timestamp(mature[-1], tz="UTC"))
+    assert leads == int(printed["scratch-lead-pass"]) == of_known_leads["lead_id"].nunique() > 0
+    # the reused cells are cut at every cutoff's edges: more than the newest cutoff's own
+    assert int(printed["stored-and-newest"]) > int(printed["scratch-cells"])
