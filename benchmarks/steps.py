@@ -62,6 +62,7 @@ from features.spine import (
     create_labelled_spine,
     create_population,
     cutoff_grid,
+    mature_cutoffs,
     monday_on_or_before,
 )
 from features.training_set import build_scoring_frame, build_training_set
@@ -160,14 +161,19 @@ def bounds(con, as_of: datetime, has_identities: bool) -> int:
     return counts["by-lead"]
 
 
+def mature_grid(tables, spine: SpineSpec) -> list[datetime]:
+    """The cutoffs of ``spine``'s grid over the export whose labels have matured: what a training set holds."""
+    end = tables.data_end()
+    mature, _ = mature_cutoffs(cutoff_grid(tables.data_start(), end, spine), end, spine.horizon_days,
+                               spine.settle_days)
+    return mature
+
+
 def cells_reuse(tables, config) -> int:
     """The cells-reuse measurements (module docstring); the rows of the newest cutoff's per-lead pass."""
     from features.plan import unchecked_plan
-    from features.spine import mature_cutoffs
 
-    engine, spec, end = tables.engine, FeatureSpec(), tables.data_end()
-    mature, _ = mature_cutoffs(cutoff_grid(tables.data_start(), end, config.spine), end, config.spine.horizon_days,
-                               config.spine.settle_days)
+    engine, spec, mature = tables.engine, FeatureSpec(), mature_grid(tables, config.spine)
     plan = unchecked_plan(spec, tuple(config.data.event_types), tuple(config.data.extra_lead_attributes),
                           lifecycle=engine.exists("lifecycle"))
     sigs = signals(spec, plan.event_types)
@@ -219,7 +225,6 @@ def store_week(tables, config, out: Path) -> None:
     """The store-week measurements (module docstring)."""
     import shutil
 
-    from features.spine import mature_cutoffs
     from features.store import STORED_FROM, input_digests
     from pipelines.generate import GenerationSummary, cut_to
 
@@ -255,8 +260,7 @@ def store_week(tables, config, out: Path) -> None:
     timed("last-week-full-through-store", lambda: build(previous, out / "last.parquet", out / "store"))
     previous.con.close()
     con = tables.con
-    cutoffs = cutoff_grid(tables.data_start(), tables.data_end(), spine)
-    mature, _ = mature_cutoffs(cutoffs, tables.data_end(), spine.horizon_days, spine.settle_days)
+    mature = mature_grid(tables, spine)
     present = [t for t in STORED_FROM if tables.has(t)]
     timed("digests", lambda: len(input_digests(con, mature, present)))
     timed("floor", lambda: con.execute(FLOOR).fetchall()[0][0])

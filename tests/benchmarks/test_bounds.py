@@ -18,7 +18,7 @@ import pytest
 from benchmarks import steps
 from features.definitions import FeatureSpec
 from features.simulate import SimulationParams
-from features.spine import SpineSpec, cutoff_grid, mature_cutoffs
+from features.spine import SpineSpec
 from pipelines.config import load_params
 from pipelines.generate import generate
 from pipelines.sources import open_tables
@@ -67,9 +67,7 @@ def test_bounds_time_the_passes_the_build_cannot_skip(world, capsys):
 def test_cells_reuse_times_both_ways_to_the_newest_cutoff_and_they_agree(world, capsys):
     config = load_params(Path(steps.__file__).resolve().parents[1] / "params.yaml")
     tables = open_tables(world)
-    end = tables.data_end()
-    mature, _ = mature_cutoffs(cutoff_grid(tables.data_start(), end, config.spine), end, config.spine.horizon_days,
-                               config.spine.settle_days)
+    mature = steps.mature_grid(tables, config.spine)
     assert len(mature) > 2  # last week's cells exist to be reused
 
     leads = steps.cells_reuse(tables, config)  # raises if the per-lead passes of the two ways differ
