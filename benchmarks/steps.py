@@ -15,6 +15,10 @@ records the process's wall time and peak resident memory. Steps:
   can reuse must be) known before that cutoff and inside its lookback, written sorted by lead and read back,
   the cells of the events first known at it added without sorting again, and the same passes over both.
   Each prints ``CELLS name=... rows=... seconds=...``; the passes' results are checked to be the same;
+* ``advance`` -- whether the newest mature cutoff's per-lead activity is cheaper moved on from the cutoff before
+  it (``benchmarks.advance``: last week's state, the events that entered and left each window) than built from
+  scratch: both cutoffs' cells and per-lead passes, the state written and read back, then the move. Each prints
+  ``ADVANCE name=... rows=... seconds=...``; the two ways' tables are checked to be the same;
 * ``features-1`` -- every feature for the population at the latest Monday (the scoring path),
   written to ``OUT`` (Parquet);
 * ``features-12`` -- a 12-cutoff labelled training set (spine, labels, features) written to ``OUT``;
@@ -114,6 +118,8 @@ def main(step: str, data_dir: str, out: str | None = None) -> None:
         rows = int(report["rows"].sum())
     elif step == "cells-reuse":
         rows = cells_reuse(tables, config)
+    elif step == "advance":
+        rows = advance_step(tables, config)
     elif step == "store-week":  # its RESULT is the week added to last week's store, printed by itself
         return store_week(tables, config, Path(out))
     elif step == "spines":
@@ -169,32 +175,47 @@ def mature_grid(tables, spine: SpineSpec) -> list[datetime]:
     return mature
 
 
-def cells_reuse(tables, config) -> int:
-    """The cells-reuse measurements (module docstring); the rows of the newest cutoff's per-lead pass."""
-    from features.plan import unchecked_plan
+class Passes:
+    """What the cells-reuse and advance steps share: the builder's passes over one export, every feature of the
+    manifest, each pass timed and printed as ``LABEL name=... rows=... seconds=...``."""
 
-    engine, spec, mature = tables.engine, FeatureSpec(), mature_grid(tables, config.spine)
-    plan = unchecked_plan(spec, tuple(config.data.event_types), tuple(config.data.extra_lead_attributes),
-                          lifecycle=engine.exists("lifecycle"))
-    sigs = signals(spec, plan.event_types)
-    kinds = _kinds(engine, sigs)
-    has_identities = tables.has("identities")
+    def __init__(self, tables, config, label: str):
+        from features.plan import unchecked_plan
 
-    def timed(name: str, work, table: str | None = None) -> None:
+        self.engine, self.spec, self.label = tables.engine, FeatureSpec(), label
+        self.mature = mature_grid(tables, config.spine)
+        plan = unchecked_plan(self.spec, tuple(config.data.event_types), tuple(config.data.extra_lead_attributes),
+                              lifecycle=self.engine.exists("lifecycle"))
+        self.sigs = signals(self.spec, plan.event_types)
+        self.kinds = _kinds(self.engine, self.sigs)
+        self.has_identities = tables.has("identities")
+
+    def timed(self, name: str, work, table: str | None = None) -> None:
         started = time.perf_counter()
         work()
-        rows = engine.rows(f"SELECT count(*) FROM {table}")[0][0] if table else ""
-        print(f"CELLS name={name} rows={rows} seconds={time.perf_counter() - started:.2f}", flush=True)
+        rows = self.engine.rows(f"SELECT count(*) FROM {table}")[0][0] if table else ""
+        print(f"{self.label} name={name} rows={rows} seconds={time.perf_counter() - started:.2f}", flush=True)
 
-    def passes(grid: Grid, cells: str, prefix: str) -> None:
-        timed(f"{prefix}-lead-pass", lambda: _lead_activity(engine, grid, spec, sigs, kinds, cells, grid.count - 1),
-              "_lead_k")
-        timed(f"{prefix}-content-pass", lambda: _distinct_content(engine, grid, spec, cells, grid.count - 1),
-              "_content_k")
+    def passes(self, grid: Grid, cells: str, prefix: str) -> None:
+        """The two per-lead passes over ``cells`` at the grid's last cutoff: ``_lead_k`` and ``_content_k``."""
+        engine, spec, k = self.engine, self.spec, grid.count - 1
+        self.timed(f"{prefix}-lead-pass", lambda: _lead_activity(engine, grid, spec, self.sigs, self.kinds, cells, k),
+                   "_lead_k")
+        self.timed(f"{prefix}-content-pass", lambda: _distinct_content(engine, grid, spec, cells, k), "_content_k")
 
-    one = Grid.of(mature[-1:])
-    timed("scratch-cells", lambda: _cells(engine, one, spec, attributed_events(one, spec, has_identities)), "_cells")
-    passes(one, "_cells", "scratch")
+    def from_scratch(self, t: datetime, prefix: str) -> None:
+        """Cutoff ``t`` built alone: its cells (``_cells``), then the passes."""
+        one = Grid.of([t])
+        self.timed(f"{prefix}-cells", lambda: _cells(self.engine, one, self.spec, attributed_events(
+            one, self.spec, self.has_identities)), "_cells")
+        self.passes(one, "_cells", prefix)
+
+
+def cells_reuse(tables, config) -> int:
+    """The cells-reuse measurements (module docstring); the rows of the newest cutoff's per-lead pass."""
+    run = Passes(tables, config, "CELLS")
+    engine, spec, mature, has_identities, timed = run.engine, run.spec, run.mature, run.has_identities, run.timed
+    run.from_scratch(mature[-1], "scratch")
     for table in ("_lead_k", "_content_k"):
         engine.create_table(f"_scratch{table}", f"SELECT * FROM {table}")
     grid = Grid.of(mature)
@@ -212,13 +233,44 @@ def cells_reuse(tables, config) -> int:
     timed("newest-cells", lambda: _cells(engine, grid, spec, newest), "_cells")
     timed("stored-and-newest", lambda: engine.create_table(
         "_reused", "SELECT * FROM _stored UNION ALL SELECT * FROM _cells"), "_reused")
-    passes(grid, "_reused", "reused")
+    run.passes(grid, "_reused", "reused")
     for table in ("_lead_k", "_content_k"):
-        differ = engine.rows(f"SELECT count(*) FROM (SELECT * FROM _scratch{table} EXCEPT ALL SELECT * FROM {table} "
-                             f"UNION ALL (SELECT * FROM {table} EXCEPT ALL SELECT * FROM _scratch{table}))")[0][0]
-        if differ:
-            raise RuntimeError(f"{table}: {differ} rows differ between the two ways: the measurement is void")
+        differ(engine, f"_scratch{table}", table)
     return engine.rows("SELECT count(*) FROM _lead_k")[0][0]
+
+
+def advance_step(tables, config, prev: datetime | None = None, t: datetime | None = None) -> int:
+    """The advance measurements (module docstring), from the next-to-newest mature cutoff to the newest (or from
+    ``prev`` to ``t``); the rows of ``t``'s _lead_k."""
+    from benchmarks.advance import LAST_EVENT_DAY, advance, state_columns
+
+    run = Passes(tables, config, "ADVANCE")
+    engine, spec, timed = run.engine, run.spec, run.timed
+    prev, t = prev or run.mature[-2], t or run.mature[-1]
+    run.from_scratch(prev, "previous")
+    with tempfile.TemporaryDirectory() as tmp:
+        state = sql_path(Path(tmp) / "state.parquet")
+        timed("write-state", lambda: engine.con.execute(f"COPY ({state_columns(engine, spec, prev)}) TO {state} "
+                                                        "(FORMAT PARQUET, COMPRESSION ZSTD)"))
+        run.from_scratch(t, "scratch")
+        for table in ("_lead_k", "_content_k"):
+            engine.create_table(f"_scratch{table}", f"SELECT * FROM {table}")
+        engine.drop("_cells")
+        timed("read-state", lambda: engine.create_table("_state", f"SELECT * FROM read_parquet({state})"), "_state")
+    timed("advance", lambda: advance(engine, spec, run.sigs, run.kinds, "_state", prev, t, run.has_identities),
+          "_lead_k")
+    engine.create_table("_advanced_lead_k", f"SELECT * EXCLUDE ({LAST_EVENT_DAY}) FROM _lead_k")
+    differ(engine, "_scratch_lead_k", "_advanced_lead_k")
+    differ(engine, "_scratch_content_k", "_content_k")
+    return engine.rows("SELECT count(*) FROM _lead_k")[0][0]
+
+
+def differ(engine, one: str, other: str) -> None:
+    """Refuse to report a measurement whose two ways gave different tables ``one`` and ``other``."""
+    rows = engine.rows(f"SELECT count(*) FROM (SELECT * FROM {one} EXCEPT ALL SELECT * FROM {other} "
+                       f"UNION ALL (SELECT * FROM {other} EXCEPT ALL SELECT * FROM {one}))")[0][0]
+    if rows:
+        raise RuntimeError(f"{one} and {other}: {rows} rows differ between the two ways: the measurement is void")
 
 
 def store_week(tables, config, out: Path) -> None:

@@ -56,6 +56,7 @@ US_PER_DAY = 86_400_000_000
 # refuses to shift into a BIGINT's sign bit, so a word holds 63 days (365 days still take 6 words) or 63 items.
 WORD_DAYS = 63
 WORD_ITEMS = 63
+DAY_BITMAPS = (("any", "events"), ("intent", "high_intent"))  # the day bitmaps of _lead_k: (name, signal)
 
 
 @dataclass(frozen=True)
@@ -287,18 +288,13 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
     """
     last = grid.last_day
     number_leads(con)
-    # dense item numbers, in content_id order: items of a lead's cells then share few words
-    con.create_table("_items", """
-        SELECT content_id, CAST(row_number() OVER (ORDER BY content_id) - 1 AS INTEGER) AS item
-        FROM (SELECT DISTINCT content_id FROM events WHERE content_id IS NOT NULL)""")
+    number_items(con)
     keys = "lead, b0, lo, kind, stitched, word"
     cells = f"""
         SELECT {keys},
                -- DOUBLE sums of whole numbers are exact and keep the per-lead aggregation state small
                CAST(count(*) AS DOUBLE) AS n,
-               -- whole milliseconds, so that sums are exact whatever the row order
-               CAST(sum(CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0)
-                             ELSE 0 END) AS DOUBLE) AS dwell_ms,
+               CAST(sum({DWELL_MS}) AS DOUBLE) AS dwell_ms,
                max(day) AS last_day,
                bit_or(CAST(1 AS BIGINT) << CAST(({last - 1} - day) % {WORD_DAYS} AS INTEGER)) AS days,
                bit_or(CAST(1 AS BIGINT) << CAST(item % {WORD_ITEMS} AS INTEGER)) AS items
@@ -317,6 +313,19 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
     con.create_table("_cells", "SELECT * FROM _cells_unsorted ORDER BY lead")
     con.drop("_cells_unsorted")
     return "_cells"
+
+
+# an event's page time in whole milliseconds, so that sums are exact whatever the row order
+DWELL_MS = "CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0) ELSE 0 END"
+
+
+def number_items(con: Engine) -> str:
+    """TEMP TABLE ``_items`` (content_id, item): dense item numbers, in content_id order, so that the items of a
+    lead's cells share few words of 63."""
+    con.create_table("_items", """
+        SELECT content_id, CAST(row_number() OVER (ORDER BY content_id) - 1 AS INTEGER) AS item
+        FROM (SELECT DISTINCT content_id FROM events WHERE content_id IS NOT NULL)""")
+    return "_items"
 
 
 def number_leads(con: Engine) -> str:
@@ -383,7 +392,7 @@ def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signa
                   f"sum(n * CAST(stitched AS DOUBLE) * in_{w}) AS stitched_events_{w}d"]
         outer += [f"time_on_page_ms_{w}d", f"stitched_events_{w}d"]
     word = f"({grid.last_day - 1} - b0) // {WORD_DAYS}"
-    for bitmap, signal in (("any", "events"), ("intent", "high_intent")):
+    for bitmap, signal in DAY_BITMAPS:
         members = ", ".join(str(i) for i, x in enumerate(kinds) if signal in x.signals) or "NULL"
         for i in _words(grid, k, spec.lookback_days):
             inner.append(f"bit_or(CASE WHEN kind IN ({members}) AND {word} = {i} THEN days END) AS {bitmap}_{i}")

@@ -9,6 +9,7 @@ lookback), and the leads they belong to.
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,3 +81,43 @@ def test_cells_reuse_times_both_ways_to_the_newest_cutoff_and_they_agree(world, 
     assert leads == int(printed["scratch-lead-pass"]) == of_known_leads["lead_id"].nunique() > 0
     # the reused cells are cut at every cutoff's edges: more than the newest cutoff's own
     assert int(printed["stored-and-newest"]) > int(printed["scratch-cells"])
+
+
+def test_advance_times_both_ways_to_the_newest_cutoff_and_they_agree(world, capsys):
+    config = load_params(Path(steps.__file__).resolve().parents[1] / "params.yaml")
+    tables = open_tables(world)
+    mature = steps.mature_grid(tables, config.spine)
+
+    leads = steps.advance_step(tables, config)  # raises if _lead_k or _content_k of the two ways differ
+
+    printed = dict(re.findall(r"ADVANCE name=(\S+) rows=(\d*) seconds=[\d.]+", capsys.readouterr().out))
+    assert list(printed) == ["previous-cells", "previous-lead-pass", "previous-content-pass", "write-state",
+                             "scratch-cells", "scratch-lead-pass", "scratch-content-pass", "read-state", "advance"]
+    _, of_known_leads = _known(world, pd.Timestamp(mature[-1], tz="UTC"))
+    assert leads == int(printed["scratch-lead-pass"]) == of_known_leads["lead_id"].nunique() > 0
+    assert int(printed["read-state"]) > 0  # the previous cutoff's rows were there to be moved
+
+
+@pytest.mark.parametrize("days", [14, 70, 400])
+def test_advance_agrees_over_steps_longer_than_a_window_a_bitmap_word_and_the_lookback(world, days):
+    """A step longer than the 7-day window (all new), than a 63-day word of the day bitmaps (words move whole), and
+    than the lookback (nothing of the previous cutoff is kept)."""
+    config = load_params(Path(steps.__file__).resolve().parents[1] / "params.yaml")
+    tables = open_tables(world)
+    t = steps.mature_grid(tables, config.spine)[-1]
+
+    assert steps.advance_step(tables, config, prev=t - timedelta(days=days), t=t) > 0  # raises if they differ
+
+
+def test_advance_computes_leads_new_since_the_previous_cutoff_from_all_their_events(world, tmp_path):
+    """Leads created after the previous cutoff have no row in its state, yet events known before it (a CRM row made
+    after the visits it was matched to): all of those count."""
+    config = load_params(Path(steps.__file__).resolve().parents[1] / "params.yaml")
+    t = steps.mature_grid(open_tables(world), config.spine)[-1]
+    shutil.copytree(world, tmp_path / "data")
+    leads = pd.read_parquet(tmp_path / "data" / "leads.parquet")
+    later = leads.index % 10 == 0
+    leads.loc[later, "created_at"] = pd.Timestamp(t - timedelta(days=3), tz="UTC")
+    leads.to_parquet(tmp_path / "data" / "leads.parquet", index=False)
+    tables = open_tables(tmp_path / "data")
+    assert steps.advance_step(tables, config, prev=t - timedelta(days=7), t=t) > 0  # raises if they differ
