@@ -43,6 +43,7 @@ from features.builder import (
     Kind,
     _words,
     attributed_events,
+    kinds_of,
     number_items,
     number_leads,
 )
@@ -114,11 +115,6 @@ def advance(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kinds: lis
         con.drop(name)
 
 
-def _members(kinds: list[Kind], signal: str) -> str:
-    """SQL: the numbers of the kinds that count for ``signal``, for ``kind IN (...)``."""
-    return ", ".join(str(i) for i, x in enumerate(kinds) if signal in x.signals) or "NULL"
-
-
 def _lead_activity(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kinds: list[Kind], state: str,
                    old_day: int, day: int) -> None:
     """TEMP TABLE ``_lead_k`` at ``day``: ``state``'s rows moved on by the events of ``_advance_events``."""
@@ -136,7 +132,7 @@ def _lead_activity(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kin
     sums: dict[str, int] = {}  # a summed column: its window
     delta = []
     for s in sigs:
-        members = _members(kinds, s.name)
+        members = kinds_of(kinds, s.name)
         for w in windows:
             name = f"{s.name}_count_{w}d"
             delta.append(f"sum(CASE WHEN kind IN ({members}) THEN {moved(w)} ELSE 0.0 END) AS {name}")
@@ -150,7 +146,7 @@ def _lead_activity(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kin
     position = f"({day - 1} - day)"
     for bitmap, signal in DAY_BITMAPS:
         for j in words:
-            delta.append(f"bit_or(CASE WHEN {entered} AND kind IN ({_members(kinds, signal)}) "
+            delta.append(f"bit_or(CASE WHEN {entered} AND kind IN ({kinds_of(kinds, signal)}) "
                          f"AND {position} // {WORD_DAYS} = {j} "
                          f"THEN CAST(1 AS BIGINT) << CAST({position} % {WORD_DAYS} AS INTEGER) END) AS {bitmap}_{j}")
     con.create_table("_advance_delta", f"SELECT lead, {', '.join(delta)} FROM _advance_events GROUP BY lead")

@@ -57,6 +57,8 @@ US_PER_DAY = 86_400_000_000
 WORD_DAYS = 63
 WORD_ITEMS = 63
 DAY_BITMAPS = (("any", "events"), ("intent", "high_intent"))  # the day bitmaps of _lead_k: (name, signal)
+# an event's page time in whole milliseconds, so that sums are exact whatever the row order
+DWELL_MS = "CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0) ELSE 0 END"
 
 
 @dataclass(frozen=True)
@@ -315,10 +317,6 @@ def _cells(con: Engine, grid: Grid, spec: FeatureSpec, attributed: str) -> str:
     return "_cells"
 
 
-# an event's page time in whole milliseconds, so that sums are exact whatever the row order
-DWELL_MS = "CASE WHEN event_type = 'page_view' THEN coalesce(CAST(round(duration_s * 1000) AS BIGINT), 0) ELSE 0 END"
-
-
 def number_items(con: Engine) -> str:
     """TEMP TABLE ``_items`` (content_id, item): dense item numbers, in content_id order, so that the items of a
     lead's cells share few words of 63."""
@@ -343,6 +341,11 @@ class Kind:
     event_type: str | None
     content_type: str | None
     signals: frozenset[str]
+
+
+def kinds_of(kinds: list[Kind], signal: str) -> str:
+    """SQL: the numbers of the kinds that count for ``signal``, for ``kind IN (...)`` (NULL: none does)."""
+    return ", ".join(str(i) for i, x in enumerate(kinds) if signal in x.signals) or "NULL"
 
 
 def _kinds(con: Engine, sigs: tuple[Signal, ...]) -> list[Kind]:
@@ -393,9 +396,9 @@ def _lead_activity(con: Engine, grid: Grid, spec: FeatureSpec, sigs: tuple[Signa
         outer += [f"time_on_page_ms_{w}d", f"stitched_events_{w}d"]
     word = f"({grid.last_day - 1} - b0) // {WORD_DAYS}"
     for bitmap, signal in DAY_BITMAPS:
-        members = ", ".join(str(i) for i, x in enumerate(kinds) if signal in x.signals) or "NULL"
         for i in _words(grid, k, spec.lookback_days):
-            inner.append(f"bit_or(CASE WHEN kind IN ({members}) AND {word} = {i} THEN days END) AS {bitmap}_{i}")
+            inner.append(f"bit_or(CASE WHEN kind IN ({kinds_of(kinds, signal)}) AND {word} = {i} THEN days END) "
+                         f"AS {bitmap}_{i}")
             outer.append(f"{bitmap}_{i}")
     con.create_table("_lead_k", f"""
         SELECT n.lead_id, {', '.join(outer)}
