@@ -7,6 +7,7 @@ succeeds, so a failed or killed run leaves the previous file (or folder) as it w
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
@@ -28,11 +29,7 @@ def atomic_path(target: str | Path, suffix: str = ""):
     (a file result onto a folder is refused: the folder may hold anything).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    tmp = Path(tmp)
+    tmp = temporary_beside(target, suffix=suffix or target.suffix)
     try:
         yield tmp
         if tmp.is_dir():
@@ -43,6 +40,47 @@ def atomic_path(target: str | Path, suffix: str = ""):
             os.replace(tmp, target)
     finally:
         remove(tmp)
+
+
+def temporary_beside(target: Path, tag: str = "", suffix: str = "") -> Path:
+    """A new name beside ``target`` (nothing is made there) for this process to write ``target``'s next version
+    in: ``.NAME.OWNER-PID.TAGxxxxxxxx SUFFIX``. First, what killed runs of this machine left there (``kill -9``
+    or a power cut: nothing got to remove it) is removed: a temporary path of ``target`` whose process is of
+    this kernel and PID namespace and no longer running. Others are left: on a file system shared between
+    machines or containers, a name from elsewhere may be a run still going."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    here = _namespace()
+    if here is not None:
+        mine = f".{target.name}.{here}-"
+        for leftover in target.parent.glob(f"{glob.escape(mine)}*"):
+            pid = leftover.name[len(mine):].split(".", 1)[0]
+            if pid.isdigit() and not _running(int(pid)):
+                remove(leftover)
+    owner = f"{here or 'x'}-{os.getpid()}"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{owner}.{tag}", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    return Path(tmp)
+
+
+def _namespace() -> str | None:
+    """This kernel's boot and this process's PID namespace, within which a process number names one process;
+    None where they cannot be read (not Linux)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+        return f"{boot}{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _replace_folder(new: Path, target: Path) -> None:

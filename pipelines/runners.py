@@ -11,7 +11,6 @@ SQL generators run on; a runner holds one.)
 from __future__ import annotations
 
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 from features.definitions import sql_path
 from features.training_set import build_training_set
 from pipelines.config import Params
+from pipelines.files import temporary_beside
 from pipelines.inputs import (
     accepted_dispositions,
     lifecycle_statuses,
@@ -122,7 +122,8 @@ class SparkRunner:
         """The rows as Parquet parts in a scratch folder beside ``parquet`` (storage the executors share), each
         cutoff appended as it is built, then read by DuckDB; the folder goes whatever happens. Every cutoff is
         built: the feature store's digests are DuckDB passes over the export (``features.store``)."""
-        parts = Path(tempfile.mkdtemp(prefix=f".{parquet.name}.spark-", dir=parquet.parent))
+        parts = temporary_beside(parquet, tag="spark-")
+        parts.mkdir()
         try:
             _, report = _build(tables, config, progress, parts.resolve().as_uri())  # each cutoff appended as parts
             con = connect(config.data.duckdb_threads, config.data.duckdb_memory_limit)

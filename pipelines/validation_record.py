@@ -8,7 +8,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from pipelines.findings import Outcome
@@ -80,9 +79,12 @@ def _write_data_docs(outcome: Outcome, target: Path) -> Path:
         ValidationResultIdentifier,
     )
 
+    from pipelines.files import temporary_beside
+
     context = outcome.context
     target = target.resolve()  # GX wants an absolute folder
-    staging = Path(tempfile.mkdtemp(prefix=".data_docs.", dir=target.parent))
+    staging = temporary_beside(target)
+    staging.mkdir()
     try:
         context.add_data_docs_site(site_name="leadscore", site_config={
             "class_name": "SiteBuilder",

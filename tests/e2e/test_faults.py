@@ -139,9 +139,12 @@ def test_sigkill_inside_the_transaction_leaves_the_database_as_before_and_the_re
     attempts = runs(engine)
     killed = attempts.drop(index=scored["run_id"])
     assert list(killed["status"]) == ["running"]  # a killed process cannot record its end: it stays 'running'
+    left = [p.name for p in scored["out"].iterdir() if p.name.startswith(".")]
+    assert left  # the killed run's temporary files, which nothing got to remove
 
     rerun = run(score_command(world, scored), cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert not [p.name for p in scored["out"].iterdir() if p.name.startswith(".")]  # the rerun removed them
     stored = sinks.read_week(engine, scored["as_of"])
     expected = population(world["data"], scored["as_of"], world["config"].spine.recycle_days)
     assert len(stored) == len(expected) and set(stored["lead_id"]) == expected

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from pipelines import files
 from pipelines.files import atomic_path
 
 
@@ -71,3 +75,36 @@ def test_a_block_that_fails_leaves_the_target_as_it_was(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("the build failed")
     assert target.read_text() == "before" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def _dead_pid() -> int:
+    """The number of a process that has ended (and, being just ended, is not yet anyone else's)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _left_by(pid: int, tmp_path, name: str, here: str, tag: str = "") -> Path:
+    """What a run killed while writing ``name`` leaves beside it: its temporary folder, half written."""
+    leftover = tmp_path / f".{name}.{here}-{pid}.{tag}abc123"
+    leftover.mkdir()
+    (leftover / "part-half.parquet").write_text("half")
+    return leftover
+
+
+@pytest.mark.skipif(files._namespace() is None, reason="needs Linux's /proc to tell whether a process runs")
+def test_what_a_killed_run_left_beside_its_target_goes_with_the_next_run(tmp_path):
+    here = files._namespace()
+    dead = _left_by(_dead_pid(), tmp_path, "set", here)
+    dead_spark = _left_by(_dead_pid(), tmp_path, "set", here, tag="spark-")
+    running = _left_by(os.getpid(), tmp_path, "set", here)  # a run still going: this one
+    elsewhere = _left_by(_dead_pid(), tmp_path, "set", "0123456789ab4026531836")  # another machine or container
+    other_target = _left_by(_dead_pid(), tmp_path, "settings", here)
+    target = _old_set(tmp_path)
+
+    with atomic_path(target) as tmp:
+        _write_new_set(tmp)
+
+    assert _tree(target) == {"part-new.parquet": "new"}
+    assert not dead.exists() and not dead_spark.exists()
+    assert running.exists() and elsewhere.exists() and other_target.exists()
