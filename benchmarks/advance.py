@@ -50,7 +50,7 @@ from features.builder import (
 from features.definitions import FeatureSpec, Signal, sql_timestamp
 from features.engine import Engine
 
-SCRATCH = ("_advance_leads", "_advance_events", "_advance_delta", "_advance_pairs", "_advance_probe",
+SCRATCH = ("_advance_leads", "_advance_events", "_advance_cells", "_advance_delta", "_advance_pairs", "_advance_probe",
            "_advance_content")
 
 
@@ -122,34 +122,57 @@ def _lead_activity(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kin
     words = _words(Grid(day, 1, 1), 0, lookback)  # bits count days before the cutoff, 63 a word
     step = day - old_day
 
-    def moved(w: int) -> str:
-        """+1 for an event entering window w, -1 for one of prev leaving it, 0 otherwise; a window no longer than
-        the step is all new, and only counts what entered it."""
-        leaves = f"WHEN day >= {old_day - w} AND day < {day - w} THEN -1.0 " if w > step else ""
-        return f"(CASE WHEN entering THEN CAST(day >= {day - w} AS DOUBLE) {leaves}ELSE 0.0 END)"
-
-    entered = f"entering AND day >= {day - lookback}"
-    sums: dict[str, int] = {}  # a summed column: its window
-    delta = []
-    for s in sigs:
-        members = kinds_of(kinds, s.name)
-        for w in windows:
-            name = f"{s.name}_count_{w}d"
-            delta.append(f"sum(CASE WHEN kind IN ({members}) THEN {moved(w)} ELSE 0.0 END) AS {name}")
-            sums[name] = w
-        delta.append(f"max(CASE WHEN {entered} AND kind IN ({members}) THEN day END) AS latest_{s.name}")
-    for w in windows:
-        delta += [f"sum(dwell_ms * {moved(w)}) AS time_on_page_ms_{w}d",
-                  f"sum(CASE WHEN stitched THEN {moved(w)} ELSE 0.0 END) AS stitched_events_{w}d"]
-        sums |= {f"time_on_page_ms_{w}d": w, f"stitched_events_{w}d": w}
-    delta.append(f"max(CASE WHEN {entered} THEN day END) AS {LAST_EVENT_DAY}")
+    # the moving events folded into cells first, as the builder folds events: buckets cut at every edge of a
+    # window of either cutoff (each window's entering and leaving part is then a union of whole buckets) and, for
+    # the day bitmaps, at their words; the wide pass then reads a few cells per lead instead of its events
+    edges = sorted({d - w for w in windows for d in (old_day, day)})
+    bucket = f"greatest({', '.join(f'CASE WHEN day >= {e} THEN {e} END' for e in edges)})"
     position = f"({day - 1} - day)"
+    con.create_table("_advance_cells", f"""
+        SELECT lead, kind, stitched, entering, b0, word, CAST(count(*) AS DOUBLE) AS n,
+               CAST(sum(dwell_ms) AS DOUBLE) AS dwell_ms, max(day) AS last_day,
+               bit_or(CAST(1 AS BIGINT) << CAST({position} % {WORD_DAYS} AS INTEGER)) AS days
+        FROM (SELECT *, {bucket} AS b0,
+                     CASE WHEN entering AND day >= {day - lookback} THEN {position} // {WORD_DAYS} END AS word
+              FROM _advance_events)
+        GROUP BY lead, kind, stitched, entering, b0, word""")
+
+    def moved(w: int) -> str:
+        """+1 for a cell entering window w, -1 for one of prev leaving it, 0 otherwise; a window no longer than
+        the step is all new, and only counts what entered it."""
+        leaves = f"WHEN b0 >= {old_day - w} AND b0 < {day - w} THEN -1.0 " if w > step else ""
+        return f"(CASE WHEN entering THEN CAST(b0 >= {day - w} AS DOUBLE) {leaves}ELSE 0.0 END) AS m_{w}"
+
+    # as the builder's per-lead pass: each kind summed once with 0/1 (here -1/0/1) columns computed once per cell,
+    # plain arithmetic; signals are added up from kinds afterwards
+    entered = f"entering AND b0 >= {day - lookback}"
+    inner = [f"sum(n * CAST(kind = {i} AS DOUBLE) * m_{w}) AS n_{i}_{w}" for i in range(len(kinds)) for w in windows]
+    inner += [f"max(CASE WHEN kind = {i} AND {entered} THEN last_day END) AS last_{i}" for i in range(len(kinds))]
+    sums: dict[str, int] = {}  # a summed column: its window
+    outer = []
+    for s in sigs:
+        members = [i for i, x in enumerate(kinds) if s.name in x.signals]
+        for w in windows:
+            sums[f"{s.name}_count_{w}d"] = w
+            outer.append(f"{' + '.join(f'n_{i}_{w}' for i in members) or 'CAST(0 AS DOUBLE)'} AS {s.name}_count_{w}d")
+        last = ", ".join(f"last_{i}" for i in members)
+        outer.append(f"{f'greatest({last})' if last else 'CAST(NULL AS INTEGER)'} AS latest_{s.name}")
+    for w in windows:
+        inner += [f"sum(dwell_ms * m_{w}) AS time_on_page_ms_{w}d",
+                  f"sum(n * CAST(stitched AS DOUBLE) * m_{w}) AS stitched_events_{w}d"]
+        outer += [f"time_on_page_ms_{w}d", f"stitched_events_{w}d"]
+        sums |= {f"time_on_page_ms_{w}d": w, f"stitched_events_{w}d": w}
+    inner.append(f"max(CASE WHEN {entered} THEN last_day END) AS {LAST_EVENT_DAY}")
+    outer.append(LAST_EVENT_DAY)
     for bitmap, signal in DAY_BITMAPS:
         for j in words:
-            delta.append(f"bit_or(CASE WHEN {entered} AND kind IN ({kinds_of(kinds, signal)}) "
-                         f"AND {position} // {WORD_DAYS} = {j} "
-                         f"THEN CAST(1 AS BIGINT) << CAST({position} % {WORD_DAYS} AS INTEGER) END) AS {bitmap}_{j}")
-    con.create_table("_advance_delta", f"SELECT lead, {', '.join(delta)} FROM _advance_events GROUP BY lead")
+            inner.append(f"bit_or(CASE WHEN {entered} AND kind IN ({kinds_of(kinds, signal)}) AND word = {j} "
+                         f"THEN days END) AS {bitmap}_{j}")
+            outer.append(f"{bitmap}_{j}")
+    con.create_table("_advance_delta", f"""
+        SELECT lead, {', '.join(outer)}
+        FROM (SELECT lead, {', '.join(inner)}
+              FROM (SELECT *, {', '.join(moved(w) for w in windows)} FROM _advance_cells) GROUP BY lead)""")
 
     def still(latest: str) -> str:
         """SQL: prev's latest day ``latest`` while it is inside t's lookback."""

@@ -252,16 +252,19 @@ def advance_step(tables, config, prev: datetime | None = None, t: datetime | Non
         state = sql_path(Path(tmp) / "state.parquet")
         timed("write-state", lambda: engine.con.execute(f"COPY ({state_columns(engine, spec, prev)}) TO {state} "
                                                         "(FORMAT PARQUET, COMPRESSION ZSTD)"))
-        run.from_scratch(t, "scratch")
-        for table in ("_lead_k", "_content_k"):
-            engine.create_table(f"_scratch{table}", f"SELECT * FROM {table}")
-        engine.drop("_cells")
+        for table in ("_cells", "_lead_k", "_content_k"):
+            engine.drop(table)
         timed("read-state", lambda: engine.create_table("_state", f"SELECT * FROM read_parquet({state})"), "_state")
+    # the move first, then the build from scratch: the second of two builds in a process runs 5-7 s slower at 1M
+    # leads (BENCHMARKS.md), so this order favours the move
     timed("advance", lambda: advance(engine, spec, run.sigs, run.kinds, "_state", prev, t, run.has_identities),
           "_lead_k")
     engine.create_table("_advanced_lead_k", f"SELECT * EXCLUDE ({LAST_EVENT_DAY}) FROM _lead_k")
-    differ(engine, "_scratch_lead_k", "_advanced_lead_k")
-    differ(engine, "_scratch_content_k", "_content_k")
+    engine.create_table("_advanced_content_k", "SELECT * FROM _content_k")
+    engine.drop("_state")
+    run.from_scratch(t, "scratch")
+    differ(engine, "_lead_k", "_advanced_lead_k")
+    differ(engine, "_content_k", "_advanced_content_k")
     return engine.rows("SELECT count(*) FROM _lead_k")[0][0]
 
 
