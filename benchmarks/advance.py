@@ -88,11 +88,11 @@ def advance(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kinds: lis
     con.create_table("_advance_leads", f"""
         SELECT n.lead_id, n.lead, s.lead_id IS NOT NULL AS old
         FROM _lead_numbers n LEFT JOIN (SELECT lead_id FROM {state}) s USING (lead_id)""")
-    def leaving(column: str) -> str:
-        """SQL: whether day ``column`` is in a step that left a window of prev: a window no longer than the step
-        holds only events first known at t, a longer one loses prev's events of the step at its far edge."""
-        return " OR ".join(f"({column} >= {old_day - w} AND {column} < {day - w})" for w in spec.windows_days
-                           if w > day - old_day) or "FALSE"
+
+    # a day in a step that left a window of prev: a window no longer than the step holds only events first known
+    # at t, a longer one loses prev's events of the step at its far edge
+    leaving = " OR ".join(f"(day >= {old_day - w} AND day < {day - w})" for w in spec.windows_days
+                          if w > day - old_day) or "FALSE"
 
     # a lead without a row at prev that could have events known then is one created since (or never): one
     # created before prev is among the leads prev's digest covers, so it has a row if it had events then
@@ -103,12 +103,11 @@ def advance(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kinds: lis
     con.create_table("_advance_events", f"""
         SELECT n.lead, n.old, k.kind, i.item, a.stitched, a.day, a.lo = 1 OR NOT n.old AS entering, a.dwell_ms
         FROM (SELECT *, {DWELL_MS} AS dwell_ms FROM ({attributed_events(grid, spec, has_identities)})
-              WHERE lo = 1 OR {leaving("day")} OR lead_id IN ({fresh})) a
+              WHERE lo = 1 OR {leaving} OR lead_id IN ({fresh})) a
         JOIN _advance_leads n ON n.lead_id = a.lead_id
         JOIN _kind_numbers k ON k.event_type IS NOT DISTINCT FROM a.event_type
                             AND k.content_type IS NOT DISTINCT FROM a.content_type
-        LEFT JOIN _items i ON i.content_id = a.content_id
-        WHERE a.lo = 1 OR NOT n.old OR {leaving("a.day")}""")
+        LEFT JOIN _items i ON i.content_id = a.content_id""")
     _lead_activity(con, spec, sigs, kinds, state, old_day, day)
     _distinct_content(con, spec, grid, has_identities, state, old_day, day)
     for name in SCRATCH:
@@ -196,7 +195,7 @@ def _lead_activity(con: Engine, spec: FeatureSpec, sigs: tuple[Signal, ...], kin
         if name == "lead_id" or name.startswith("distinct_content_"):
             continue
         if name in sums:
-            kept = f"coalesce(s.{name}, 0) + " if sums[name] > step else "CAST(0 AS DOUBLE) + "
+            kept = f"coalesce(s.{name}, 0) + " if sums[name] > step else ""
             columns[name] = f"{kept}coalesce(d.{name}, 0)"
         elif name.startswith("days_since_last_"):
             signal = name.removeprefix("days_since_last_")
@@ -224,8 +223,8 @@ def _distinct_content(con: Engine, spec: FeatureSpec, grid: Grid, has_identities
     flags = [f"bool_or(entering AND day >= {day - w}) AS c_{w}" for w in windows]
     flags += [f"bool_or(NOT entering AND day >= {old_day - w} AND day < {day - w}) AS a_{w}" for w in longer]
     con.create_table("_advance_pairs", f"""
-        SELECT lead, item, bool_or(old) AS old, {', '.join(flags)}
-        FROM _advance_events WHERE item IS NOT NULL GROUP BY lead, item""")
+        SELECT lead, item, old, {', '.join(flags)}
+        FROM _advance_events WHERE item IS NOT NULL GROUP BY lead, item, old""")
     # b: the latest day an event of prev touched the pair inside t's lookback, for the pairs of leads with a row
     # at prev whose count can move (a and c differ in a window that keeps part of prev's); the events are
     # filtered, then matched on their own lead_id and content_id (63M events at 1M leads)
@@ -240,12 +239,13 @@ def _distinct_content(con: Engine, spec: FeatureSpec, grid: Grid, has_identities
         GROUP BY p.lead, p.item""")
     moves = []
     for w in windows:
-        b = f"coalesce(latest >= {day - w}, FALSE)"
-        moved = f"CASE WHEN old THEN CAST({b} OR c_{w} AS INTEGER) - CAST(a_{w} OR {b} AS INTEGER) ELSE " \
-                if w > step else ""
-        moves.append(f"sum({moved}CAST(c_{w} AS INTEGER){' END' if moved else ''}) AS distinct_content_{w}d")
+        b, value = f"coalesce(latest >= {day - w}, FALSE)", f"CAST(c_{w} AS INTEGER)"
+        if w > step:  # a lead with a row at prev moves by [b or c] - [a or b]; one without counts what it has
+            value = f"CASE WHEN old THEN CAST({b} OR c_{w} AS INTEGER) - CAST(a_{w} OR {b} AS INTEGER) ELSE {value} END"
+        moves.append(f"sum({value}) AS distinct_content_{w}d")
     con.create_table("_advance_content", f"""
-        SELECT lead, {', '.join(moves)} FROM _advance_pairs LEFT JOIN _advance_probe USING (lead, item) GROUP BY lead""")
+        SELECT lead, {', '.join(moves)}
+        FROM _advance_pairs LEFT JOIN _advance_probe USING (lead, item) GROUP BY lead""")
     counts = ", ".join(f"CAST({f'coalesce(s.distinct_content_{w}d, 0) + ' if w > step else ''}"
                        f"coalesce(d.distinct_content_{w}d, 0) AS BIGINT) AS distinct_content_{w}d" for w in windows)
     con.create_table("_content_k", f"""

@@ -7,6 +7,7 @@ succeeds, so a failed or killed run leaves the previous file (or folder) as it w
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
@@ -63,6 +64,7 @@ def temporary_beside(target: Path, tag: str = "", suffix: str = "") -> Path:
     return Path(tmp)
 
 
+@functools.cache
 def _namespace() -> str | None:
     """This kernel's boot and this process's PID namespace, within which a process number names one process;
     None where they cannot be read (not Linux)."""
@@ -75,11 +77,11 @@ def _namespace() -> str | None:
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only whether the process exists (PermissionError: it does, another user's)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's
-        return True
+    except PermissionError:
+        pass
     return True
 
 
